@@ -1,0 +1,78 @@
+/**
+ * One error class with string codes. Callers branch on `code`, never on the message.
+ * `NonRetryableError` is the one subclass: a handler throws it to say "do not retry".
+ */
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'DAG_CYCLE'
+  | 'UNKNOWN_DEPENDENCY'
+  | 'TASK_NOT_FOUND'
+  | 'RUN_NOT_FOUND'
+  | 'WORKER_NOT_FOUND'
+  | 'CHECKPOINT_NOT_FOUND'
+  | 'CHECKPOINT_CORRUPT'
+  | 'CHECKPOINT_TOO_LARGE'
+  | 'INVALID_TRANSITION'
+  | 'LEASE_LOST'
+  | 'TIMEOUT'
+  | 'CANCELLED'
+  | 'HANDLER_FAILED'
+  | 'NO_HANDLER'
+  | 'RESULT_NOT_SERIALIZABLE'
+  | 'CAPABILITY_MISMATCH'
+  | 'WORKER_NOT_ACTIVE'
+  | 'STORE_CLOSED'
+  | 'SCHEMA_MISMATCH'
+  | 'WORKER_LOST'
+  | 'INTERNAL';
+
+export class BatonError extends Error {
+  override readonly name: string = 'BatonError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+/** Thrown by a handler to fail the task for good, whatever attempts are left. */
+export class NonRetryableError extends BatonError {
+  override readonly name = 'NonRetryableError';
+  constructor(
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown>; code?: ErrorCode } = {},
+  ) {
+    super(options.code ?? 'HANDLER_FAILED', message, options);
+  }
+}
+
+export function isBatonError(error: unknown, code?: ErrorCode): error is BatonError {
+  return error instanceof BatonError && (code === undefined || error.code === code);
+}
+
+/** A stored description of a failure: what the task record keeps as `error`. */
+export interface TaskError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export function toTaskError(error: unknown): TaskError {
+  if (error instanceof NonRetryableError) {
+    return { code: error.code, message: error.message, retryable: false };
+  }
+  if (error instanceof BatonError) {
+    return { code: error.code, message: error.message, retryable: error.code !== 'CANCELLED' };
+  }
+  if (error instanceof Error) {
+    return { code: 'HANDLER_FAILED', message: error.message || error.name, retryable: true };
+  }
+  return { code: 'HANDLER_FAILED', message: String(error), retryable: true };
+}

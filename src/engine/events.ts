@@ -1,0 +1,72 @@
+/**
+ * Typed lifecycle events. Events observe; they never change behaviour, and a listener that
+ * throws (or rejects) cannot break the engine: its error is reported on `listener:error`.
+ * Events that must cross processes come from the store's durable event log instead.
+ */
+import type { Recovery } from '../store/store.js';
+import type { CheckpointRecord, TaskRecord, WorkerRecord } from '../store/types.js';
+import type { TaskError } from '../core/errors.js';
+
+export interface BatonEvents {
+  'task:submitted': { task: TaskRecord };
+  'task:queued': { task: TaskRecord };
+  'task:assigned': { task: TaskRecord; workerId: string };
+  'task:started': { task: TaskRecord; workerId: string };
+  'task:progress': { taskId: string; progress: number; message: string | null };
+  'task:checkpoint': { taskId: string; checkpoint: CheckpointRecord };
+  'task:retry': { task: TaskRecord; error: TaskError; retryAt: number };
+  'task:completed': { task: TaskRecord };
+  'task:failed': { task: TaskRecord; error: TaskError };
+  'task:cancelled': { task: TaskRecord; reason: string };
+  'task:lease-lost': { taskId: string; epoch: number; workerId: string };
+  'task:recovered': { recovery: Recovery };
+  'checkpoint:corrupt': { taskId: string; seq: number };
+  'worker:started': { worker: WorkerRecord };
+  'worker:draining': { workerId: string };
+  'worker:stopped': { workerId: string };
+  'worker:lost': { workerId: string };
+  /** A listener threw or rejected. */
+  'listener:error': { event: string; error: unknown };
+  /** The engine's own background work failed (store unreachable...); it keeps going. */
+  'engine:error': { error: unknown };
+}
+
+export type BatonEventName = keyof BatonEvents;
+export type Listener<E extends BatonEventName> = (payload: BatonEvents[E]) => unknown;
+
+export class EventBus {
+  readonly #listeners = new Map<BatonEventName, Set<Listener<never>>>();
+
+  on<E extends BatonEventName>(event: E, listener: Listener<E>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** Whether anyone listens: lets hot paths skip building payloads. */
+  has(event: BatonEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
+  emit<E extends BatonEventName>(event: E, payload: BatonEvents[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        const out = (listener as Listener<E>)(payload);
+        if (out instanceof Promise) out.catch((error: unknown) => this.#report(event, error));
+      } catch (error) {
+        this.#report(event, error);
+      }
+    }
+  }
+
+  #report(event: string, error: unknown): void {
+    if (event === 'listener:error') return;
+    this.emit('listener:error', { event, error });
+  }
+}

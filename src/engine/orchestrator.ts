@@ -1,0 +1,305 @@
+/**
+ * The orchestrator: the library's front door. It validates and submits tasks and runs, runs
+ * in-process workers with the handlers registered on it, sweeps for lost workers, and
+ * answers questions about tasks, runs, workers and checkpoints. All state lives in the store,
+ * so any number of orchestrators and workers can share one.
+ */
+import { randomUUID } from 'node:crypto';
+import { BatonError } from '../core/errors.js';
+import type { JsonValue } from '../core/json.js';
+import {
+  validateRunSpec,
+  validateTaskSpec,
+  type RunSpec,
+  type TaskSpec,
+} from '../core/task-spec.js';
+import { newestValidCheckpoint, verifiedCheckpoint } from '../store/checkpoints.js';
+import type { RecoverResult, RunFilter, Store, TaskFilter } from '../store/store.js';
+import type { CheckpointRecord, RunRecord, TaskRecord, WorkerRecord } from '../store/types.js';
+import type { TaskHandler } from '../worker/handler.js';
+import { Limiter } from '../worker/limiter.js';
+import { Worker, type WorkerOptions } from '../worker/worker.js';
+import { EventBus, type BatonEventName, type Listener } from './events.js';
+import {
+  resolveOrchestratorOptions,
+  type OrchestratorOptions,
+  type ResolvedOptions,
+} from './options.js';
+import { Sweeper } from './sweeper.js';
+import { toNewTasks } from './to-new-tasks.js';
+import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
+import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
+
+export interface RunWithTasks {
+  run: RunRecord;
+  tasks: TaskRecord[];
+}
+
+export class Orchestrator {
+  readonly store: Store;
+  readonly options: ResolvedOptions;
+  readonly #bus = new EventBus();
+  readonly #handlers = new Map<string, TaskHandler>();
+  readonly #workers = new Set<Worker>();
+  readonly #limiter: Limiter;
+  readonly #sweeper: Sweeper;
+  #started = false;
+
+  constructor(options: OrchestratorOptions) {
+    this.options = resolveOrchestratorOptions(options);
+    this.store = this.options.store;
+    this.#limiter = new Limiter(this.options.maxConcurrentTasks);
+    this.#sweeper = new Sweeper({
+      store: this.store,
+      clock: this.options.clock,
+      intervalMs: this.options.sweepIntervalMs,
+      workerTimeoutMs: this.options.workerTimeoutMs,
+      onResult: (result) => this.#reportRecovery(result),
+      onError: (error) => this.#reportError(error),
+    });
+    // A task cancelled here must stop where it runs, if that is in this process.
+    this.#bus.on('task:cancelled', ({ task, reason }) => {
+      for (const w of this.#workers) w.abort(task.id, 'cancelled', reason);
+    });
+  }
+
+  /** Subscribes to a lifecycle event; returns the function that unsubscribes. */
+  on<E extends BatonEventName>(event: E, listener: Listener<E>): () => void {
+    return this.#bus.on(event, listener);
+  }
+
+  /** Registers the handler for a task type, used by this orchestrator's workers. */
+  handle<P = JsonValue | null, R = unknown>(type: string, handler: TaskHandler<P, R>): this {
+    this.#handlers.set(type, handler as TaskHandler);
+    return this;
+  }
+
+  /** Starts the lost-worker sweeper (unless `sweeper: false`). Idempotent. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.options.sweeper) this.#sweeper.start();
+  }
+
+  /** Starts an in-process worker running this orchestrator's handlers. */
+  async startWorker(options: WorkerOptions = {}): Promise<Worker> {
+    this.start();
+    const worker = new Worker(
+      {
+        options: this.options,
+        bus: this.#bus,
+        handlers: this.#handlers,
+        limiter: this.#limiter,
+        onError: (error) => this.#reportError(error),
+      },
+      options,
+    );
+    this.#workers.add(worker);
+    await worker.start();
+    return worker;
+  }
+
+  /** Validates and stores one task; it runs when a capable worker is free. */
+  async submit(spec: TaskSpec): Promise<TaskRecord> {
+    const [task] = await this.submitMany([spec]);
+    return task!;
+  }
+
+  /** Validates and stores tasks (a DAG allowed) in one transaction: all or nothing. */
+  async submitMany(specs: TaskSpec[]): Promise<TaskRecord[]> {
+    const parsed = specs.map((s, i) => validateTaskSpec(s, specs.length > 1 ? `tasks.${i}` : ''));
+    const result = await this.store.submit(toNewTasks(parsed, this.options.taskDefaults));
+    this.#announce(result.tasks, result.existing);
+    return result.tasks;
+  }
+
+  /** Validates and stores a run: a named DAG of tasks, in one transaction. */
+  async submitRun(spec: RunSpec): Promise<RunWithTasks> {
+    const parsed = validateRunSpec(spec);
+    const runId = randomUUID();
+    const tasks = toNewTasks(parsed.tasks, this.options.taskDefaults);
+    const result = await this.store.submit(tasks, {
+      id: runId,
+      name: parsed.name,
+      meta: parsed.meta ?? {},
+    });
+    this.#announce(result.tasks, result.existing);
+    return { run: await this.getRun(runId), tasks: result.tasks };
+  }
+
+  /** Submits one task and waits for its outcome (seed 002's submitTask, 003's executeTask). */
+  async execute(spec: TaskSpec, options: WaitOptions = {}): Promise<TaskRecord> {
+    const task = await this.submit(spec);
+    return this.waitForTask(task.id, options);
+  }
+
+  /** Submits a DAG and waits until every task of it has finished (003's executeWithDependencies). */
+  async executeRun(spec: RunSpec, options: WaitOptions = {}): Promise<RunWithTasks> {
+    const { run } = await this.submitRun(spec);
+    await this.waitForRun(run.id, options);
+    return {
+      run: await this.getRun(run.id),
+      tasks: await this.listTasks({ runId: run.id, limit: 1000 }),
+    };
+  }
+
+  waitForTask(taskId: string, options: WaitOptions = {}): Promise<TaskRecord> {
+    return waitForTask(this.#waitDeps(), taskId, options);
+  }
+
+  waitForRun(runId: string, options: WaitOptions = {}): Promise<RunRecord> {
+    return waitForRun(this.#waitDeps(), runId, options);
+  }
+
+  #waitDeps(): Parameters<typeof waitForTask>[0] {
+    return {
+      bus: this.#bus,
+      clock: this.options.clock,
+      pollIntervalMs: this.options.pollIntervalMs,
+      store: this.store,
+    };
+  }
+
+  /** A task's current record (003's getTaskStatus). */
+  async getTask(taskId: string): Promise<TaskRecord> {
+    const task = await this.store.getTask(taskId);
+    if (!task) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
+    return task;
+  }
+
+  listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
+    return this.store.listTasks(filter);
+  }
+
+  /** Tasks a worker holds now (seed 000's getTasksByWorker). */
+  getTasksByWorker(workerId: string): Promise<TaskRecord[]> {
+    return this.store.listTasks({ workerId, state: ['assigned', 'running'] });
+  }
+
+  async getRun(runId: string): Promise<RunRecord> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new BatonError('RUN_NOT_FOUND', `no run ${runId}`, { details: { runId } });
+    return run;
+  }
+
+  listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    return this.store.listRuns(filter);
+  }
+
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.store.listWorkers();
+  }
+
+  /** Cancels a task (aborting its handler if it runs) and its dependents. */
+  async cancel(taskId: string, reason = 'cancelled by user'): Promise<TaskRecord[]> {
+    const cancelled = await this.store.cancel(taskId, reason);
+    for (const task of cancelled) this.#bus.emit('task:cancelled', { task, reason });
+    return cancelled;
+  }
+
+  /** Gives a failed or cancelled task a fresh set of attempts. */
+  async retry(taskId: string, reason = 'retried by user'): Promise<TaskRecord> {
+    const task = await this.store.retry(taskId, reason);
+    this.#announce([task], [false]);
+    return task;
+  }
+
+  /** Pins a task to a worker that is active and offers its capabilities (seed 000's assignToNetworkAgent). */
+  assignTask(taskId: string, workerId: string): Promise<TaskRecord> {
+    return this.store.assign(taskId, workerId, `assigned to ${workerId}`);
+  }
+
+  /** Declares a worker gone now and recovers its tasks (seed 000's handleWorkerDisconnect). */
+  async handleWorkerDisconnect(
+    workerId: string,
+    reason = 'worker disconnected',
+  ): Promise<RecoverResult> {
+    const result = await this.store.releaseWorker(workerId, reason);
+    this.#reportRecovery(result);
+    return result;
+  }
+
+  /** Runs one sweep for lost workers now. */
+  sweep(): Promise<RecoverResult> {
+    return this.#sweeper.sweep();
+  }
+
+  /** Marks a task completed by an operator (done outside baton). */
+  completeTask(
+    taskId: string,
+    result: JsonValue | null = null,
+    reason = 'completed externally',
+  ): Promise<TaskRecord | null> {
+    return this.store.operatorChange(taskId, { kind: 'complete', result }, reason);
+  }
+
+  /** Reverts a completed task so that it runs again. */
+  revertTask(taskId: string, reason = 'reverted by operator'): Promise<TaskRecord | null> {
+    return this.store.operatorChange(taskId, { kind: 'revert' }, reason);
+  }
+
+  /** Removes a task; tasks that waited on it no longer do. */
+  async deleteTask(taskId: string, reason = 'deleted by operator'): Promise<void> {
+    await this.store.operatorChange(taskId, { kind: 'delete' }, reason);
+  }
+
+  /** The newest checkpoint of a task whose checksum holds, or null. */
+  async getCheckpoint(taskId: string): Promise<CheckpointRecord | null> {
+    return (await newestValidCheckpoint(this.store, taskId, { recordCorruption: false })).valid;
+  }
+
+  /** Newest first, corrupt ones included (check with `isIntact`). */
+  listCheckpoints(taskId: string): Promise<CheckpointRecord[]> {
+    return this.store.listCheckpoints(taskId);
+  }
+
+  /** A checkpoint verified by its checksum; CHECKPOINT_CORRUPT when it does not match. */
+  restoreFromCheckpoint(taskId: string, seq?: number): Promise<CheckpointRecord> {
+    return verifiedCheckpoint(this.store, taskId, seq);
+  }
+
+  /** Seed 003's task log record of a task. */
+  async taskLog(taskId: string): Promise<TaskLogRecord> {
+    return toTaskLog(await this.getTask(taskId));
+  }
+
+  /** Writes the task log of each matching task as `<dir>/<taskId>.json`. */
+  async exportTaskLogs(dir: string, filter: TaskFilter = {}): Promise<string[]> {
+    return writeTaskLogs(dir, await this.listTasks(filter));
+  }
+
+  /** Stops workers (gracefully unless told otherwise) and the sweeper. The store stays open. */
+  async close(options: { graceful?: boolean } = {}): Promise<void> {
+    this.#sweeper.stop();
+    await Promise.all([...this.#workers].map((w) => w.stop(options)));
+    this.#workers.clear();
+    this.#started = false;
+  }
+
+  #announce(tasks: TaskRecord[], existing: boolean[]): void {
+    const bus = this.#bus;
+    tasks.forEach((task, i) => {
+      if (existing[i]) return;
+      bus.emit('task:submitted', { task });
+      if (task.state === 'queued') bus.emit('task:queued', { task });
+      if (task.state === 'cancelled')
+        bus.emit('task:cancelled', { task, reason: 'dependency-failed' });
+    });
+    for (const w of this.#workers) w.wake();
+  }
+
+  #reportRecovery(result: RecoverResult): void {
+    for (const workerId of result.lostWorkers) {
+      this.#bus.emit('worker:lost', { workerId });
+      for (const w of this.#workers) {
+        if (w.id === workerId) void w.heartbeat().catch((e: unknown) => this.#reportError(e));
+      }
+    }
+    for (const recovery of result.recoveries) this.#bus.emit('task:recovered', { recovery });
+    if (result.recoveries.length > 0) for (const w of this.#workers) w.wake();
+  }
+
+  #reportError(error: unknown): void {
+    this.#bus.emit('engine:error', { error });
+  }
+}

@@ -1,0 +1,47 @@
+/** baton's public API. Each export is named; internals stay internal. */
+export { Orchestrator } from './engine/orchestrator.js';
+export type { RunWithTasks } from './engine/orchestrator.js';
+export { resolveOrchestratorOptions } from './engine/options.js';
+export type { OrchestratorOptions, TaskDefaults } from './engine/options.js';
+export type { BatonEvents, BatonEventName, Listener } from './engine/events.js';
+export type { WaitOptions } from './engine/waiters.js';
+export { toTaskLog } from './engine/task-log.js';
+export type { TaskLogRecord } from './engine/task-log.js';
+
+export { Worker } from './worker/worker.js';
+export type { WorkerOptions } from './worker/worker.js';
+export type { TaskContext, TaskHandler } from './worker/handler.js';
+
+export { BatonError, NonRetryableError, isBatonError } from './core/errors.js';
+export type { ErrorCode, TaskError } from './core/errors.js';
+export {
+  TASK_STATES,
+  TERMINAL_STATES,
+  TRANSITIONS,
+  canTransition,
+  isTerminal,
+} from './core/states.js';
+export type { TaskState, RunState } from './core/states.js';
+export { FakeClock, systemClock } from './core/clock.js';
+export type { Clock } from './core/clock.js';
+export { checksumOf, canonicalJson } from './core/checksum.js';
+export { backoffDelayMs, DEFAULT_BACKOFF } from './core/retry.js';
+export type { BackoffPolicy } from './core/retry.js';
+export { parseDuration } from './core/duration.js';
+export { validateTaskSpec, validateRunSpec } from './core/task-spec.js';
+export type { TaskSpec, RunSpec } from './core/task-spec.js';
+export type { JsonValue } from './core/json.js';
+
+export { SqliteStore } from './store/sqlite/sqlite-store.js';
+export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { openStore, DEFAULT_STORE_PATH } from './store/open-store.js';
+export { isIntact } from './store/checkpoints.js';
+export type { Store, Recovery, RecoverResult, TaskFilter, RunFilter } from './store/store.js';
+export type {
+  TaskRecord,
+  RunRecord,
+  WorkerRecord,
+  WorkerState,
+  CheckpointRecord,
+  EventRecord,
+} from './store/types.js';

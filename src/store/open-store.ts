@@ -1,0 +1,37 @@
+/**
+ * Opens a store from a URL: `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite:PATH`,
+ * `file:PATH` or a plain path for SQLite. The default is `.baton/baton.db` in the working
+ * directory.
+ */
+import { resolve } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { BatonError } from '../core/errors.js';
+import type { Store } from './store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+
+export const DEFAULT_STORE_PATH = '.baton/baton.db';
+
+export interface OpenStoreOptions {
+  clock?: Clock;
+}
+
+export async function openStore(
+  url: string = DEFAULT_STORE_PATH,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const loader = await import('./postgres/open.js').catch((error: unknown) => {
+      throw new BatonError(
+        'VALIDATION_FAILED',
+        `PostgreSQL store is not available: ${String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    });
+    return loader.openPostgresStore(url, options);
+  }
+  const path = url.replace(/^(sqlite|file):(\/\/)?/, '');
+  if (path === '') throw new BatonError('VALIDATION_FAILED', `store URL ${url} names no file`);
+  return new SqliteStore({ path: path === ':memory:' ? path : resolve(path), ...options });
+}

@@ -1,0 +1,61 @@
+import type { Clock } from '../../core/clock.js';
+import type { JsonValue } from '../../core/json.js';
+import type { TaskState } from '../../core/states.js';
+import type { TaskRecord } from '../types.js';
+import type { Db, Statements } from './db.js';
+import { toTask, type TaskRow } from './rows.js';
+
+/** What every statement module of the SQLite store works with. */
+export interface Ctx {
+  db: Db;
+  sql: Statements;
+  clock: Clock;
+}
+
+export interface EventInput {
+  type: string;
+  taskId?: string | null;
+  runId?: string | null;
+  workerId?: string | null;
+  from?: TaskState | null;
+  to?: TaskState | null;
+  reason?: string | null;
+  data?: JsonValue | null;
+}
+
+export function logEvent(ctx: Ctx, at: number, e: EventInput): void {
+  ctx.sql
+    .get(
+      `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      at,
+      e.type,
+      e.taskId ?? null,
+      e.runId ?? null,
+      e.workerId ?? null,
+      e.from ?? null,
+      e.to ?? null,
+      e.reason ?? null,
+      e.data === undefined || e.data === null ? null : JSON.stringify(e.data),
+    );
+}
+
+export function depsOf(ctx: Ctx, taskId: string): string[] {
+  const rows = ctx.sql.get('SELECT dep_id FROM task_deps WHERE task_id = ?').all(taskId) as {
+    dep_id: string;
+  }[];
+  return rows.map((r) => r.dep_id);
+}
+
+export function taskRow(ctx: Ctx, taskId: string): TaskRow | undefined {
+  return ctx.sql.get('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+}
+
+export function record(ctx: Ctx, row: TaskRow): TaskRecord {
+  return toTask(row, depsOf(ctx, row.id));
+}
+
+export const OPEN_STATES_SQL = `('pending', 'queued', 'assigned', 'running')`;
+export const HELD_STATES_SQL = `('assigned', 'running')`;

@@ -1,0 +1,74 @@
+/**
+ * Opening a SQLite database the durable way: WAL, synchronous=FULL, a busy timeout so that
+ * several processes can share one file, and migrations applied under BEGIN IMMEDIATE.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { BatonError } from '../../core/errors.js';
+import { MIGRATIONS } from './migrations.js';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  /** How long a writer waits for another process's lock (ms). Default 10000. */
+  busyTimeoutMs: number;
+}
+
+export function openDatabase(path: string, options: OpenOptions): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = OFF');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS baton_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const apply = db.transaction(() => {
+    const row = db.prepare('SELECT max(version) AS v FROM baton_migrations').get() as {
+      v: number | null;
+    };
+    const current = row.v ?? 0;
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+    if (current > latest) {
+      throw new BatonError(
+        'SCHEMA_MISMATCH',
+        `database schema version ${current} is newer than this baton knows (${latest}); upgrade baton`,
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO baton_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        Date.now(),
+      );
+    }
+  });
+  apply.immediate();
+}
+
+/** Prepared statements, compiled once per SQL text. */
+export class Statements {
+  readonly #db: Db;
+  readonly #cache = new Map<string, Database.Statement>();
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  get(sql: string): Database.Statement {
+    let stmt = this.#cache.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+}

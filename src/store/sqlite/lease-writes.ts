@@ -1,0 +1,259 @@
+/**
+ * Writes a worker makes about the tasks it holds: claim, progress, checkpoint, complete, fail.
+ * Every one after the claim is fenced by the epoch in its WHERE clause; a write that matches
+ * no row is reported as a lost lease.
+ */
+import type {
+  CheckpointOutcome,
+  CheckpointWrite,
+  ClaimRequest,
+  Completion,
+  Failure,
+  ProgressUpdate,
+  WriteOutcome,
+} from '../store.js';
+import type { TaskRecord } from '../types.js';
+import { HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
+import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
+import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
+
+const CLAIM_SELECT = `SELECT seq, type FROM tasks
+  WHERE state = 'queued'
+    AND (pinned_worker_id IS NULL OR pinned_worker_id = :worker)
+    AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+    AND type NOT IN (SELECT value FROM json_each(:saturated))
+    AND (capabilities = '[]' OR NOT EXISTS (
+      SELECT 1 FROM json_each(tasks.capabilities) need
+      WHERE need.value NOT IN (SELECT value FROM json_each(:caps))))
+  ORDER BY priority DESC, seq
+  LIMIT :limit`;
+
+const START = `UPDATE tasks SET state = 'running', worker_id = ?, epoch = epoch + 1,
+  attempt = attempt + 1, started_at = ?, updated_at = ?, progress_message = NULL
+  WHERE seq = ? RETURNING *`;
+
+export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
+  const now = ctx.clock.now();
+  const worker = ctx.sql.get('SELECT state FROM workers WHERE id = ?').get(req.workerId) as
+    { state: string } | undefined;
+  if (worker?.state !== 'active' || req.limit <= 0) return [];
+  promoteDue(ctx, now);
+  const started: TaskRow[] = [];
+  // Tasks pinned to this worker (assignToNetworkAgent) come first.
+  const pinned = ctx.sql
+    .get(
+      `SELECT seq FROM tasks WHERE state = 'assigned' AND pinned_worker_id = ?
+       ORDER BY priority DESC, seq LIMIT ?`,
+    )
+    .all(req.workerId, req.limit) as { seq: number }[];
+  for (const { seq } of pinned) started.push(start(ctx, req.workerId, seq, now, 'assigned'));
+
+  const room = req.limit - started.length;
+  if (room > 0) {
+    const capacity = typeCapacity(ctx, req.typeLimits);
+    const saturated = [...capacity].filter(([, left]) => left <= 0).map(([type]) => type);
+    const candidates = ctx.sql.get(CLAIM_SELECT).all({
+      worker: req.workerId,
+      types: req.types === null ? null : JSON.stringify(req.types),
+      saturated: JSON.stringify(saturated),
+      caps: JSON.stringify(req.capabilities),
+      limit: room,
+    }) as { seq: number; type: string }[];
+    for (const c of candidates) {
+      const left = capacity.get(c.type);
+      if (left !== undefined) {
+        if (left <= 0) continue;
+        capacity.set(c.type, left - 1);
+      }
+      started.push(start(ctx, req.workerId, c.seq, now, 'queued'));
+    }
+  }
+  return started.map((row) => record(ctx, row));
+}
+
+function start(
+  ctx: Ctx,
+  workerId: string,
+  seq: number,
+  now: number,
+  from: 'queued' | 'assigned',
+): TaskRow {
+  const row = ctx.sql.get(START).get(workerId, now, now, seq) as TaskRow;
+  const data = { attempt: row.attempt, epoch: row.epoch };
+  if (from === 'queued') {
+    logEvent(ctx, now, {
+      type: 'task:assigned',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'queued',
+      to: 'assigned',
+      reason: 'claimed',
+      data,
+    });
+  }
+  logEvent(ctx, now, {
+    type: 'task:started',
+    taskId: row.id,
+    runId: row.run_id,
+    workerId,
+    from: 'assigned',
+    to: 'running',
+    reason: `attempt ${row.attempt}`,
+    data,
+  });
+  return row;
+}
+
+/** Remaining room per limited type, counted across the whole store. */
+function typeCapacity(ctx: Ctx, limits: Record<string, number> | undefined): Map<string, number> {
+  const capacity = new Map<string, number>();
+  if (!limits) return capacity;
+  const entries = Object.entries(limits);
+  if (entries.length === 0) return capacity;
+  const rows = ctx.sql
+    .get(
+      `SELECT type, count(*) AS n FROM tasks WHERE state IN ${HELD_STATES_SQL}
+       AND type IN (SELECT value FROM json_each(?)) GROUP BY type`,
+    )
+    .all(JSON.stringify(entries.map(([t]) => t))) as { type: string; n: number }[];
+  const held = new Map(rows.map((r) => [r.type, r.n]));
+  for (const [type, limit] of entries) capacity.set(type, limit - (held.get(type) ?? 0));
+  return capacity;
+}
+
+export function progress(ctx: Ctx, items: ProgressUpdate[]): boolean[] {
+  const now = ctx.clock.now();
+  const stmt = ctx.sql.get(
+    `UPDATE tasks SET progress = ?, progress_message = ?, updated_at = ?
+     WHERE id = ? AND epoch = ? AND state = 'running'`,
+  );
+  return items.map((u) => stmt.run(u.progress, u.message, now, u.taskId, u.epoch).changes === 1);
+}
+
+export function checkpoint(ctx: Ctx, items: CheckpointWrite[]): CheckpointOutcome[] {
+  const now = ctx.clock.now();
+  const bump = ctx.sql.get(
+    `UPDATE tasks SET checkpoint_seq = checkpoint_seq + 1, progress = ?, updated_at = ?
+     WHERE id = ? AND epoch = ? AND state = 'running'
+     RETURNING checkpoint_seq, attempt, run_id, worker_id`,
+  );
+  const insert = ctx.sql.get(
+    `INSERT INTO checkpoints (task_id, seq, attempt, epoch, progress, state, checksum, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+  );
+  const prune = ctx.sql.get('DELETE FROM checkpoints WHERE task_id = ? AND seq <= ?');
+  return items.map((item): CheckpointOutcome => {
+    const cp = item.checkpoint;
+    const row = bump.get(cp.progress, now, item.taskId, item.epoch) as
+      | { checkpoint_seq: number; attempt: number; run_id: string | null; worker_id: string | null }
+      | undefined;
+    if (!row) return { ok: false, code: 'LEASE_LOST' };
+    const saved = insert.get(
+      item.taskId,
+      row.checkpoint_seq,
+      row.attempt,
+      item.epoch,
+      cp.progress,
+      JSON.stringify(cp.state),
+      cp.checksum,
+      now,
+    ) as CheckpointRow;
+    prune.run(item.taskId, row.checkpoint_seq - Math.max(1, cp.keep));
+    logEvent(ctx, now, {
+      type: 'task:checkpoint',
+      taskId: item.taskId,
+      runId: row.run_id,
+      workerId: row.worker_id,
+      reason: `checkpoint ${row.checkpoint_seq}`,
+      data: { seq: row.checkpoint_seq, progress: cp.progress },
+    });
+    return { ok: true, checkpoint: toCheckpoint(saved) };
+  });
+}
+
+export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
+  const now = ctx.clock.now();
+  const stmt = ctx.sql.get(
+    `UPDATE tasks SET state = 'completed', result = ?, progress = 100, error = NULL,
+       finished_at = ?, updated_at = ?
+     WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
+  );
+  const outcomes = items.map((item): WriteOutcome => {
+    const row = stmt.get(
+      item.result === null ? null : JSON.stringify(item.result),
+      now,
+      now,
+      item.taskId,
+      item.epoch,
+    ) as TaskRow | undefined;
+    if (!row) return { ok: false, code: 'LEASE_LOST' };
+    logEvent(ctx, now, {
+      type: 'task:completed',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: row.worker_id,
+      from: 'running',
+      to: 'completed',
+      reason: 'handler returned',
+      data: { attempt: row.attempt, durationMs: Math.round(item.durationMs) },
+    });
+    releaseDependents(ctx, row.id, now);
+    countForWorker(ctx, row.worker_id, 'done', item.durationMs);
+    return { ok: true, task: record(ctx, row) };
+  });
+  return outcomes;
+}
+
+export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
+  const now = ctx.clock.now();
+  return items.map((item): WriteOutcome => {
+    const retry = item.retryAt !== null;
+    const row = ctx.sql
+      .get(
+        retry
+          ? `UPDATE tasks SET state = 'pending', run_at = ?, error = ?, updated_at = ?
+             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`
+          : `UPDATE tasks SET state = 'failed', run_at = ?, error = ?, updated_at = ?,
+               finished_at = ?
+             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
+      )
+      .get(
+        ...(retry
+          ? [item.retryAt, JSON.stringify(item.error), now]
+          : [now, JSON.stringify(item.error), now, now]),
+        item.taskId,
+        item.epoch,
+      ) as TaskRow | undefined;
+    if (!row) return { ok: false, code: 'LEASE_LOST' };
+    logEvent(ctx, now, {
+      type: retry ? 'task:retry' : 'task:failed',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: row.worker_id,
+      from: 'running',
+      to: retry ? 'pending' : 'failed',
+      reason: item.error.message,
+      data: { attempt: row.attempt, code: item.error.code, retryAt: item.retryAt },
+    });
+    if (!retry) cancelDependents(ctx, row.id, now);
+    countForWorker(ctx, row.worker_id, 'failed', item.durationMs);
+    return { ok: true, task: record(ctx, row) };
+  });
+}
+
+function countForWorker(
+  ctx: Ctx,
+  workerId: string | null,
+  column: 'done' | 'failed',
+  durationMs: number,
+): void {
+  if (workerId === null) return;
+  if (column === 'done') {
+    ctx.sql
+      .get('UPDATE workers SET done = done + 1, total_ms = total_ms + ? WHERE id = ?')
+      .run(durationMs, workerId);
+  } else {
+    ctx.sql.get('UPDATE workers SET failed = failed + 1 WHERE id = ?').run(workerId);
+  }
+}

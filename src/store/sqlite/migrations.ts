@@ -1,0 +1,112 @@
+/**
+ * Append-only migrations of the SQLite store. A migration is never edited after it lands;
+ * add a new one instead. A database newer than this code fails loudly (SCHEMA_MISMATCH).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE runs (
+  seq         INTEGER PRIMARY KEY,
+  id          TEXT NOT NULL UNIQUE,
+  name        TEXT NOT NULL,
+  meta        TEXT NOT NULL DEFAULT '{}',
+  created_at  INTEGER NOT NULL
+);
+CREATE INDEX runs_name ON runs (name, seq);
+
+CREATE TABLE tasks (
+  seq               INTEGER PRIMARY KEY,
+  id                TEXT NOT NULL UNIQUE,
+  run_id            TEXT,
+  key               TEXT,
+  type              TEXT NOT NULL,
+  payload           TEXT,
+  capabilities      TEXT NOT NULL DEFAULT '[]',
+  priority          INTEGER NOT NULL DEFAULT 0,
+  run_at            INTEGER NOT NULL,
+  state             TEXT NOT NULL,
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  max_attempts      INTEGER NOT NULL,
+  budget            INTEGER NOT NULL,
+  backoff           TEXT NOT NULL,
+  timeout_ms        INTEGER,
+  idempotency_key   TEXT UNIQUE,
+  epoch             INTEGER NOT NULL DEFAULT 0,
+  worker_id         TEXT,
+  pinned_worker_id  TEXT,
+  deps_remaining    INTEGER NOT NULL DEFAULT 0,
+  progress          REAL NOT NULL DEFAULT 0,
+  progress_message  TEXT,
+  result            TEXT,
+  error             TEXT,
+  checkpoint_seq    INTEGER NOT NULL DEFAULT 0,
+  routing           TEXT,
+  created_at        INTEGER NOT NULL,
+  started_at        INTEGER,
+  finished_at       INTEGER,
+  updated_at        INTEGER NOT NULL
+);
+-- The claim reads this partial index in order: its cost stays flat as the backlog grows.
+CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
+CREATE INDEX tasks_due ON tasks (run_at) WHERE state = 'pending' AND deps_remaining = 0;
+CREATE INDEX tasks_held ON tasks (worker_id) WHERE state IN ('assigned', 'running');
+CREATE INDEX tasks_run ON tasks (run_id, seq);
+
+CREATE TABLE task_deps (
+  task_id  TEXT NOT NULL,
+  dep_id   TEXT NOT NULL,
+  PRIMARY KEY (task_id, dep_id)
+) WITHOUT ROWID;
+CREATE INDEX task_deps_dep ON task_deps (dep_id);
+
+CREATE TABLE checkpoints (
+  task_id     TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  attempt     INTEGER NOT NULL,
+  epoch       INTEGER NOT NULL,
+  progress    REAL NOT NULL,
+  state       TEXT NOT NULL,
+  checksum    TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+  id          INTEGER PRIMARY KEY,
+  at          INTEGER NOT NULL,
+  type        TEXT NOT NULL,
+  task_id     TEXT,
+  run_id      TEXT,
+  worker_id   TEXT,
+  from_state  TEXT,
+  to_state    TEXT,
+  reason      TEXT,
+  data        TEXT
+);
+CREATE INDEX events_task ON events (task_id, id);
+CREATE INDEX events_run ON events (run_id, id);
+
+CREATE TABLE workers (
+  id                 TEXT PRIMARY KEY,
+  state              TEXT NOT NULL,
+  capabilities       TEXT NOT NULL,
+  types              TEXT,
+  concurrency        INTEGER NOT NULL,
+  done               INTEGER NOT NULL DEFAULT 0,
+  failed             INTEGER NOT NULL DEFAULT 0,
+  total_ms           REAL NOT NULL DEFAULT 0,
+  last_heartbeat_at  INTEGER NOT NULL,
+  started_at         INTEGER NOT NULL,
+  meta               TEXT NOT NULL DEFAULT '{}'
+);
+`,
+  },
+];

@@ -1,0 +1,188 @@
+/**
+ * The embedded store: one SQLite file in WAL mode with synchronous=FULL, shared by any number
+ * of processes on one host. Every write is one BEGIN IMMEDIATE transaction, so writers are
+ * serialised across processes and the guards in the SQL see a consistent database.
+ */
+import { systemClock, type Clock } from '../../core/clock.js';
+import { BatonError } from '../../core/errors.js';
+import type {
+  CheckpointOutcome,
+  CheckpointWrite,
+  ClaimRequest,
+  Completion,
+  EventFilter,
+  Failure,
+  HeartbeatResult,
+  LeaseRef,
+  NewRun,
+  NewTask,
+  OperatorChange,
+  ProgressUpdate,
+  RecoverResult,
+  RunFilter,
+  Store,
+  SubmitResult,
+  TaskFilter,
+  WorkerRegistration,
+  WriteOutcome,
+} from '../store.js';
+import type { EventRecord, TaskRecord, WorkerRecord, WorkerState } from '../types.js';
+import type { Ctx } from './context.js';
+import { openDatabase, Statements } from './db.js';
+import * as lease from './lease-writes.js';
+import * as operator from './operator-writes.js';
+import * as reads from './reads.js';
+import { submit } from './submit.js';
+import * as workers from './worker-writes.js';
+
+export interface SqliteStoreOptions {
+  /** Database file; `:memory:` for a private in-memory store. */
+  path: string;
+  /** Clock for all store times. Default: the system clock. */
+  clock?: Clock;
+  /** How long a writer waits for another process's lock (ms). Default 10000. */
+  busyTimeoutMs?: number;
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  readonly #ctx: Ctx;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    this.path = options.path;
+    const db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs ?? 10_000 });
+    this.#ctx = { db, sql: new Statements(db), clock: options.clock ?? systemClock };
+  }
+
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction. */
+  #write<T>(fn: (ctx: Ctx) => T): Promise<T> {
+    try {
+      this.#open();
+      return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).immediate());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #read<T>(fn: (ctx: Ctx) => T): Promise<T> {
+    try {
+      this.#open();
+      return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).deferred());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new BatonError('STORE_CLOSED', `store ${this.path} is closed`);
+  }
+
+  now(): Promise<number> {
+    return Promise.resolve(this.#ctx.clock.now());
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#ctx.db.close();
+    }
+    return Promise.resolve();
+  }
+
+  submit(tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+    return this.#write((ctx) => submit(ctx, tasks, run));
+  }
+  registerWorker(worker: WorkerRegistration): Promise<WorkerRecord> {
+    return this.#write((ctx) => workers.registerWorker(ctx, worker));
+  }
+  setWorkerState(workerId: string, state: WorkerState): Promise<void> {
+    return this.#write((ctx) => workers.setWorkerState(ctx, workerId, state));
+  }
+  heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
+    return this.#write((ctx) => workers.heartbeat(ctx, workerId, held));
+  }
+  claim(request: ClaimRequest): Promise<TaskRecord[]> {
+    return this.#write((ctx) => lease.claim(ctx, request));
+  }
+  progress(items: ProgressUpdate[]): Promise<boolean[]> {
+    return this.#write((ctx) => lease.progress(ctx, items));
+  }
+  checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
+    return this.#write((ctx) => lease.checkpoint(ctx, items));
+  }
+  complete(items: Completion[]): Promise<WriteOutcome[]> {
+    return this.#write((ctx) => lease.complete(ctx, items));
+  }
+  fail(items: Failure[]): Promise<WriteOutcome[]> {
+    return this.#write((ctx) => lease.fail(ctx, items));
+  }
+  cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
+    return this.#write((ctx) => operator.cancel(ctx, taskId, reason));
+  }
+  assign(taskId: string, workerId: string, reason: string): Promise<TaskRecord> {
+    return this.#write((ctx) => workers.assign(ctx, taskId, workerId, reason));
+  }
+  recordRouting(taskId: string, routing: TaskRecord['routing']): Promise<void> {
+    return this.#write((ctx) => {
+      ctx.sql.get('UPDATE tasks SET routing = ? WHERE id = ?').run(JSON.stringify(routing), taskId);
+    });
+  }
+  nextDueAt(): Promise<number | null> {
+    return this.#read((ctx) => reads.nextDueAt(ctx));
+  }
+  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
+    return this.#write((ctx) => workers.recoverExpired(ctx, workerTimeoutMs));
+  }
+  releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
+    return this.#write((ctx) => workers.releaseWorker(ctx, workerId, reason));
+  }
+  operatorChange(
+    taskId: string,
+    change: OperatorChange,
+    reason: string,
+  ): Promise<TaskRecord | null> {
+    return this.#write((ctx) => operator.operatorChange(ctx, taskId, change, reason));
+  }
+  retry(taskId: string, reason: string): Promise<TaskRecord> {
+    return this.#write((ctx) => operator.retry(ctx, taskId, reason));
+  }
+  recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
+    return this.#write((ctx) => operator.recordEvent(ctx, event));
+  }
+  deleteRuns(runIds: string[]): Promise<number> {
+    return this.#write((ctx) => operator.deleteRuns(ctx, runIds));
+  }
+
+  getTask(taskId: string): Promise<TaskRecord | null> {
+    return this.#read((ctx) => reads.getTask(ctx, taskId));
+  }
+  listTasks(filter: TaskFilter): Promise<TaskRecord[]> {
+    return this.#read((ctx) => reads.listTasks(ctx, filter));
+  }
+  countTasks(filter: { runId?: string }): ReturnType<Store['countTasks']> {
+    return this.#read((ctx) => reads.countTasks(ctx, filter));
+  }
+  getRun(runId: string): ReturnType<Store['getRun']> {
+    return this.#read((ctx) => reads.getRun(ctx, runId));
+  }
+  listRuns(filter: RunFilter): ReturnType<Store['listRuns']> {
+    return this.#read((ctx) => reads.listRuns(ctx, filter));
+  }
+  getWorker(workerId: string): ReturnType<Store['getWorker']> {
+    return this.#read((ctx) => reads.getWorker(ctx, workerId));
+  }
+  listWorkers(): ReturnType<Store['listWorkers']> {
+    return this.#read((ctx) => reads.listWorkers(ctx));
+  }
+  listEvents(filter: EventFilter): ReturnType<Store['listEvents']> {
+    return this.#read((ctx) => reads.listEvents(ctx, filter));
+  }
+  listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
+    return this.#read((ctx) => reads.listCheckpoints(ctx, taskId));
+  }
+  getCheckpoint(taskId: string, seq: number): ReturnType<Store['getCheckpoint']> {
+    return this.#read((ctx) => reads.getCheckpoint(ctx, taskId, seq));
+  }
+}

@@ -1,0 +1,108 @@
+/** Submitting tasks and runs: one transaction, idempotent by key, the whole DAG or nothing. */
+import { BatonError } from '../../core/errors.js';
+import type { NewRun, NewTask, SubmitResult } from '../store.js';
+import type { TaskRecord } from '../types.js';
+import { logEvent, record, type Ctx } from './context.js';
+import { dependencyStatus } from './task-flow.js';
+import type { TaskRow } from './rows.js';
+
+const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
+  run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
+  created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)`;
+
+export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
+  const now = ctx.clock.now();
+  if (run) {
+    ctx.sql
+      .get('INSERT INTO runs (id, name, meta, created_at) VALUES (?, ?, ?, ?)')
+      .run(run.id, run.name, JSON.stringify(run.meta), now);
+  }
+  const existing: (TaskRow | undefined)[] = tasks.map((t) => findExisting(ctx, t));
+  // An idempotent duplicate inside this batch stands for the existing task in dependency lists.
+  const alias = new Map<string, string>();
+  tasks.forEach((t, i) => {
+    const found = existing[i];
+    if (found) alias.set(t.id, found.id);
+  });
+  const batchIds = new Set(tasks.map((t) => t.id));
+  const insert = ctx.sql.get(INSERT_TASK);
+  const insertDep = ctx.sql.get('INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)');
+  tasks.forEach((t, i) => {
+    if (existing[i]) return;
+    insert.run(
+      t.id,
+      run?.id ?? null,
+      t.key,
+      t.type,
+      t.payload === null ? null : JSON.stringify(t.payload),
+      JSON.stringify(t.capabilities),
+      t.priority,
+      t.runAt ?? now,
+      t.maxAttempts,
+      t.maxAttempts,
+      JSON.stringify(t.backoff),
+      t.timeoutMs,
+      t.idempotencyKey,
+      now,
+      now,
+    );
+    for (const dep of t.dependsOn) {
+      const depId = alias.get(dep) ?? dep;
+      if (!batchIds.has(dep) && !taskExists(ctx, depId)) {
+        throw new BatonError(
+          'UNKNOWN_DEPENDENCY',
+          `task ${t.key ?? t.id} depends on unknown task ${dep}`,
+          {
+            details: { task: t.key ?? t.id, dependency: dep },
+          },
+        );
+      }
+      insertDep.run(t.id, depId);
+    }
+  });
+  const records: TaskRecord[] = tasks.map((t, i) => {
+    const found = existing[i];
+    if (found) return record(ctx, found);
+    return record(ctx, settleNew(ctx, t, run?.id ?? null, now));
+  });
+  return { tasks: records, existing: existing.map((e) => e !== undefined) };
+}
+
+function findExisting(ctx: Ctx, t: NewTask): TaskRow | undefined {
+  if (t.idempotencyKey !== null) {
+    const row = ctx.sql.get('SELECT * FROM tasks WHERE idempotency_key = ?').get(t.idempotencyKey);
+    if (row) return row as TaskRow;
+  }
+  return undefined;
+}
+
+function taskExists(ctx: Ctx, id: string): boolean {
+  return ctx.sql.get('SELECT 1 FROM tasks WHERE id = ?').get(id) !== undefined;
+}
+
+/** Gives a freshly inserted task its first real state and logs its submission. */
+function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): TaskRow {
+  const deps =
+    t.dependsOn.length === 0 ? { remaining: 0, dead: false } : dependencyStatus(ctx, t.id);
+  let state: 'pending' | 'queued' | 'cancelled' = 'pending';
+  let reason = 'submitted';
+  if (deps.dead) {
+    state = 'cancelled';
+    reason = 'dependency-failed';
+  } else if (deps.remaining === 0 && (t.runAt ?? now) <= now) {
+    state = 'queued';
+  }
+  const row = ctx.sql
+    .get(`UPDATE tasks SET state = ?, deps_remaining = ?, finished_at = ? WHERE id = ? RETURNING *`)
+    .get(state, deps.remaining, state === 'cancelled' ? now : null, t.id) as TaskRow;
+  logEvent(ctx, now, {
+    type: 'task:submitted',
+    taskId: t.id,
+    runId,
+    from: null,
+    to: state,
+    reason,
+  });
+  return row;
+}

@@ -1,0 +1,240 @@
+/**
+ * Workers as records: registration, heartbeats that double as lease checks, and recovery of
+ * the tasks of workers that went silent (seed 000's recovery flow). Sweeps are idempotent:
+ * each runs in one BEGIN IMMEDIATE transaction, so concurrent sweepers cannot both recover a
+ * task.
+ */
+import { BatonError } from '../../core/errors.js';
+import type { JsonValue } from '../../core/json.js';
+import type {
+  HeartbeatResult,
+  LeaseRef,
+  RecoverResult,
+  Recovery,
+  WorkerRegistration,
+} from '../store.js';
+import type { TaskRecord, WorkerRecord, WorkerState } from '../types.js';
+import { HELD_STATES_SQL, logEvent, record, taskRow, type Ctx } from './context.js';
+import { toWorker, type TaskRow, type WorkerRow } from './rows.js';
+import { cancelDependents } from './task-flow.js';
+
+export const WORKER_SELECT = `SELECT w.*, (SELECT count(*) FROM tasks t
+  WHERE t.worker_id = w.id AND t.state IN ${HELD_STATES_SQL}) AS running FROM workers w`;
+
+export function registerWorker(ctx: Ctx, w: WorkerRegistration): WorkerRecord {
+  const now = ctx.clock.now();
+  ctx.sql
+    .get(
+      `INSERT INTO workers (id, state, capabilities, types, concurrency, last_heartbeat_at,
+         started_at, meta)
+       VALUES (?, 'active', ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET state = 'active', capabilities = excluded.capabilities,
+         types = excluded.types, concurrency = excluded.concurrency,
+         last_heartbeat_at = excluded.last_heartbeat_at, meta = excluded.meta`,
+    )
+    .run(
+      w.id,
+      JSON.stringify(w.capabilities),
+      w.types === null ? null : JSON.stringify(w.types),
+      w.concurrency,
+      now,
+      now,
+      JSON.stringify(w.meta),
+    );
+  logEvent(ctx, now, {
+    type: 'worker:registered',
+    workerId: w.id,
+    data: { capabilities: w.capabilities, concurrency: w.concurrency },
+  });
+  return toWorker(ctx.sql.get(`${WORKER_SELECT} WHERE w.id = ?`).get(w.id) as WorkerRow);
+}
+
+export function setWorkerState(ctx: Ctx, workerId: string, state: WorkerState): void {
+  const now = ctx.clock.now();
+  const changed = ctx.sql
+    .get('UPDATE workers SET state = ? WHERE id = ? AND state != ?')
+    .run(state, workerId, state).changes;
+  if (changed === 0 && !ctx.sql.get('SELECT 1 FROM workers WHERE id = ?').get(workerId)) {
+    throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
+  }
+  if (changed > 0) logEvent(ctx, now, { type: `worker:${state}`, workerId });
+}
+
+export function heartbeat(ctx: Ctx, workerId: string, held: LeaseRef[]): HeartbeatResult {
+  const now = ctx.clock.now();
+  const alive = ctx.sql
+    .get(
+      `UPDATE workers SET last_heartbeat_at = ? WHERE id = ? AND state IN ('active', 'draining')
+       RETURNING state`,
+    )
+    .get(now, workerId) as { state: WorkerState } | undefined;
+  if (!alive) {
+    const row = ctx.sql.get('SELECT state FROM workers WHERE id = ?').get(workerId) as
+      { state: WorkerState } | undefined;
+    return { lost: held.map((h) => h.taskId), workerState: row?.state ?? 'lost' };
+  }
+  const check = ctx.sql.get('SELECT epoch, state, worker_id FROM tasks WHERE id = ?');
+  const lost = held
+    .filter((ref) => {
+      const row = check.get(ref.taskId) as
+        Pick<TaskRow, 'epoch' | 'state' | 'worker_id'> | undefined;
+      return !(
+        row &&
+        row.epoch === ref.epoch &&
+        row.worker_id === workerId &&
+        (row.state === 'running' || row.state === 'assigned')
+      );
+    })
+    .map((ref) => ref.taskId);
+  return { lost, workerState: alive.state };
+}
+
+export function recoverExpired(ctx: Ctx, workerTimeoutMs: number): RecoverResult {
+  const now = ctx.clock.now();
+  const lost = ctx.sql
+    .get(
+      `UPDATE workers SET state = 'lost'
+       WHERE state IN ('active', 'draining') AND last_heartbeat_at < ? RETURNING id`,
+    )
+    .all(now - workerTimeoutMs) as { id: string }[];
+  for (const { id } of lost) {
+    logEvent(ctx, now, { type: 'worker:lost', workerId: id, reason: 'heartbeat timeout' });
+  }
+  // Every held task whose holder is not a live worker: the lost ones, and any orphan.
+  const orphans = ctx.sql
+    .get(
+      `SELECT * FROM tasks WHERE state IN ${HELD_STATES_SQL} AND (worker_id IS NULL OR worker_id
+       NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining')))`,
+    )
+    .all() as TaskRow[];
+  return {
+    lostWorkers: lost.map((l) => l.id),
+    recoveries: orphans.map((row) => recoverRow(ctx, row, now, 'worker-lost')),
+  };
+}
+
+export function releaseWorker(ctx: Ctx, workerId: string, reason: string): RecoverResult {
+  const now = ctx.clock.now();
+  const changed = ctx.sql
+    .get(`UPDATE workers SET state = 'lost' WHERE id = ? AND state IN ('active', 'draining')`)
+    .run(workerId).changes;
+  if (changed > 0) logEvent(ctx, now, { type: 'worker:lost', workerId, reason });
+  const held = ctx.sql
+    .get(`SELECT * FROM tasks WHERE worker_id = ? AND state IN ${HELD_STATES_SQL}`)
+    .all(workerId) as TaskRow[];
+  return {
+    lostWorkers: changed > 0 ? [workerId] : [],
+    recoveries: held.map((row) => recoverRow(ctx, row, now, reason)),
+  };
+}
+
+/**
+ * One task of a dead worker: resume from its newest checkpoint, restart without one, or fail
+ * when its attempts are spent (the attempt counter grew at claim, so the crash counted).
+ */
+function recoverRow(ctx: Ctx, row: TaskRow, now: number, reason: string): Recovery {
+  const fromWorkerId = row.worker_id ?? '';
+  const wasRunning = row.state === 'running';
+  if (wasRunning && row.attempt >= row.max_attempts) {
+    const error = {
+      code: 'WORKER_LOST',
+      message: `worker ${fromWorkerId} was lost during attempt ${row.attempt} and no attempts are left`,
+      retryable: false,
+    };
+    ctx.sql
+      .get(
+        `UPDATE tasks SET state = 'failed', error = ?, finished_at = ?, updated_at = ?
+         WHERE id = ?`,
+      )
+      .run(JSON.stringify(error), now, now, row.id);
+    logEvent(ctx, now, {
+      type: 'task:failed',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: row.worker_id,
+      from: row.state,
+      to: 'failed',
+      reason: error.message,
+      data: { attempt: row.attempt, code: error.code },
+    });
+    cancelDependents(ctx, row.id, now);
+    return { taskId: row.id, fromWorkerId, action: 'fail', checkpointSeq: null };
+  }
+  const action = row.checkpoint_seq > 0 ? 'resume' : 'restart';
+  ctx.sql
+    .get(
+      `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+         updated_at = ? WHERE id = ?`,
+    )
+    .run(now, row.id);
+  const data: JsonValue = {
+    action,
+    fromWorkerId,
+    checkpointSeq: action === 'resume' ? row.checkpoint_seq : null,
+    attempt: row.attempt,
+  };
+  logEvent(ctx, now, {
+    type: 'task:recovered',
+    taskId: row.id,
+    runId: row.run_id,
+    workerId: row.worker_id,
+    from: row.state,
+    to: 'queued',
+    reason,
+    data,
+  });
+  return {
+    taskId: row.id,
+    fromWorkerId,
+    action,
+    checkpointSeq: action === 'resume' ? row.checkpoint_seq : null,
+  };
+}
+
+export function assign(ctx: Ctx, taskId: string, workerId: string, reason: string): TaskRecord {
+  const now = ctx.clock.now();
+  const row = taskRow(ctx, taskId);
+  if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`);
+  const worker = ctx.sql.get(`${WORKER_SELECT} WHERE w.id = ?`).get(workerId) as
+    WorkerRow | undefined;
+  if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
+  if (worker.state !== 'active') {
+    throw new BatonError('WORKER_NOT_ACTIVE', `worker ${workerId} is ${worker.state}, not active`);
+  }
+  const offered = new Set(JSON.parse(worker.capabilities) as string[]);
+  const missing = (JSON.parse(row.capabilities) as string[]).filter((c) => !offered.has(c));
+  const types = worker.types === null ? null : (JSON.parse(worker.types) as string[]);
+  if (missing.length > 0 || (types !== null && !types.includes(row.type))) {
+    throw new BatonError(
+      'CAPABILITY_MISMATCH',
+      missing.length > 0
+        ? `worker ${workerId} lacks capabilities ${missing.join(', ')} that task ${taskId} needs`
+        : `worker ${workerId} has no handler for task type ${row.type}`,
+      { details: { missing, type: row.type } },
+    );
+  }
+  if (row.state !== 'queued' && row.state !== 'pending') {
+    throw new BatonError(
+      'INVALID_TRANSITION',
+      `task ${taskId} is ${row.state}; only a pending or queued task can be assigned`,
+      { details: { taskId, from: row.state, to: 'assigned' } },
+    );
+  }
+  const to = row.state === 'queued' ? 'assigned' : 'pending';
+  const updated = ctx.sql
+    .get(
+      `UPDATE tasks SET state = ?, pinned_worker_id = ?, worker_id = ?, updated_at = ?
+       WHERE id = ? RETURNING *`,
+    )
+    .get(to, workerId, to === 'assigned' ? workerId : null, now, taskId) as TaskRow;
+  logEvent(ctx, now, {
+    type: 'task:assigned',
+    taskId,
+    runId: row.run_id,
+    workerId,
+    from: row.state,
+    to,
+    reason,
+  });
+  return record(ctx, updated);
+}

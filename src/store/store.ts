@@ -1,0 +1,223 @@
+/**
+ * The store contract. Named by what the engine means (submit, claim, heartbeat, checkpoint,
+ * complete, fail, cancel, recoverExpired), batch-capable, and shaped so that SQLite and
+ * PostgreSQL implement it without bending: every method is async, every write about a task
+ * names its lease (`taskId` + `epoch`) and a write whose lease is stale is reported, never
+ * silently dropped. Time comes from the store's own clock (`now()`).
+ */
+import type { TaskError } from '../core/errors.js';
+import type { JsonValue } from '../core/json.js';
+import type { BackoffPolicy } from '../core/retry.js';
+import type { TaskState } from '../core/states.js';
+import type {
+  CheckpointRecord,
+  EventRecord,
+  RunRecord,
+  TaskRecord,
+  WorkerRecord,
+  WorkerState,
+} from './types.js';
+
+/** A task ready to be stored: validated, ids assigned, defaults filled. */
+export interface NewTask {
+  id: string;
+  key: string | null;
+  type: string;
+  payload: JsonValue | null;
+  capabilities: string[];
+  /** Task ids (already resolved from keys). */
+  dependsOn: string[];
+  priority: number;
+  runAt: number | null;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+}
+
+export interface NewRun {
+  id: string;
+  name: string;
+  meta: Record<string, JsonValue>;
+}
+
+export interface SubmitResult {
+  /** One per submitted task, in order; an idempotent duplicate returns the existing task. */
+  tasks: TaskRecord[];
+  /** Which of `tasks` already existed (same idempotency key or id). */
+  existing: boolean[];
+}
+
+/** A fenced reference to a task held by a worker. */
+export interface LeaseRef {
+  taskId: string;
+  epoch: number;
+}
+
+export interface ClaimRequest {
+  workerId: string;
+  /** Most tasks to claim. */
+  limit: number;
+  /** Capabilities the worker offers: a task is claimed only if it needs a subset of these. */
+  capabilities: string[];
+  /** Task types the worker can run; null means any. */
+  types: string[] | null;
+  /** Caps on tasks of a type running at once across the store. */
+  typeLimits?: Record<string, number>;
+}
+
+export interface Completion extends LeaseRef {
+  result: JsonValue | null;
+  /** Handler duration, for the worker's statistics. */
+  durationMs: number;
+}
+
+export interface Failure extends LeaseRef {
+  error: TaskError;
+  /** When to try again; null fails the task for good (and cancels its dependents). */
+  retryAt: number | null;
+  durationMs: number;
+}
+
+/** Outcome of one item of a batch write: ok, or refused because the lease is stale. */
+export type WriteOutcome = { ok: true; task: TaskRecord } | { ok: false; code: 'LEASE_LOST' };
+
+export interface NewCheckpoint {
+  progress: number;
+  state: JsonValue;
+  checksum: string;
+  /** How many checkpoints per task to keep; older ones are pruned in the same transaction. */
+  keep: number;
+}
+
+export interface ProgressUpdate extends LeaseRef {
+  progress: number;
+  message: string | null;
+}
+
+export interface CheckpointWrite extends LeaseRef {
+  checkpoint: NewCheckpoint;
+}
+
+export type CheckpointOutcome =
+  { ok: true; checkpoint: CheckpointRecord } | { ok: false; code: 'LEASE_LOST' };
+
+export interface WorkerRegistration {
+  id: string;
+  capabilities: string[];
+  types: string[] | null;
+  concurrency: number;
+  meta: Record<string, JsonValue>;
+}
+
+export interface HeartbeatResult {
+  /** Held tasks whose lease is no longer this worker's (recovered, cancelled, finished). */
+  lost: string[];
+  /** The worker itself was marked lost or stopped: it must stop working. */
+  workerState: WorkerState;
+}
+
+/** What recovery did with one task of a lost worker (seed 000's `TaskRecovery`). */
+export interface Recovery {
+  taskId: string;
+  fromWorkerId: string;
+  action: 'resume' | 'restart' | 'fail';
+  /** Newest checkpoint seq when resuming. */
+  checkpointSeq: number | null;
+}
+
+export interface RecoverResult {
+  lostWorkers: string[];
+  recoveries: Recovery[];
+}
+
+export interface TaskFilter {
+  runId?: string;
+  workerId?: string;
+  state?: TaskState | TaskState[];
+  type?: string;
+  limit?: number;
+  /** Tasks after this id in listing order. */
+  after?: string;
+}
+
+export interface RunFilter {
+  name?: string;
+  /** Only runs whose every task is finished, the newest of them before this instant (ms). */
+  finishedBefore?: number;
+  limit?: number;
+  after?: string;
+}
+
+export interface EventFilter {
+  taskId?: string;
+  runId?: string;
+  afterId?: number;
+  limit?: number;
+}
+
+/** An operator's change to a task outside any lease (reconciliation, manual fix). */
+export type OperatorChange =
+  { kind: 'complete'; result: JsonValue | null } | { kind: 'revert' } | { kind: 'delete' };
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** The store's clock (ms). Lease expiry is judged by it, never by a worker's clock. */
+  now(): Promise<number>;
+  close(): Promise<void>;
+
+  /** Stores a run and its tasks, or a lone task, in one transaction. */
+  submit(tasks: NewTask[], run?: NewRun): Promise<SubmitResult>;
+
+  registerWorker(worker: WorkerRegistration): Promise<WorkerRecord>;
+  setWorkerState(workerId: string, state: WorkerState): Promise<void>;
+  /** Renews the worker's liveness and checks the leases it believes it holds. */
+  heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult>;
+
+  /** Takes up to `limit` ready tasks (and tasks pinned to this worker) and starts them. */
+  claim(request: ClaimRequest): Promise<TaskRecord[]>;
+  /** Records progress of held tasks; returns per item whether the lease still holds. */
+  progress(items: ProgressUpdate[]): Promise<boolean[]>;
+  /** Saves checkpoints of held tasks (pruning to `keep` per task) in one transaction. */
+  checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]>;
+  complete(items: Completion[]): Promise<WriteOutcome[]>;
+  fail(items: Failure[]): Promise<WriteOutcome[]>;
+  /** Cancels a task that is not finished and, transitively, its dependents. */
+  cancel(taskId: string, reason: string): Promise<TaskRecord[]>;
+  /** Pins a queued task to a worker (`assignToNetworkAgent`). */
+  assign(taskId: string, workerId: string, reason: string): Promise<TaskRecord>;
+  /** Sets the routing decision recorded on a task. */
+  recordRouting(taskId: string, routing: JsonValue): Promise<void>;
+
+  /** The earliest `runAt` of a task waiting only for time, or null: when to look again. */
+  nextDueAt(): Promise<number | null>;
+
+  /** Marks workers silent for longer than `workerTimeoutMs` lost and recovers their tasks. */
+  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult>;
+  /** Marks one worker lost now and recovers its tasks (`handleWorkerDisconnect`). */
+  releaseWorker(workerId: string, reason: string): Promise<RecoverResult>;
+
+  /** Changes a task outside any lease (reconciliation); returns the task after, or null if deleted. */
+  operatorChange(
+    taskId: string,
+    change: OperatorChange,
+    reason: string,
+  ): Promise<TaskRecord | null>;
+  /** Requeues a failed or cancelled task with a fresh attempt budget (and revives its cancelled dependents). */
+  retry(taskId: string, reason: string): Promise<TaskRecord>;
+  /** Records an event that is not a state change (e.g. a corrupt checkpoint). */
+  recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void>;
+
+  getTask(taskId: string): Promise<TaskRecord | null>;
+  listTasks(filter: TaskFilter): Promise<TaskRecord[]>;
+  countTasks(filter: { runId?: string }): Promise<Partial<Record<TaskState, number>>>;
+  getRun(runId: string): Promise<RunRecord | null>;
+  listRuns(filter: RunFilter): Promise<RunRecord[]>;
+  getWorker(workerId: string): Promise<WorkerRecord | null>;
+  listWorkers(): Promise<WorkerRecord[]>;
+  listEvents(filter: EventFilter): Promise<EventRecord[]>;
+  listCheckpoints(taskId: string): Promise<CheckpointRecord[]>;
+  getCheckpoint(taskId: string, seq: number): Promise<CheckpointRecord | null>;
+  /** Removes finished runs whose newest task finished before `before`; never an unfinished run. */
+  deleteRuns(runIds: string[]): Promise<number>;
+}

@@ -1,0 +1,99 @@
+/** Public records the stores return. camelCase; each backend maps its rows to these. */
+import type { TaskError } from '../core/errors.js';
+import type { JsonValue } from '../core/json.js';
+import type { BackoffPolicy } from '../core/retry.js';
+import type { RunState, TaskState } from '../core/states.js';
+
+export interface TaskRecord {
+  id: string;
+  runId: string | null;
+  /** The task's name within its run (workflow file key), if any. */
+  key: string | null;
+  type: string;
+  payload: JsonValue | null;
+  capabilities: string[];
+  dependsOn: string[];
+  priority: number;
+  /** Not claimable before this instant (ms). */
+  runAt: number;
+  state: TaskState;
+  /** Attempts started so far (grows at claim, so a crash counts). */
+  attempt: number;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+  /** Fencing epoch: grows with every claim. */
+  epoch: number;
+  /** The worker that holds (or last held) the task. */
+  workerId: string | null;
+  /** Set by `assign`: only this worker may claim the task. */
+  pinnedWorkerId: string | null;
+  progress: number;
+  progressMessage: string | null;
+  result: JsonValue | null;
+  error: TaskError | null;
+  /** Sequence number of the newest checkpoint, 0 when none. */
+  checkpointSeq: number;
+  /** Routing decision and its reason, when a router chose the worker. */
+  routing: JsonValue | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+}
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  state: RunState;
+  /** Mean progress of its tasks, 0-100. */
+  progress: number;
+  counts: Partial<Record<TaskState, number>>;
+  meta: Record<string, JsonValue>;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export type WorkerState = 'active' | 'draining' | 'lost' | 'stopped';
+
+export interface WorkerRecord {
+  id: string;
+  state: WorkerState;
+  capabilities: string[];
+  /** Task types it has handlers for; null means any type. */
+  types: string[] | null;
+  concurrency: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** Sum of handler durations of `done` tasks (ms), for the mean. */
+  totalMs: number;
+  lastHeartbeatAt: number;
+  startedAt: number;
+  meta: Record<string, JsonValue>;
+}
+
+export interface CheckpointRecord {
+  taskId: string;
+  seq: number;
+  attempt: number;
+  epoch: number;
+  progress: number;
+  state: JsonValue;
+  checksum: string;
+  createdAt: number;
+}
+
+export interface EventRecord {
+  id: number;
+  at: number;
+  type: string;
+  taskId: string | null;
+  runId: string | null;
+  workerId: string | null;
+  from: TaskState | null;
+  to: TaskState | null;
+  reason: string | null;
+  data: JsonValue | null;
+}

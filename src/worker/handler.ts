@@ -1,0 +1,30 @@
+import type { JsonValue } from '../core/json.js';
+import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+
+/** What a handler gets besides the payload. */
+export interface TaskContext {
+  readonly taskId: string;
+  readonly runId: string | null;
+  readonly key: string | null;
+  readonly type: string;
+  /** 1 for the first attempt; grows at every claim, crashes included. */
+  readonly attempt: number;
+  /** The fencing epoch of this attempt's lease. */
+  readonly epoch: number;
+  /** `taskId:attempt`: pass it on to outside systems to make their effects idempotent. */
+  readonly idempotencyKey: string;
+  /** Aborted on timeout, cancellation, lost lease or shutdown; `signal.reason` says which. */
+  readonly signal: AbortSignal;
+  /** The newest valid checkpoint when this attempt began, or null. */
+  readonly lastCheckpoint: CheckpointRecord | null;
+  readonly task: TaskRecord;
+  /** Reports progress (0-100) and a message; throws LEASE_LOST when the lease is gone. */
+  progress(percent: number, message?: string): Promise<void>;
+  /** Saves a checkpoint (durable when the promise resolves); throws LEASE_LOST when the lease is gone. */
+  checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord>;
+}
+
+export type TaskHandler<P = JsonValue | null, R = unknown> = (
+  payload: P,
+  context: TaskContext,
+) => Promise<R> | R;

@@ -1,0 +1,216 @@
+/**
+ * One attempt of one task: build the handler's context, run it under its timeout and abort
+ * signal, and turn what happened into a lease write (complete, retry or fail).
+ */
+import { checksumOf } from '../core/checksum.js';
+import { BatonError, NonRetryableError, toTaskError, type TaskError } from '../core/errors.js';
+import { jsonBytes, jsonValueSchema, type JsonValue } from '../core/json.js';
+import { backoffDelayMs, shouldRetry } from '../core/retry.js';
+import type { EventBus } from '../engine/events.js';
+import type { ResolvedOptions } from '../engine/options.js';
+import { newestValidCheckpoint } from '../store/checkpoints.js';
+import type { WriteOutcome } from '../store/store.js';
+import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+import type { TaskContext, TaskHandler } from './handler.js';
+import type { WriteBatcher } from './write-batcher.js';
+
+export interface AttemptDeps {
+  options: ResolvedOptions;
+  bus: EventBus;
+  batcher: WriteBatcher;
+  workerId: string;
+  handler: TaskHandler | undefined;
+}
+
+/** Why an attempt was aborted from outside: these leave the store to someone else. */
+export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown' | 'timeout';
+
+export class AbortReason extends BatonError {
+  constructor(
+    readonly kind: AbortKind,
+    message: string,
+  ) {
+    super(
+      kind === 'timeout' ? 'TIMEOUT' : kind === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST',
+      message,
+    );
+  }
+}
+
+export async function runAttempt(
+  task: TaskRecord,
+  controller: AbortController,
+  deps: AttemptDeps,
+): Promise<void> {
+  const { options, bus, batcher, workerId } = deps;
+  const clock = options.clock;
+  const startedAt = clock.now();
+  const lease = { taskId: task.id, epoch: task.epoch };
+  const cancelTimer =
+    task.timeoutMs === null
+      ? () => undefined
+      : clock.setTimer(
+          () =>
+            controller.abort(
+              new AbortReason(
+                'timeout',
+                `attempt ${task.attempt} timed out after ${task.timeoutMs} ms`,
+              ),
+            ),
+          task.timeoutMs,
+        );
+  const leaseLost = (): never => {
+    const reason = new AbortReason(
+      'lease-lost',
+      `lease on task ${task.id} (epoch ${task.epoch}) was lost`,
+    );
+    controller.abort(reason);
+    bus.emit('task:lease-lost', { ...lease, workerId });
+    throw reason;
+  };
+  try {
+    const lastCheckpoint =
+      task.checkpointSeq > 0
+        ? (await newestValidCheckpoint(options.store, task.id, { recordCorruption: true })).valid
+        : null;
+    const context: TaskContext = {
+      taskId: task.id,
+      runId: task.runId,
+      key: task.key,
+      type: task.type,
+      attempt: task.attempt,
+      epoch: task.epoch,
+      idempotencyKey: `${task.id}:${task.attempt}`,
+      signal: controller.signal,
+      lastCheckpoint,
+      task,
+      async progress(percent, message) {
+        const value = clampPercent(percent);
+        const ok = await batcher.progress({ ...lease, progress: value, message: message ?? null });
+        if (!ok) leaseLost();
+        bus.emit('task:progress', { taskId: task.id, progress: value, message: message ?? null });
+      },
+      async checkpoint(state, progress) {
+        const saved = await saveCheckpoint(state, progress);
+        bus.emit('task:checkpoint', { taskId: task.id, checkpoint: saved });
+        return saved;
+      },
+    };
+    const saveCheckpoint = async (
+      state: JsonValue,
+      progress?: number,
+    ): Promise<CheckpointRecord> => {
+      if (!jsonValueSchema.safeParse(state).success) {
+        throw new BatonError('VALIDATION_FAILED', 'checkpoint state must be a plain JSON value');
+      }
+      const bytes = jsonBytes(state);
+      if (bytes > options.maxCheckpointBytes) {
+        throw new BatonError(
+          'CHECKPOINT_TOO_LARGE',
+          `checkpoint of ${bytes} bytes exceeds the limit of ${options.maxCheckpointBytes}`,
+          { details: { bytes, limit: options.maxCheckpointBytes } },
+        );
+      }
+      const out = await batcher.checkpoint({
+        ...lease,
+        checkpoint: {
+          progress: clampPercent(progress ?? task.progress),
+          state,
+          checksum: checksumOf(state),
+          keep: options.checkpointsToKeep,
+        },
+      });
+      if (!out.ok) return leaseLost();
+      return out.checkpoint;
+    };
+    if (!deps.handler) {
+      throw new NonRetryableError(`no handler registered for task type ${task.type}`, {
+        code: 'NO_HANDLER',
+      });
+    }
+    const handler = deps.handler;
+    const value = await abortable(
+      Promise.resolve().then(() => handler(task.payload, context)),
+      controller.signal,
+    );
+    const result = storable(value, options.maxResultBytes);
+    cancelTimer();
+    report(await batcher.complete({ ...lease, result, durationMs: clock.now() - startedAt }));
+  } catch (error) {
+    cancelTimer();
+    const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
+    if (reason instanceof AbortReason && reason.kind !== 'timeout') return; // store moved already
+    const taskError = toTaskError(reason);
+    const retryAt = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
+      ? clock.now() + backoffDelayMs(task.attempt, task.backoff)
+      : null;
+    report(
+      await batcher.fail({
+        ...lease,
+        error: taskError,
+        retryAt,
+        durationMs: clock.now() - startedAt,
+      }),
+      taskError,
+      retryAt,
+    );
+  }
+
+  function report(outcome: WriteOutcome, error?: TaskError, retryAt?: number | null): void {
+    if (!outcome.ok) {
+      bus.emit('task:lease-lost', { ...lease, workerId });
+      return;
+    }
+    if (error === undefined) bus.emit('task:completed', { task: outcome.task });
+    else if (retryAt !== null && retryAt !== undefined) {
+      bus.emit('task:retry', { task: outcome.task, error, retryAt });
+    } else bus.emit('task:failed', { task: outcome.task, error });
+  }
+}
+
+function clampPercent(value: number): number {
+  if (!Number.isFinite(value)) {
+    throw new BatonError(
+      'VALIDATION_FAILED',
+      `progress must be a number from 0 to 100, got ${value}`,
+    );
+  }
+  return Math.min(100, Math.max(0, value));
+}
+
+/** `undefined` becomes null; anything that is not plain JSON, or too big, fails the attempt. */
+function storable(value: unknown, maxBytes: number): JsonValue | null {
+  if (value === undefined) return null;
+  if (!jsonValueSchema.safeParse(value).success) {
+    throw new NonRetryableError('the handler returned a value that is not plain JSON', {
+      code: 'RESULT_NOT_SERIALIZABLE',
+    });
+  }
+  const bytes = jsonBytes(value);
+  if (bytes > maxBytes) {
+    throw new NonRetryableError(
+      `the handler's result of ${bytes} bytes exceeds the limit of ${maxBytes}`,
+      { code: 'RESULT_NOT_SERIALIZABLE' },
+    );
+  }
+  return value as JsonValue;
+}
+
+/** Settles with the promise, or rejects as soon as the signal aborts (a hung handler is left behind). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

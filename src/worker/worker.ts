@@ -1,0 +1,246 @@
+/**
+ * The worker runtime: a claim loop that keeps up to `concurrency` attempts in flight, claims
+ * in batches, commits outcomes through the group-commit batcher, heartbeats on an interval
+ * (which doubles as a check of the leases it holds) and shuts down gracefully (draining) or
+ * at once (aborting its handlers and handing their tasks back for recovery).
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { EventBus } from '../engine/events.js';
+import type { ResolvedOptions } from '../engine/options.js';
+import type { TaskRecord, WorkerRecord } from '../store/types.js';
+import type { TaskHandler } from './handler.js';
+import type { Limiter } from './limiter.js';
+import { AbortReason, runAttempt, type AbortKind } from './run-attempt.js';
+import { WriteBatcher } from './write-batcher.js';
+
+export interface WorkerOptions {
+  /** Unique worker id. Default: `host-pid-random`. */
+  id?: string;
+  /** Capabilities offered; a task is run only if it needs a subset. Default none. */
+  capabilities?: string[];
+  /** Attempts in flight at once. Default 10. */
+  concurrency?: number;
+  /** Extra facts kept with the worker record (host, pid are added). */
+  meta?: Record<string, string | number>;
+}
+
+export interface WorkerDeps {
+  options: ResolvedOptions;
+  bus: EventBus;
+  handlers: ReadonlyMap<string, TaskHandler>;
+  limiter: Limiter;
+  /** Called with each failure of the loop itself (store unreachable...), never thrown. */
+  onError: (error: unknown) => void;
+}
+
+interface Held {
+  task: TaskRecord;
+  controller: AbortController;
+}
+
+export class Worker {
+  readonly id: string;
+  readonly capabilities: string[];
+  readonly concurrency: number;
+  readonly #deps: WorkerDeps;
+  readonly #batcher: WriteBatcher;
+  readonly #held = new Map<string, Held>();
+  readonly #meta: Record<string, string | number>;
+  #pumping = false;
+  #again = false;
+  #stopping = false;
+  #started = false;
+  #cancelPoll: () => void = () => undefined;
+  #cancelHeartbeat: () => void = () => undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
+    this.#deps = deps;
+    this.id = options.id ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.capabilities = [...new Set(options.capabilities ?? [])].sort();
+    this.concurrency = options.concurrency ?? 10;
+    this.#meta = { host: hostname(), pid: process.pid, ...options.meta };
+    this.#batcher = new WriteBatcher(deps.options.store);
+  }
+
+  get running(): number {
+    return this.#held.size;
+  }
+
+  holds(taskId: string): boolean {
+    return this.#held.has(taskId);
+  }
+
+  async start(): Promise<WorkerRecord> {
+    const record = await this.#register();
+    this.#started = true;
+    this.#deps.bus.emit('worker:started', { worker: record });
+    this.#scheduleHeartbeat();
+    this.wake();
+    return record;
+  }
+
+  #register(): Promise<WorkerRecord> {
+    return this.#deps.options.store.registerWorker({
+      id: this.id,
+      capabilities: this.capabilities,
+      types: [...this.#deps.handlers.keys()],
+      concurrency: this.concurrency,
+      meta: this.#meta,
+    });
+  }
+
+  /** Looks for work now (new tasks were submitted, a slot freed up). */
+  wake(): void {
+    if (!this.#started || this.#stopping) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    this.#cancelPoll();
+    const { store, claimBatchSize, typeConcurrency } = this.#deps.options;
+    let full = false;
+    try {
+      do {
+        this.#again = false;
+        const room = Math.min(claimBatchSize, this.concurrency - this.#held.size);
+        const granted = room > 0 ? this.#deps.limiter.take(room) : 0;
+        if (granted === 0) {
+          full = true;
+          break;
+        }
+        let tasks: TaskRecord[] = [];
+        try {
+          tasks = await store.claim({
+            workerId: this.id,
+            limit: granted,
+            capabilities: this.capabilities,
+            types: [...this.#deps.handlers.keys()],
+            typeLimits: typeConcurrency,
+          });
+        } finally {
+          this.#deps.limiter.give(granted - tasks.length);
+        }
+        for (const task of tasks) this.#start(task);
+        if (tasks.length === granted) this.#again = true;
+      } while (this.#again && !this.#stopping);
+    } catch (error) {
+      this.#deps.onError(error);
+    } finally {
+      this.#pumping = false;
+      if (!full) this.#schedulePoll();
+    }
+  }
+
+  /** Idle: look again after the poll interval, or when the next delayed task falls due. */
+  #schedulePoll(): void {
+    if (this.#stopping) return;
+    const { clock, pollIntervalMs, store } = this.#deps.options;
+    this.#cancelPoll();
+    this.#cancelPoll = clock.setTimer(() => this.wake(), pollIntervalMs);
+    void store.nextDueAt().then(
+      (dueAt) => {
+        if (dueAt === null || this.#stopping || this.#pumping) return;
+        const wait = dueAt - clock.now();
+        if (wait < pollIntervalMs) {
+          this.#cancelPoll();
+          this.#cancelPoll = clock.setTimer(() => this.wake(), Math.max(0, wait));
+        }
+      },
+      (error: unknown) => this.#deps.onError(error),
+    );
+  }
+
+  #start(task: TaskRecord): void {
+    const controller = new AbortController();
+    this.#held.set(task.id, { task, controller });
+    const { bus, options } = this.#deps;
+    bus.emit('task:assigned', { task, workerId: this.id });
+    bus.emit('task:started', { task, workerId: this.id });
+    void runAttempt(task, controller, {
+      options,
+      bus,
+      batcher: this.#batcher,
+      workerId: this.id,
+      handler: this.#deps.handlers.get(task.type),
+    })
+      .catch((error: unknown) => this.#deps.onError(error))
+      .finally(() => {
+        this.#held.delete(task.id);
+        this.#deps.limiter.give(1);
+        if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+        this.wake();
+      });
+  }
+
+  /** Aborts the attempt of a held task (cancelled, lease lost, shutdown). */
+  abort(taskId: string, kind: AbortKind, message: string): boolean {
+    const held = this.#held.get(taskId);
+    if (!held) return false;
+    held.controller.abort(new AbortReason(kind, message));
+    return true;
+  }
+
+  #scheduleHeartbeat(): void {
+    const { clock, heartbeatIntervalMs } = this.#deps.options;
+    this.#cancelHeartbeat = clock.setTimer(() => {
+      void this.heartbeat()
+        .catch((error: unknown) => this.#deps.onError(error))
+        .finally(() => {
+          if (this.#started) this.#scheduleHeartbeat();
+        });
+    }, heartbeatIntervalMs);
+  }
+
+  /** Renews liveness and aborts attempts whose lease is gone. */
+  async heartbeat(): Promise<void> {
+    const refs = [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
+    const result = await this.#deps.options.store.heartbeat(this.id, refs);
+    for (const taskId of result.lost) {
+      this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
+      this.#deps.bus.emit('task:lease-lost', {
+        taskId,
+        epoch: refs.find((r) => r.taskId === taskId)?.epoch ?? 0,
+        workerId: this.id,
+      });
+    }
+    if (result.workerState === 'lost' && !this.#stopping) {
+      // Declared dead while alive (a long pause): our tasks are elsewhere now. Start afresh.
+      this.#deps.bus.emit('worker:lost', { workerId: this.id });
+      await this.#register();
+      this.wake();
+    }
+  }
+
+  /**
+   * Stops the worker. Graceful (default): take no new tasks and let held attempts finish.
+   * Otherwise abort them and hand their tasks back for recovery at once.
+   */
+  async stop(options: { graceful?: boolean } = {}): Promise<void> {
+    if (!this.#started) return;
+    const graceful = options.graceful ?? true;
+    const { store } = this.#deps.options;
+    this.#stopping = true;
+    this.#cancelPoll();
+    if (graceful) {
+      await store.setWorkerState(this.id, 'draining');
+      this.#deps.bus.emit('worker:draining', { workerId: this.id });
+      if (this.#held.size > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
+    } else {
+      for (const taskId of [...this.#held.keys()]) this.abort(taskId, 'shutdown', 'worker stopped');
+      if (this.#held.size > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
+    }
+    await this.#batcher.drain();
+    this.#started = false;
+    this.#cancelHeartbeat();
+    if (!graceful) await store.releaseWorker(this.id, 'worker stopped');
+    await store.setWorkerState(this.id, 'stopped');
+    this.#deps.bus.emit('worker:stopped', { workerId: this.id });
+  }
+}

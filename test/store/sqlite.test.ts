@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { describeStoreConformance, newTask } from './conformance.js';
+
+function tempPath(): { path: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-'));
+  return { path: join(dir, 'baton.db'), dir };
+}
+
+describeStoreConformance('sqlite', () => {
+  const { path, dir } = tempPath();
+  const store = new SqliteStore({ path });
+  return Promise.resolve({
+    store,
+    async cleanup() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+});
+
+describe('sqlite store specifics', () => {
+  it('uses WAL with synchronous=FULL', async () => {
+    const { path, dir } = tempPath();
+    const store = new SqliteStore({ path });
+    await store.submit([newTask()]);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the claim on its partial index (flat cost as the backlog grows)', () => {
+    const { path, dir } = tempPath();
+    const store = new SqliteStore({ path });
+    const db = new Database(path);
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT seq FROM tasks WHERE state = 'queued'
+         ORDER BY priority DESC, seq LIMIT 10`,
+      )
+      .all() as { detail: string }[];
+    expect(plan.map((p) => p.detail).join(' ')).toContain('tasks_ready');
+    db.close();
+    void store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a database written by a newer baton', async () => {
+    const { path, dir } = tempPath();
+    await new SqliteStore({ path }).close();
+    const db = new Database(path);
+    db.prepare('INSERT INTO baton_migrations (version, name, applied_at) VALUES (999, ?, 0)').run(
+      'future',
+    );
+    db.close();
+    expect(() => new SqliteStore({ path })).toThrow(/newer than this baton knows/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shares one file between two store handles (two processes in production)', async () => {
+    const { path, dir } = tempPath();
+    const a = new SqliteStore({ path });
+    const b = new SqliteStore({ path });
+    const t = newTask();
+    await a.submit([t]);
+    expect((await b.getTask(t.id))!.state).toBe('queued');
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
