@@ -9,6 +9,8 @@ export { toTaskLog } from './engine/task-log.js';
 export type { TaskLogRecord } from './engine/task-log.js';
 
 export { Worker } from './worker/worker.js';
+export { createWorker } from './worker/standalone.js';
+export type { StandaloneWorker, StandaloneWorkerOptions } from './worker/standalone.js';
 export type { WorkerOptions } from './worker/worker.js';
 export type { TaskContext, TaskHandler } from './worker/handler.js';
 
@@ -36,7 +38,14 @@ export { SqliteStore } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
 export { openStore, DEFAULT_STORE_PATH } from './store/open-store.js';
 export { isIntact } from './store/checkpoints.js';
-export type { Store, Recovery, RecoverResult, TaskFilter, RunFilter } from './store/store.js';
+export type {
+  Store,
+  WorkerStore,
+  Recovery,
+  RecoverResult,
+  TaskFilter,
+  RunFilter,
+} from './store/store.js';
 export type {
   TaskRecord,
   RunRecord,

@@ -48,6 +48,9 @@ export interface OrchestratorOptions {
   claimBatchSize?: number;
 }
 
+/** What a worker runtime reads: the resolved options without the store. */
+export type WorkerRuntimeOptions = Omit<ResolvedOptions, 'store'>;
+
 export interface ResolvedOptions {
   store: Store;
   clock: Clock;
@@ -99,11 +102,18 @@ const optionsSchema = z.object({
 });
 
 export function resolveOrchestratorOptions(options: OrchestratorOptions): ResolvedOptions {
-  const { store, clock, ...rest } = options;
+  const { store, ...rest } = options;
+  return { store, ...resolveRuntimeOptions(rest) };
+}
+
+/** Resolves every option but the store (a standalone worker has only a `WorkerStore`). */
+export function resolveRuntimeOptions(
+  options: Omit<OrchestratorOptions, 'store'>,
+): WorkerRuntimeOptions {
+  const { clock, ...rest } = options;
   const o = parseOrThrow(optionsSchema.strict(), rest, 'orchestrator options');
   const heartbeatIntervalMs = o.heartbeatIntervalMs ?? 1000;
   return {
-    store,
     clock: clock ?? systemClock,
     maxConcurrentTasks: o.maxConcurrentTasks ?? Number.POSITIVE_INFINITY,
     typeConcurrency: o.typeConcurrency ?? {},

@@ -86,6 +86,7 @@ export class Orchestrator {
     this.start();
     const worker = new Worker(
       {
+        store: this.store,
         options: this.options,
         bus: this.#bus,
         handlers: this.#handlers,

@@ -20,7 +20,7 @@ export interface CheckpointScan {
 }
 
 export async function newestValidCheckpoint(
-  store: Store,
+  store: Pick<Store, 'listCheckpoints' | 'recordEvent'>,
   taskId: string,
   options: { recordCorruption: boolean },
 ): Promise<CheckpointScan> {

@@ -221,3 +221,20 @@ export interface Store {
   /** Removes finished runs whose newest task finished before `before`; never an unfinished run. */
   deleteRuns(runIds: string[]): Promise<number>;
 }
+
+/** The part of the store a worker runtime needs: what a remote worker speaks over HTTP. */
+export type WorkerStore = Pick<
+  Store,
+  | 'registerWorker'
+  | 'setWorkerState'
+  | 'heartbeat'
+  | 'claim'
+  | 'progress'
+  | 'checkpoint'
+  | 'complete'
+  | 'fail'
+  | 'releaseWorker'
+  | 'nextDueAt'
+  | 'listCheckpoints'
+  | 'recordEvent'
+>;

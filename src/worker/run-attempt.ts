@@ -7,15 +7,16 @@ import { BatonError, NonRetryableError, toTaskError, type TaskError } from '../c
 import { jsonBytes, jsonValueSchema, type JsonValue } from '../core/json.js';
 import { backoffDelayMs, shouldRetry } from '../core/retry.js';
 import type { EventBus } from '../engine/events.js';
-import type { ResolvedOptions } from '../engine/options.js';
+import type { WorkerRuntimeOptions } from '../engine/options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
-import type { WriteOutcome } from '../store/store.js';
+import type { WorkerStore, WriteOutcome } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 export interface AttemptDeps {
-  options: ResolvedOptions;
+  store: WorkerStore;
+  options: WorkerRuntimeOptions;
   bus: EventBus;
   batcher: WriteBatcher;
   workerId: string;
@@ -71,7 +72,7 @@ export async function runAttempt(
   try {
     const lastCheckpoint =
       task.checkpointSeq > 0
-        ? (await newestValidCheckpoint(options.store, task.id, { recordCorruption: true })).valid
+        ? (await newestValidCheckpoint(deps.store, task.id, { recordCorruption: true })).valid
         : null;
     const context: TaskContext = {
       taskId: task.id,

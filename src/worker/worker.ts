@@ -7,7 +7,8 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../engine/events.js';
-import type { ResolvedOptions } from '../engine/options.js';
+import type { WorkerRuntimeOptions } from '../engine/options.js';
+import type { WorkerStore } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import type { TaskHandler } from './handler.js';
 import type { Limiter } from './limiter.js';
@@ -26,7 +27,8 @@ export interface WorkerOptions {
 }
 
 export interface WorkerDeps {
-  options: ResolvedOptions;
+  store: WorkerStore;
+  options: WorkerRuntimeOptions;
   bus: EventBus;
   handlers: ReadonlyMap<string, TaskHandler>;
   limiter: Limiter;
@@ -61,7 +63,7 @@ export class Worker {
     this.capabilities = [...new Set(options.capabilities ?? [])].sort();
     this.concurrency = options.concurrency ?? 10;
     this.#meta = { host: hostname(), pid: process.pid, ...options.meta };
-    this.#batcher = new WriteBatcher(deps.options.store);
+    this.#batcher = new WriteBatcher(deps.store);
   }
 
   get running(): number {
@@ -82,7 +84,7 @@ export class Worker {
   }
 
   #register(): Promise<WorkerRecord> {
-    return this.#deps.options.store.registerWorker({
+    return this.#deps.store.registerWorker({
       id: this.id,
       capabilities: this.capabilities,
       types: [...this.#deps.handlers.keys()],
@@ -104,7 +106,8 @@ export class Worker {
   async #pump(): Promise<void> {
     this.#pumping = true;
     this.#cancelPoll();
-    const { store, claimBatchSize, typeConcurrency } = this.#deps.options;
+    const { claimBatchSize, typeConcurrency } = this.#deps.options;
+    const store = this.#deps.store;
     let full = false;
     try {
       do {
@@ -141,7 +144,8 @@ export class Worker {
   /** Idle: look again after the poll interval, or when the next delayed task falls due. */
   #schedulePoll(): void {
     if (this.#stopping) return;
-    const { clock, pollIntervalMs, store } = this.#deps.options;
+    const { clock, pollIntervalMs } = this.#deps.options;
+    const store = this.#deps.store;
     this.#cancelPoll();
     this.#cancelPoll = clock.setTimer(() => this.wake(), pollIntervalMs);
     void store.nextDueAt().then(
@@ -164,6 +168,7 @@ export class Worker {
     bus.emit('task:assigned', { task, workerId: this.id });
     bus.emit('task:started', { task, workerId: this.id });
     void runAttempt(task, controller, {
+      store: this.#deps.store,
       options,
       bus,
       batcher: this.#batcher,
@@ -201,7 +206,7 @@ export class Worker {
   /** Renews liveness and aborts attempts whose lease is gone. */
   async heartbeat(): Promise<void> {
     const refs = [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
-    const result = await this.#deps.options.store.heartbeat(this.id, refs);
+    const result = await this.#deps.store.heartbeat(this.id, refs);
     for (const taskId of result.lost) {
       this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
       this.#deps.bus.emit('task:lease-lost', {
@@ -225,7 +230,7 @@ export class Worker {
   async stop(options: { graceful?: boolean } = {}): Promise<void> {
     if (!this.#started) return;
     const graceful = options.graceful ?? true;
-    const { store } = this.#deps.options;
+    const store = this.#deps.store;
     this.#stopping = true;
     this.#cancelPoll();
     if (graceful) {

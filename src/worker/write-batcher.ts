@@ -9,7 +9,7 @@ import type {
   Completion,
   Failure,
   ProgressUpdate,
-  Store,
+  WorkerStore,
   WriteOutcome,
 } from '../store/store.js';
 
@@ -52,7 +52,7 @@ export class WriteBatcher {
   #active = false;
   #idle: Promise<void> = Promise.resolve();
 
-  constructor(store: Store) {
+  constructor(store: WorkerStore) {
     this.#complete = new Lane((items) => store.complete(items));
     this.#fail = new Lane((items) => store.fail(items));
     this.#checkpoint = new Lane((items) => store.checkpoint(items));
