@@ -24,6 +24,18 @@ export type ErrorCode =
   | 'STORE_CLOSED'
   | 'SCHEMA_MISMATCH'
   | 'WORKER_LOST'
+  // Refusals of the HTTP server (src/server/) and of the token store.
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INVALID_JSON'
+  | 'RATE_LIMITED'
+  | 'QUEUE_FULL'
+  | 'TOKEN_EXISTS'
+  | 'TOKEN_NOT_FOUND'
   | 'INTERNAL';
 
 export class BatonError extends Error {

@@ -14,6 +14,8 @@ import type {
   EventRecord,
   RunRecord,
   TaskRecord,
+  TokenRecord,
+  TokenRole,
   WorkerRecord,
   WorkerState,
 } from './types.js';
@@ -160,6 +162,19 @@ export interface EventFilter {
 export type OperatorChange =
   { kind: 'complete'; result: JsonValue | null } | { kind: 'revert' } | { kind: 'delete' };
 
+/** A token to store: `hash` is the hex SHA-256 of the secret, which is never stored. */
+export interface NewToken {
+  name: string;
+  role: TokenRole;
+  capabilities: string[];
+  hash: string;
+}
+
+/** A stored token with its hash, as found by `findToken`. */
+export interface StoredToken extends TokenRecord {
+  hash: string;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** The store's clock (ms). Lease expiry is judged by it, never by a worker's clock. */
@@ -220,6 +235,15 @@ export interface Store {
   getCheckpoint(taskId: string, seq: number): Promise<CheckpointRecord | null>;
   /** Removes finished runs whose newest task finished before `before`; never an unfinished run. */
   deleteRuns(runIds: string[]): Promise<number>;
+
+  /** Stores a token (TOKEN_EXISTS if its name or hash is taken) and logs `token:created`. */
+  createToken(token: NewToken): Promise<TokenRecord>;
+  /** Every token, oldest first, without hashes. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Deletes the token of that name and logs `token:revoked`; false when there is none. */
+  revokeToken(name: string): Promise<boolean>;
+  /** The token whose hash this is, or null. Callers compare the hash again in constant time. */
+  findToken(hash: string): Promise<StoredToken | null>;
 }
 
 /** The part of the store a worker runtime needs: what a remote worker speaks over HTTP. */

@@ -97,3 +97,16 @@ export interface EventRecord {
   reason: string | null;
   data: JsonValue | null;
 }
+
+/** What a bearer token may do on the HTTP server (DESIGN.md §6). */
+export type TokenRole = 'admin' | 'client' | 'worker' | 'read';
+
+/** A stored access token. The secret itself is never stored, only its SHA-256. */
+export interface TokenRecord {
+  /** Unique among the store's tokens; what `baton token revoke NAME` names. */
+  name: string;
+  role: TokenRole;
+  /** For `worker` tokens: the capabilities its workers may offer; empty means any. */
+  capabilities: string[];
+  createdAt: number;
+}

@@ -109,4 +109,17 @@ CREATE TABLE workers (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'tokens',
+    sql: `
+CREATE TABLE tokens (
+  name          TEXT PRIMARY KEY,
+  role          TEXT NOT NULL,
+  capabilities  TEXT NOT NULL DEFAULT '[]',
+  hash          TEXT NOT NULL UNIQUE,
+  created_at    INTEGER NOT NULL
+);
+`,
+  },
 ];

@@ -15,24 +15,27 @@ import type {
   HeartbeatResult,
   LeaseRef,
   NewRun,
+  NewToken,
   NewTask,
   OperatorChange,
   ProgressUpdate,
   RecoverResult,
   RunFilter,
   Store,
+  StoredToken,
   SubmitResult,
   TaskFilter,
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
-import type { EventRecord, TaskRecord, WorkerRecord, WorkerState } from '../types.js';
+import type { EventRecord, TaskRecord, TokenRecord, WorkerRecord, WorkerState } from '../types.js';
 import type { Ctx } from './context.js';
 import { openDatabase, Statements } from './db.js';
 import * as lease from './lease-writes.js';
 import * as operator from './operator-writes.js';
 import * as reads from './reads.js';
 import { submit } from './submit.js';
+import * as tokens from './token-writes.js';
 import * as workers from './worker-writes.js';
 
 export interface SqliteStoreOptions {
@@ -184,5 +187,18 @@ export class SqliteStore implements Store {
   }
   getCheckpoint(taskId: string, seq: number): ReturnType<Store['getCheckpoint']> {
     return this.#read((ctx) => reads.getCheckpoint(ctx, taskId, seq));
+  }
+
+  createToken(token: NewToken): Promise<TokenRecord> {
+    return this.#write((ctx) => tokens.createToken(ctx, token));
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return this.#read((ctx) => tokens.listTokens(ctx));
+  }
+  revokeToken(name: string): Promise<boolean> {
+    return this.#write((ctx) => tokens.revokeToken(ctx, name));
+  }
+  findToken(hash: string): Promise<StoredToken | null> {
+    return this.#read((ctx) => tokens.findToken(ctx, hash));
   }
 }
