@@ -4,7 +4,7 @@
  * answers questions about tasks, runs, workers and checkpoints. All state lives in the store,
  * so any number of orchestrators and workers can share one.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from '../core/ids.js';
 import { BatonError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import {
@@ -117,7 +117,7 @@ export class Orchestrator {
   /** Validates and stores a run: a named DAG of tasks, in one transaction. */
   async submitRun(spec: RunSpec): Promise<RunWithTasks> {
     const parsed = validateRunSpec(spec);
-    const runId = randomUUID();
+    const runId = newId();
     const tasks = toNewTasks(parsed.tasks, this.options.taskDefaults);
     const result = await this.store.submit(tasks, {
       id: runId,

@@ -3,7 +3,7 @@
  * filled, and the DAG checked (self edges, cycles). Unknown references that are not in the
  * batch are left for the store, which knows the tasks that already exist.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from '../core/ids.js';
 import { BatonError } from '../core/errors.js';
 import { checkAcyclic } from '../core/dag.js';
 import { runAtMs, type taskSpecSchema } from '../core/task-spec.js';
@@ -18,7 +18,7 @@ export function toNewTasks(
   specs: ParsedSpec[],
   defaults: ResolvedOptions['taskDefaults'],
 ): NewTask[] {
-  const ids = specs.map((s) => s.id ?? randomUUID());
+  const ids = specs.map((s) => s.id ?? newId());
   const byRef = new Map<string, string>();
   specs.forEach((s, i) => {
     const id = ids[i]!;

@@ -50,6 +50,7 @@ export class Worker {
   readonly #held = new Map<string, Held>();
   readonly #meta: Record<string, string | number>;
   #pumping = false;
+  #wakeScheduled = false;
   #again = false;
   #stopping = false;
   #started = false;
@@ -100,7 +101,14 @@ export class Worker {
       this.#again = true;
       return;
     }
-    void this.#pump();
+    // Deferred to the next turn so that every slot freed in this one is claimed in one batch.
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      if (!this.#pumping && this.#started && !this.#stopping) void this.#pump();
+      else this.#again = true;
+    });
   }
 
   async #pump(): Promise<void> {

@@ -21,6 +21,9 @@ export function openDatabase(path: string, options: OpenOptions): Db {
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  // Fewer, larger WAL checkpoints: durability is the same, the commit path does less work.
+  db.pragma('wal_autocheckpoint = 8000');
+  db.pragma('cache_size = -65536');
   db.pragma('foreign_keys = OFF');
   migrate(db);
   return db;

@@ -179,6 +179,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
        finished_at = ?, updated_at = ?
      WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
   );
+  const tally = new WorkerTally();
   const outcomes = items.map((item): WriteOutcome => {
     const row = stmt.get(
       item.result === null ? null : JSON.stringify(item.result),
@@ -199,15 +200,17 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       data: { attempt: row.attempt, durationMs: Math.round(item.durationMs) },
     });
     releaseDependents(ctx, row.id, now);
-    countForWorker(ctx, row.worker_id, 'done', item.durationMs);
+    tally.count(row.worker_id, 'done', item.durationMs);
     return { ok: true, task: record(ctx, row) };
   });
+  tally.write(ctx);
   return outcomes;
 }
 
 export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
   const now = ctx.clock.now();
-  return items.map((item): WriteOutcome => {
+  const tally = new WorkerTally();
+  const outcomes = items.map((item): WriteOutcome => {
     const retry = item.retryAt !== null;
     const row = ctx.sql
       .get(
@@ -237,23 +240,31 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       data: { attempt: row.attempt, code: item.error.code, retryAt: item.retryAt },
     });
     if (!retry) cancelDependents(ctx, row.id, now);
-    countForWorker(ctx, row.worker_id, 'failed', item.durationMs);
+    tally.count(row.worker_id, 'failed', item.durationMs);
     return { ok: true, task: record(ctx, row) };
   });
+  tally.write(ctx);
+  return outcomes;
 }
 
-function countForWorker(
-  ctx: Ctx,
-  workerId: string | null,
-  column: 'done' | 'failed',
-  durationMs: number,
-): void {
-  if (workerId === null) return;
-  if (column === 'done') {
-    ctx.sql
-      .get('UPDATE workers SET done = done + 1, total_ms = total_ms + ? WHERE id = ?')
-      .run(durationMs, workerId);
-  } else {
-    ctx.sql.get('UPDATE workers SET failed = failed + 1 WHERE id = ?').run(workerId);
+/** Workers' running totals, summed over a batch and written once per worker. */
+class WorkerTally {
+  readonly #byWorker = new Map<string, { done: number; failed: number; ms: number }>();
+
+  count(workerId: string | null, outcome: 'done' | 'failed', durationMs: number): void {
+    if (workerId === null) return;
+    const t = this.#byWorker.get(workerId) ?? { done: 0, failed: 0, ms: 0 };
+    if (outcome === 'done') {
+      t.done++;
+      t.ms += durationMs;
+    } else t.failed++;
+    this.#byWorker.set(workerId, t);
+  }
+
+  write(ctx: Ctx): void {
+    const stmt = ctx.sql.get(
+      'UPDATE workers SET done = done + ?, failed = failed + ?, total_ms = total_ms + ? WHERE id = ?',
+    );
+    for (const [id, t] of this.#byWorker) stmt.run(t.done, t.failed, t.ms, id);
   }
 }

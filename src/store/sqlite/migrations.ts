@@ -58,6 +58,7 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
 CREATE INDEX tasks_due ON tasks (run_at) WHERE state = 'pending' AND deps_remaining = 0;
 CREATE INDEX tasks_held ON tasks (worker_id) WHERE state IN ('assigned', 'running');
+CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq) WHERE state = 'assigned';
 CREATE INDEX tasks_run ON tasks (run_id, seq);
 
 CREATE TABLE task_deps (

@@ -9,7 +9,7 @@ import type { TaskRow } from './rows.js';
 const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
   run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
   created_at, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?)`;
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`;
 
 export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
   const now = ctx.clock.now();
@@ -39,6 +39,8 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
       JSON.stringify(t.capabilities),
       t.priority,
       t.runAt ?? now,
+      // A task that waits for nothing is queued at once; the others are settled below.
+      waitsForNothing(t, now) ? 'queued' : 'pending',
       t.maxAttempts,
       t.maxAttempts,
       JSON.stringify(t.backoff),
@@ -82,7 +84,21 @@ function taskExists(ctx: Ctx, id: string): boolean {
 }
 
 /** Gives a freshly inserted task its first real state and logs its submission. */
+function waitsForNothing(t: NewTask, now: number): boolean {
+  return t.dependsOn.length === 0 && (t.runAt ?? now) <= now;
+}
+
 function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): TaskRow {
+  if (waitsForNothing(t, now)) {
+    logEvent(ctx, now, {
+      type: 'task:submitted',
+      taskId: t.id,
+      runId,
+      to: 'queued',
+      reason: 'submitted',
+    });
+    return newRow(t, runId, now);
+  }
   const deps =
     t.dependsOn.length === 0 ? { remaining: 0, dead: false } : dependencyStatus(ctx, t.id);
   let state: 'pending' | 'queued' | 'cancelled' = 'pending';
@@ -105,4 +121,40 @@ function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): Tas
     reason,
   });
   return row;
+}
+
+/** The row just inserted for a task that went straight to `queued`, without reading it back. */
+function newRow(t: NewTask, runId: string | null, now: number): TaskRow {
+  return {
+    seq: 0,
+    id: t.id,
+    run_id: runId,
+    key: t.key,
+    type: t.type,
+    payload: t.payload === null ? null : JSON.stringify(t.payload),
+    capabilities: JSON.stringify(t.capabilities),
+    priority: t.priority,
+    run_at: t.runAt ?? now,
+    state: 'queued',
+    attempt: 0,
+    max_attempts: t.maxAttempts,
+    budget: t.maxAttempts,
+    backoff: JSON.stringify(t.backoff),
+    timeout_ms: t.timeoutMs,
+    idempotency_key: t.idempotencyKey,
+    epoch: 0,
+    worker_id: null,
+    pinned_worker_id: null,
+    deps_remaining: 0,
+    progress: 0,
+    progress_message: null,
+    result: null,
+    error: null,
+    checkpoint_seq: 0,
+    routing: null,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+    updated_at: now,
+  };
 }
