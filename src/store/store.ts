@@ -246,8 +246,20 @@ export interface Store {
   findToken(hash: string): Promise<StoredToken | null>;
 }
 
+/**
+ * How a heartbeat thread opens its own connection to the same store: `module` is the URL of
+ * an ES module exporting `openHeartbeatStore(spec)`, which returns something with `heartbeat`
+ * and `close`. A CPU-bound handler cannot starve heartbeats sent from another thread.
+ */
+export interface HeartbeatSource {
+  module: string;
+  spec: JsonValue;
+}
+
+export type HeartbeatStore = Pick<Store, 'heartbeat' | 'close'>;
+
 /** The part of the store a worker runtime needs: what a remote worker speaks over HTTP. */
-export type WorkerStore = Pick<
+export type WorkerStore = { heartbeatSource?(): HeartbeatSource | null } & Pick<
   Store,
   | 'registerWorker'
   | 'setWorkerState'

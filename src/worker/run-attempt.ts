@@ -14,7 +14,12 @@ import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
 
+/** Commit boundaries where a failure test may make the process die. */
+export type CrashPoint = 'after-claim' | 'before-complete' | 'after-checkpoint';
+export type CrashPointHook = (point: CrashPoint, task: TaskRecord) => void;
+
 export interface AttemptDeps {
+  crashPoint?: CrashPointHook;
   store: WorkerStore;
   options: WorkerRuntimeOptions;
   bus: EventBus;
@@ -122,6 +127,7 @@ export async function runAttempt(
         },
       });
       if (!out.ok) return leaseLost();
+      deps.crashPoint?.('after-checkpoint', task);
       return out.checkpoint;
     };
     if (!deps.handler) {
@@ -136,6 +142,7 @@ export async function runAttempt(
     );
     const result = storable(value, options.maxResultBytes);
     cancelTimer();
+    deps.crashPoint?.('before-complete', task);
     report(await batcher.complete({ ...lease, result, durationMs: clock.now() - startedAt }));
   } catch (error) {
     cancelTimer();

@@ -12,7 +12,9 @@ import type { WorkerStore } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import type { TaskHandler } from './handler.js';
 import type { Limiter } from './limiter.js';
-import { AbortReason, runAttempt, type AbortKind } from './run-attempt.js';
+import { AbortReason, runAttempt, type AbortKind, type CrashPointHook } from './run-attempt.js';
+import { startHeartbeats, type HeartbeatRunner } from './heartbeat-runner.js';
+import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
 
 export interface WorkerOptions {
@@ -24,6 +26,11 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Extra facts kept with the worker record (host, pid are added). */
   meta?: Record<string, string | number>;
+  /**
+   * A hook called at each commit boundary (`after-claim`, `before-complete`,
+   * `after-checkpoint`): failure tests use it to kill the process at an exact point.
+   */
+  crashPoint?: CrashPointHook;
 }
 
 export interface WorkerDeps {
@@ -55,7 +62,8 @@ export class Worker {
   #stopping = false;
   #started = false;
   #cancelPoll: () => void = () => undefined;
-  #cancelHeartbeat: () => void = () => undefined;
+  #heartbeats: HeartbeatRunner | null = null;
+  readonly #crashPoint: CrashPointHook | undefined;
   #idleWaiters: (() => void)[] = [];
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
@@ -64,6 +72,7 @@ export class Worker {
     this.capabilities = [...new Set(options.capabilities ?? [])].sort();
     this.concurrency = options.concurrency ?? 10;
     this.#meta = { host: hostname(), pid: process.pid, ...options.meta };
+    this.#crashPoint = options.crashPoint;
     this.#batcher = new WriteBatcher(deps.store);
   }
 
@@ -79,7 +88,16 @@ export class Worker {
     const record = await this.#register();
     this.#started = true;
     this.#deps.bus.emit('worker:started', { worker: record });
-    this.#scheduleHeartbeat();
+    const { clock, heartbeatIntervalMs } = this.#deps.options;
+    this.#heartbeats = startHeartbeats({
+      store: this.#deps.store,
+      clock,
+      workerId: this.id,
+      intervalMs: heartbeatIntervalMs,
+      beat: () => this.heartbeat(),
+      onResult: (result) => void this.#apply(result).catch(this.#deps.onError),
+      onError: this.#deps.onError,
+    });
     this.wake();
     return record;
   }
@@ -172,7 +190,9 @@ export class Worker {
   #start(task: TaskRecord): void {
     const controller = new AbortController();
     this.#held.set(task.id, { task, controller });
+    this.#heldChanged();
     const { bus, options } = this.#deps;
+    this.#crashPoint?.('after-claim', task);
     bus.emit('task:assigned', { task, workerId: this.id });
     bus.emit('task:started', { task, workerId: this.id });
     void runAttempt(task, controller, {
@@ -182,10 +202,12 @@ export class Worker {
       batcher: this.#batcher,
       workerId: this.id,
       handler: this.#deps.handlers.get(task.type),
+      ...(this.#crashPoint && { crashPoint: this.#crashPoint }),
     })
       .catch((error: unknown) => this.#deps.onError(error))
       .finally(() => {
         this.#held.delete(task.id);
+        this.#heldChanged();
         this.#deps.limiter.give(1);
         if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
         this.wake();
@@ -200,30 +222,27 @@ export class Worker {
     return true;
   }
 
-  #scheduleHeartbeat(): void {
-    const { clock, heartbeatIntervalMs } = this.#deps.options;
-    this.#cancelHeartbeat = clock.setTimer(() => {
-      void this.heartbeat()
-        .catch((error: unknown) => this.#deps.onError(error))
-        .finally(() => {
-          if (this.#started) this.#scheduleHeartbeat();
-        });
-    }, heartbeatIntervalMs);
+  #leases(): { taskId: string; epoch: number }[] {
+    return [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
   }
 
-  /** Renews liveness and aborts attempts whose lease is gone. */
+  #heldChanged(): void {
+    this.#heartbeats?.setHeld(this.#leases());
+  }
+
+  /** Renews liveness now and aborts attempts whose lease is gone. */
   async heartbeat(): Promise<void> {
-    const refs = [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
-    const result = await this.#deps.store.heartbeat(this.id, refs);
+    await this.#apply(await this.#deps.store.heartbeat(this.id, this.#leases()));
+  }
+
+  async #apply(result: HeartbeatResult): Promise<void> {
     for (const taskId of result.lost) {
+      const held = this.#held.get(taskId);
+      if (!held) continue;
       this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
-      this.#deps.bus.emit('task:lease-lost', {
-        taskId,
-        epoch: refs.find((r) => r.taskId === taskId)?.epoch ?? 0,
-        workerId: this.id,
-      });
+      this.#deps.bus.emit('task:lease-lost', { taskId, epoch: held.task.epoch, workerId: this.id });
     }
-    if (result.workerState === 'lost' && !this.#stopping) {
+    if (result.workerState === 'lost' && !this.#stopping && this.#started) {
       // Declared dead while alive (a long pause): our tasks are elsewhere now. Start afresh.
       this.#deps.bus.emit('worker:lost', { workerId: this.id });
       await this.#register();
@@ -251,7 +270,8 @@ export class Worker {
     }
     await this.#batcher.drain();
     this.#started = false;
-    this.#cancelHeartbeat();
+    await this.#heartbeats?.stop();
+    this.#heartbeats = null;
     if (!graceful) await store.releaseWorker(this.id, 'worker stopped');
     await store.setWorkerState(this.id, 'stopped');
     this.#deps.bus.emit('worker:stopped', { workerId: this.id });

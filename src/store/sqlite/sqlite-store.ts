@@ -3,6 +3,7 @@
  * of processes on one host. Every write is one BEGIN IMMEDIATE transaction, so writers are
  * serialised across processes and the guards in the SQL see a consistent database.
  */
+import { existsSync } from 'node:fs';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { BatonError } from '../../core/errors.js';
 import type {
@@ -12,6 +13,7 @@ import type {
   Completion,
   EventFilter,
   Failure,
+  HeartbeatSource,
   HeartbeatResult,
   LeaseRef,
   NewRun,
@@ -80,6 +82,14 @@ export class SqliteStore implements Store {
 
   #open(): void {
     if (this.#closed) throw new BatonError('STORE_CLOSED', `store ${this.path} is closed`);
+  }
+
+  /** A heartbeat thread opens its own connection to this file (only for the system clock). */
+  heartbeatSource(): HeartbeatSource | null {
+    const module = new URL('./heartbeat-store.js', import.meta.url);
+    if (this.path === ':memory:' || this.#ctx.clock !== systemClock || !existsSync(module))
+      return null;
+    return { module: module.href, spec: { path: this.path } };
   }
 
   now(): Promise<number> {

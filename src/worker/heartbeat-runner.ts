@@ -1,0 +1,95 @@
+/**
+ * Runs a worker's heartbeats: in a thread of their own when the store says how to reach it
+ * from one (compiled builds on the system clock), otherwise on the event loop's timers (tests
+ * on a fake clock, stores without a heartbeat source).
+ */
+import { existsSync } from 'node:fs';
+import { Worker as Thread } from 'node:worker_threads';
+import type { Clock } from '../core/clock.js';
+import type { HeartbeatResult, LeaseRef, WorkerStore } from '../store/store.js';
+import type { FromThread, HeartbeatThreadData, ToThread } from './heartbeat-thread.js';
+
+export interface HeartbeatRunner {
+  /** The leases held now; the thread sends these with each heartbeat. */
+  setHeld(refs: LeaseRef[]): void;
+  stop(): Promise<void>;
+}
+
+export interface HeartbeatDeps {
+  store: WorkerStore;
+  clock: Clock;
+  workerId: string;
+  intervalMs: number;
+  /** Beat on the event loop (used when no thread can be had). */
+  beat: () => Promise<void>;
+  /** A thread's result, handled on the event loop when it is free. */
+  onResult: (result: HeartbeatResult) => void;
+  onError: (error: unknown) => void;
+}
+
+export function startHeartbeats(deps: HeartbeatDeps): HeartbeatRunner {
+  const source = deps.store.heartbeatSource?.() ?? null;
+  const entry = new URL('./heartbeat-thread.js', import.meta.url);
+  if (source && existsSync(entry)) return threadHeartbeats(deps, source, entry);
+  return loopHeartbeats(deps);
+}
+
+function loopHeartbeats(deps: HeartbeatDeps): HeartbeatRunner {
+  let running = true;
+  let cancel: () => void = () => undefined;
+  const schedule = (): void => {
+    cancel = deps.clock.setTimer(() => {
+      void deps
+        .beat()
+        .catch(deps.onError)
+        .finally(() => {
+          if (running) schedule();
+        });
+    }, deps.intervalMs);
+  };
+  schedule();
+  return {
+    setHeld: () => undefined,
+    stop() {
+      running = false;
+      cancel();
+      return Promise.resolve();
+    },
+  };
+}
+
+function threadHeartbeats(
+  deps: HeartbeatDeps,
+  source: NonNullable<ReturnType<NonNullable<WorkerStore['heartbeatSource']>>>,
+  entry: URL,
+): HeartbeatRunner {
+  const data: HeartbeatThreadData = {
+    source,
+    workerId: deps.workerId,
+    intervalMs: deps.intervalMs,
+  };
+  const thread = new Thread(entry, { workerData: data });
+  // The thread must not keep a process alive on its own.
+  thread.unref();
+  let stopped: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  thread.on('message', (message: FromThread) => {
+    if (message.type === 'result') {
+      deps.onResult({
+        lost: message.lost,
+        workerState: message.workerState as HeartbeatResult['workerState'],
+      });
+    } else if (message.type === 'error') deps.onError(new Error(message.message));
+    else stopped();
+  });
+  thread.on('error', deps.onError);
+  thread.on('exit', () => stopped());
+  const send = (message: ToThread): void => thread.postMessage(message);
+  return {
+    setHeld: (refs) => send({ type: 'held', refs }),
+    async stop() {
+      send({ type: 'stop' });
+      await done;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The heartbeat thread of a worker. It keeps the worker's liveness and checks its leases from
+ * outside the main event loop, so that a handler that keeps the CPU busy for seconds does not
+ * cost the worker its leases. The main thread tells it which leases it holds and hears back
+ * which were lost.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { HeartbeatSource, HeartbeatStore, LeaseRef } from '../store/store.js';
+
+export interface HeartbeatThreadData {
+  source: HeartbeatSource;
+  workerId: string;
+  intervalMs: number;
+}
+
+export type ToThread = { type: 'held'; refs: LeaseRef[] } | { type: 'stop' };
+export type FromThread =
+  | { type: 'result'; lost: string[]; workerState: string }
+  | { type: 'error'; message: string }
+  | { type: 'stopped' };
+
+interface HeartbeatModule {
+  openHeartbeatStore(spec: unknown): Promise<HeartbeatStore>;
+}
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (!port) return;
+  const data = workerData as HeartbeatThreadData;
+  const mod = (await import(data.source.module)) as HeartbeatModule;
+  const store = await mod.openHeartbeatStore(data.source.spec);
+  let held: LeaseRef[] = [];
+  let busy = false;
+  const beat = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      const result = await store.heartbeat(data.workerId, held);
+      port.postMessage({ type: 'result', ...result } satisfies FromThread);
+    } catch (error) {
+      port.postMessage({ type: 'error', message: String(error) } satisfies FromThread);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void beat(), data.intervalMs);
+  port.on('message', (message: ToThread) => {
+    if (message.type === 'held') held = message.refs;
+    else {
+      clearInterval(timer);
+      void store.close().finally(() => {
+        port.postMessage({ type: 'stopped' } satisfies FromThread);
+        port.close();
+      });
+    }
+  });
+}
+
+void main();
