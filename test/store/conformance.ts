@@ -224,6 +224,10 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         { taskId: t.id, epoch: c.epoch, result: { v: 1 }, durationMs: 3 },
       ]);
       expect(ok?.ok && ok.task.state).toBe('completed');
+      const completed = (await store.listEvents({ taskId: t.id })).find(
+        (e) => e.type === 'task:completed',
+      );
+      expect(completed?.data).toMatchObject({ attempt: 1, epoch: c.epoch });
       const [again] = await store.complete([
         { taskId: t.id, epoch: c.epoch, result: 'y', durationMs: 1 },
       ]);
@@ -341,6 +345,10 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         epoch: c.epoch,
         progress: 70,
       });
+      const cpEvents = (await store.listEvents({ taskId: t.id })).filter(
+        (e) => e.type === 'task:checkpoint',
+      );
+      expect(cpEvents.at(-1)?.data).toMatchObject({ seq: 7, epoch: c.epoch });
       expect((await store.getCheckpoint(t.id, 6))!.state).toEqual({ page: 6 });
       const [stale] = await store.checkpoint([
         {

@@ -166,7 +166,7 @@ export function checkpoint(ctx: Ctx, items: CheckpointWrite[]): CheckpointOutcom
       runId: row.run_id,
       workerId: row.worker_id,
       reason: `checkpoint ${row.checkpoint_seq}`,
-      data: { seq: row.checkpoint_seq, progress: cp.progress },
+      data: { seq: row.checkpoint_seq, progress: cp.progress, epoch: item.epoch },
     });
     return { ok: true, checkpoint: toCheckpoint(saved) };
   });
@@ -197,7 +197,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       from: 'running',
       to: 'completed',
       reason: 'handler returned',
-      data: { attempt: row.attempt, durationMs: Math.round(item.durationMs) },
+      data: { attempt: row.attempt, epoch: row.epoch, durationMs: Math.round(item.durationMs) },
     });
     releaseDependents(ctx, row.id, now);
     tally.count(row.worker_id, 'done', item.durationMs);
@@ -237,7 +237,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       from: 'running',
       to: retry ? 'pending' : 'failed',
       reason: item.error.message,
-      data: { attempt: row.attempt, code: item.error.code, retryAt: item.retryAt },
+      data: { attempt: row.attempt, epoch: row.epoch, code: item.error.code, retryAt: item.retryAt },
     });
     if (!retry) cancelDependents(ctx, row.id, now);
     tally.count(row.worker_id, 'failed', item.durationMs);
