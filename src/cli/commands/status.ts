@@ -1,0 +1,214 @@
+/**
+ * `baton status [RUN_OR_TASK] [--json] [--follow] [--wait]`: runs, tasks, states, progress and
+ * workers. `--follow` prints the run's events as they are logged until it ends; `--wait`
+ * blocks until it ends and exits as `baton run` would (0 completed, 1 otherwise).
+ */
+import type { Command } from 'commander';
+import { formatDuration } from '../../core/duration.js';
+import { isTerminal } from '../../core/states.js';
+import type { Store } from '../../store/store.js';
+import type { EventRecord } from '../../store/types.js';
+import { toRunJson, toTaskJson, toWorkerJson } from '../../workflow/json-shapes.js';
+import {
+  CliExit,
+  EXIT,
+  printJson,
+  println,
+  usageError,
+  withStore,
+  withStoreOption,
+  type StoreOption,
+} from '../cli-context.js';
+
+interface Flags extends StoreOption {
+  json?: boolean;
+  follow?: boolean;
+  wait?: boolean;
+}
+
+const POLL_MS = 200;
+
+export function registerStatus(program: Command): void {
+  withStoreOption(
+    program
+      .command('status')
+      .description('show runs and workers, or one run or task')
+      .argument('[id]', 'a run id or a task id')
+      .option('--json', 'print JSON')
+      .option('--follow', "print the run's events as they happen, until it ends")
+      .option('--wait', 'block until the run ends; exit 0 if it completed, 1 otherwise'),
+  ).action(async (id: string | undefined, flags: Flags) => {
+    if (id === undefined && (flags.follow || flags.wait)) {
+      throw usageError('--follow and --wait need a run or task id');
+    }
+    await withStore(flags, async (store) => {
+      if (id === undefined) return overview(store, flags.json === true);
+      const run = await store.getRun(id);
+      const task = run ? null : await store.getTask(id);
+      if (!run && !task) throw usageError(`no run or task ${id} in this store`);
+      const runId = run?.id ?? null;
+      if (flags.follow || flags.wait) {
+        const stop = interruptible();
+        try {
+          await until(
+            store,
+            id,
+            runId,
+            flags.follow === true ? flags.json === true : null,
+            stop.signal,
+          );
+        } finally {
+          stop.dispose();
+        }
+      }
+      const ended = await show(store, id, runId, flags.json === true);
+      if (flags.wait || flags.follow) {
+        if (ended !== 'completed') throw new CliExit(EXIT.failed);
+      }
+    });
+  });
+}
+
+async function overview(store: Store, json: boolean): Promise<void> {
+  const runs = await store.listRuns({ limit: 20 });
+  const workers = (await store.listWorkers()).filter((w) => w.state !== 'stopped');
+  if (json) {
+    const shaped = [];
+    for (const run of runs)
+      shaped.push(toRunJson(run, await store.listTasks({ runId: run.id, limit: 1000 })));
+    printJson({ runs: shaped, workers: workers.map(toWorkerJson) });
+    return;
+  }
+  if (runs.length === 0) println('No runs in this store');
+  for (const run of runs) {
+    const total = Object.values(run.counts).reduce((a, b) => a + b, 0);
+    println(
+      `${run.id}  ${run.name.padEnd(20)} ${run.state.padEnd(9)} ${String(run.progress).padStart(5)}%  ` +
+        `${run.counts.completed ?? 0}/${total} done  ${new Date(run.createdAt).toISOString()}`,
+    );
+  }
+  for (const w of workers) {
+    println(
+      `worker ${w.id} ${w.state} running ${w.running}/${w.concurrency} done ${w.done} failed ${w.failed}`,
+    );
+  }
+}
+
+/** Prints the run (with its tasks) or the task; returns its state. */
+async function show(
+  store: Store,
+  id: string,
+  runId: string | null,
+  json: boolean,
+): Promise<string> {
+  if (runId !== null) {
+    const run = (await store.getRun(runId))!;
+    const tasks = await store.listTasks({ runId, limit: 1000 });
+    if (json) printJson(toRunJson(run, tasks));
+    else {
+      const took =
+        run.finishedAt === null ? '' : ` in ${formatDuration(run.finishedAt - run.createdAt)}`;
+      println(`Run ${run.name} (${run.id}) ${run.state} ${run.progress}%${took}`);
+      for (const t of tasks) {
+        const error = t.error === null ? '' : `  ${t.error.message.split('\n')[0] ?? ''}`;
+        println(
+          `  ${t.state.padEnd(9)} ${(t.key ?? t.id).padEnd(24)} ${String(Math.round(t.progress)).padStart(3)}%  ` +
+            `attempt ${t.attempt}  ${t.id}${error}`,
+        );
+      }
+    }
+    return run.state;
+  }
+  const task = await store.getTask(id);
+  if (!task) throw usageError(`task ${id} no longer exists`);
+  if (json) printJson(toTaskJson(task));
+  else {
+    println(`Task ${task.key ?? task.id} (${task.id}) ${task.state} ${Math.round(task.progress)}%`);
+    println(
+      `  run ${task.runId ?? '-'}  attempt ${task.attempt}/${task.maxAttempts}  epoch ${task.epoch}  worker ${task.workerId ?? '-'}`,
+    );
+    if (task.error) println(`  error ${task.error.code}: ${task.error.message}`);
+    if (task.result !== null) println(`  result ${JSON.stringify(task.result)}`);
+  }
+  return task.state;
+}
+
+/** Polls until the run (or task) has finished; prints events when following (`json` not null). */
+async function until(
+  store: Store,
+  id: string,
+  runId: string | null,
+  json: boolean | null,
+  signal: AbortSignal,
+): Promise<void> {
+  let afterId = 0;
+  for (;;) {
+    if (json !== null) {
+      const events = await store.listEvents({
+        ...(runId === null ? { taskId: id } : { runId }),
+        afterId,
+        limit: 1000,
+      });
+      for (const e of events) print(e, json);
+      afterId = events[events.length - 1]?.id ?? afterId;
+      if (events.length === 1000) continue;
+    }
+    if (await finished(store, id, runId)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, POLL_MS);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    if (signal.aborted) throw new CliExit(EXIT.interrupted);
+  }
+}
+
+async function finished(store: Store, id: string, runId: string | null): Promise<boolean> {
+  if (runId !== null) {
+    const run = await store.getRun(runId);
+    return run === null || run.finishedAt !== null;
+  }
+  const task = await store.getTask(id);
+  return task === null || isTerminal(task.state);
+}
+
+function print(e: EventRecord, json: boolean): void {
+  if (json) {
+    printJson({
+      id: e.id,
+      at: new Date(e.at).toISOString(),
+      type: e.type,
+      taskId: e.taskId,
+      runId: e.runId,
+      from: e.from,
+      to: e.to,
+      reason: e.reason,
+      data: e.data,
+    });
+    return;
+  }
+  const move = e.from !== null || e.to !== null ? ` ${e.from ?? '-'} -> ${e.to ?? '-'}` : '';
+  println(
+    `${new Date(e.at).toISOString()} ${e.type}${e.taskId === null ? '' : ` ${e.taskId}`}${move}${e.reason === null ? '' : `: ${e.reason}`}`,
+  );
+}
+
+function interruptible(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.removeListener('SIGINT', abort);
+      process.removeListener('SIGTERM', abort);
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * The `shell` task handler: runs `sh -c RUN` in its own process group and speaks the line
+ * protocol of DESIGN.md §6 on its stdout (`::progress::N`, `::checkpoint::{json}`).
+ *
+ * Why a process group: an abort (timeout, cancel, shutdown) must stop the command and every
+ * process it started, so the group gets SIGTERM and, after a grace period, SIGKILL. A bad
+ * protocol line (invalid JSON, a checkpoint over the size limit) fails nothing: it is reported
+ * through `onWarning` and the command runs on. Protocol writes are applied in the order the
+ * lines arrive, and the attempt settles only after all of them are durable.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { NonRetryableError } from '../core/errors.js';
+import type { JsonValue } from '../core/json.js';
+import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+import type { TaskContext, TaskHandler } from './handler.js';
+
+export interface ShellHandlerOptions {
+  /** Environment the commands inherit (the CLI passes its own). Default: none. */
+  baseEnv?: Record<string, string | undefined>;
+  /** Between SIGTERM and SIGKILL of an aborted command (ms). Default 2000. */
+  killGraceMs?: number;
+  /** Longest protocol line read (bytes); longer lines are dropped and reported. Default 1 MiB + 64. */
+  maxLineBytes?: number;
+  /** A line the command printed (protocol lines excluded). */
+  onOutput?: (task: TaskRecord, stream: 'stdout' | 'stderr', line: string) => void;
+  /** A protocol problem that failed nothing (bad JSON, oversized checkpoint). */
+  onWarning?: (task: TaskRecord, message: string) => void;
+  /** The command started as process (and process group) `pid`. */
+  onSpawn?: (task: TaskRecord, pid: number) => void;
+  /** Whether a checkpoint is handed to the command; default: every valid one. */
+  acceptCheckpoint?: (task: TaskRecord, checkpoint: CheckpointRecord) => boolean;
+}
+
+export interface ShellResult {
+  exitCode: 0;
+  /** The last lines of the command's stdout (protocol lines excluded). */
+  stdoutTail: string;
+}
+
+export interface ShellHandler {
+  handler: TaskHandler<JsonValue | null, ShellResult>;
+  /** Commands still running. */
+  readonly running: number;
+  /** Resolves when every command has exited (call after aborting them). */
+  idle(): Promise<void>;
+}
+
+/** Checkpoint states bigger than this go to a file (`BATON_CHECKPOINT_FILE`): env vars are small. */
+const MAX_ENV_CHECKPOINT_BYTES = 96 * 1024;
+const TAIL_BYTES = 4096;
+
+const payloadSchema = z.strictObject({
+  run: z.string().min(1),
+  cwd: z.string().min(1).optional(),
+  env: z.record(z.string(), z.string()).default({}),
+});
+
+export function createShellHandler(options: ShellHandlerOptions = {}): ShellHandler {
+  const killGraceMs = options.killGraceMs ?? 2000;
+  const maxLineBytes = options.maxLineBytes ?? 1024 * 1024 + 64;
+  const children = new Set<ChildProcess>();
+  let idleWaiters: (() => void)[] = [];
+
+  const handler = async (payload: JsonValue | null, ctx: TaskContext): Promise<ShellResult> => {
+    const parsed = payloadSchema.safeParse(payload);
+    if (!parsed.success) {
+      throw new NonRetryableError(
+        `shell task payload is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+        { code: 'VALIDATION_FAILED' },
+      );
+    }
+    const { run, cwd, env } = parsed.data;
+    const task = ctx.task;
+    const child = spawn('sh', ['-c', run], {
+      cwd: cwd ?? process.cwd(),
+      env: { ...options.baseEnv, ...env, ...protocolEnv(ctx, options) },
+      detached: true, // its own process group, so that an abort reaches every descendant
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    if (child.pid !== undefined) options.onSpawn?.(task, child.pid);
+
+    let writes: Promise<void> = Promise.resolve();
+    let lastProgress = ctx.lastCheckpoint?.progress ?? 0;
+    const stdoutTail = new Tail();
+    const stderrTail = new Tail();
+    const warn = (message: string): void => options.onWarning?.(task, message);
+    const apply = (step: () => Promise<unknown>): void => {
+      writes = writes.then(step).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!ctx.signal.aborted) warn(error instanceof Error ? error.message : String(error));
+        },
+      );
+    };
+
+    readLines(child, 'stdout', maxLineBytes, warn, (line) => {
+      if (line.startsWith('::progress::')) {
+        const value = Number(line.slice('::progress::'.length).trim());
+        if (!Number.isFinite(value) || value < 0 || value > 100) {
+          warn(
+            `ignored progress line: expected a number from 0 to 100, got "${line.slice(12, 60)}"`,
+          );
+          return;
+        }
+        lastProgress = value;
+        apply(() => ctx.progress(value));
+      } else if (line.startsWith('::checkpoint::')) {
+        const text = line.slice('::checkpoint::'.length);
+        let state: JsonValue;
+        try {
+          state = JSON.parse(text) as JsonValue;
+        } catch (error) {
+          warn(`ignored checkpoint line: invalid JSON (${(error as Error).message})`);
+          return;
+        }
+        const progress = lastProgress;
+        apply(() => ctx.checkpoint(state, progress));
+      } else {
+        stdoutTail.push(line);
+        options.onOutput?.(task, 'stdout', line);
+      }
+    });
+    readLines(child, 'stderr', maxLineBytes, warn, (line) => {
+      stderrTail.push(line);
+      options.onOutput?.(task, 'stderr', line);
+    });
+
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      signalGroup(child, 'SIGTERM');
+      killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), killGraceMs);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal.aborted) onAbort();
+
+    try {
+      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+        (resolve, reject) => {
+          child.once('error', reject);
+          child.once('close', (code, signal) => resolve({ code, signal }));
+        },
+      );
+      await writes;
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (exit.code === 0) return { exitCode: 0, stdoutTail: stdoutTail.text() };
+      const how =
+        exit.code === null ? `killed by ${exit.signal ?? 'a signal'}` : `exit code ${exit.code}`;
+      const detail = stderrTail.text().split('\n').slice(-5).join('\n').trim();
+      throw new Error(detail === '' ? how : `${how}: ${detail}`);
+    } finally {
+      clearTimeout(killTimer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      // A command whose own children still hold the group is stopped with it.
+      signalGroup(child, 'SIGKILL');
+      children.delete(child);
+      if (children.size === 0) for (const w of idleWaiters.splice(0)) w();
+    }
+  };
+
+  return {
+    handler,
+    get running() {
+      return children.size;
+    },
+    idle() {
+      if (children.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        idleWaiters = [...idleWaiters, resolve];
+      });
+    },
+  };
+}
+
+function protocolEnv(ctx: TaskContext, options: ShellHandlerOptions): Record<string, string> {
+  const env: Record<string, string> = {
+    BATON_RUN_ID: ctx.runId ?? '',
+    BATON_TASK_ID: ctx.taskId,
+    BATON_ATTEMPT: String(ctx.attempt),
+    BATON_EPOCH: String(ctx.epoch),
+  };
+  const cp = ctx.lastCheckpoint;
+  if (cp && (options.acceptCheckpoint?.(ctx.task, cp) ?? true)) {
+    const text = JSON.stringify(cp.state);
+    env.BATON_CHECKPOINT_SEQ = String(cp.seq);
+    if (Buffer.byteLength(text) <= MAX_ENV_CHECKPOINT_BYTES) env.BATON_CHECKPOINT = text;
+    else {
+      const dir = mkdtempSync(join(tmpdir(), 'baton-checkpoint-'));
+      const file = join(dir, `${ctx.taskId}.json`);
+      writeFileSync(file, text);
+      env.BATON_CHECKPOINT_FILE = file;
+    }
+  }
+  return env;
+}
+
+/** Signals the command's whole process group; a group already gone is fine. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: every process of the group has exited.
+  }
+}
+
+/** Splits a stream into lines, dropping (and reporting) any line longer than `maxBytes`. */
+function readLines(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  maxBytes: number,
+  warn: (message: string) => void,
+  onLine: (line: string) => void,
+): void {
+  const source = child[stream];
+  if (!source) return;
+  let parts: Buffer[] = [];
+  let size = 0;
+  let dropping = false;
+  source.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      if (!dropping && size + piece.length <= maxBytes) {
+        onLine(
+          Buffer.concat([...parts, piece])
+            .toString('utf8')
+            .replace(/\r$/, ''),
+        );
+      } else {
+        warn(`ignored a ${stream} line longer than ${maxBytes} bytes`);
+      }
+      parts = [];
+      size = 0;
+      dropping = false;
+      start = nl + 1;
+    }
+    const rest = chunk.subarray(start);
+    if (dropping || rest.length === 0) return;
+    if (size + rest.length > maxBytes) {
+      dropping = true;
+      parts = [];
+      size = 0;
+      return;
+    }
+    parts.push(Buffer.from(rest));
+    size += rest.length;
+  });
+  source.on('end', () => {
+    if (dropping) warn(`ignored a ${stream} line longer than ${maxBytes} bytes`);
+    else if (size > 0) onLine(Buffer.concat(parts).toString('utf8'));
+  });
+}
+
+/** The last few KiB of a stream's lines. */
+class Tail {
+  #lines: string[] = [];
+  #bytes = 0;
+
+  push(line: string): void {
+    this.#lines.push(line);
+    this.#bytes += line.length + 1;
+    while (this.#bytes > TAIL_BYTES && this.#lines.length > 1) {
+      this.#bytes -= this.#lines.shift()!.length + 1;
+    }
+  }
+
+  text(): string {
+    return this.#lines.join('\n').slice(-TAIL_BYTES);
+  }
+}

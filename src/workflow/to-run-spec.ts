@@ -1,0 +1,87 @@
+/**
+ * A validated workflow → the `RunSpec` the orchestrator submits. Each task becomes a `shell`
+ * task keyed by its name, in file order (the step order). The run's `meta` keeps what resume
+ * needs later: the file's path and hash, and the steps with their task ids (so a step is
+ * still nameable after an operator deleted its task).
+ */
+import { randomUUID } from 'node:crypto';
+import type { JsonValue } from '../core/json.js';
+import type { RunSpec, TaskSpec } from '../core/task-spec.js';
+import type { Workflow } from './schema.js';
+
+/** The payload of a `shell` task. */
+export interface ShellPayload {
+  run: string;
+  /** Working directory; absent for runs without a file (the worker's own directory). */
+  cwd?: string;
+  env: Record<string, string>;
+}
+
+export interface WorkflowMeta {
+  /** Absolute path of the workflow file, or null for a workflow posted without a file. */
+  workflowPath: string | null;
+  workflowHash: string | null;
+  concurrency: number | null;
+  /** In step order. */
+  steps: { key: string; taskId: string }[];
+}
+
+export interface ToRunSpecOptions {
+  /** Absolute path of the file; its directory is every task's working directory. */
+  path: string | null;
+  /** Directory the shell commands run in; null leaves it to the worker. */
+  cwd: string | null;
+  hash: string | null;
+}
+
+export const SHELL_TASK_TYPE = 'shell';
+
+export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpec {
+  const defaults = workflow.defaults ?? {};
+  const entries = Object.entries(workflow.tasks);
+  const ids = new Map(entries.map(([key]) => [key, randomUUID()]));
+  const tasks = entries.map(([key, task]): TaskSpec => {
+    const payload: Record<string, JsonValue> = {
+      run: task.run,
+      ...(options.cwd === null ? {} : { cwd: options.cwd }),
+      env: Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, String(v)])),
+    };
+    const timeoutMs = task.timeout ?? defaults.timeout;
+    return {
+      id: ids.get(key)!,
+      key,
+      type: SHELL_TASK_TYPE,
+      payload,
+      dependsOn: task.needs ?? [],
+      capabilities: task.capabilities ?? [],
+      maxAttempts: (task.retries ?? defaults.retries ?? 0) + 1,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(defaults.backoff === undefined ? {} : { backoff: { initialMs: defaults.backoff } }),
+    };
+  });
+  const meta: Record<string, JsonValue> = {
+    workflowPath: options.path,
+    workflowHash: options.hash,
+    concurrency: workflow.concurrency ?? null,
+    steps: entries.map(([key]) => ({ key, taskId: ids.get(key)! })),
+  };
+  return { name: workflow.name, tasks, meta };
+}
+
+/** Reads back the workflow facts kept in a run's meta; null for runs not made from a workflow. */
+export function workflowMetaOf(meta: Record<string, JsonValue>): WorkflowMeta | null {
+  const steps = meta.steps;
+  if (!Array.isArray(steps)) return null;
+  const parsed: WorkflowMeta['steps'] = [];
+  for (const step of steps) {
+    if (step === null || typeof step !== 'object' || Array.isArray(step)) return null;
+    if (typeof step.key !== 'string' || typeof step.taskId !== 'string') return null;
+    parsed.push({ key: step.key, taskId: step.taskId });
+  }
+  return {
+    workflowPath: typeof meta.workflowPath === 'string' ? meta.workflowPath : null,
+    workflowHash: typeof meta.workflowHash === 'string' ? meta.workflowHash : null,
+    concurrency: typeof meta.concurrency === 'number' ? meta.concurrency : null,
+    steps: parsed,
+  };
+}
