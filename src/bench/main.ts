@@ -5,6 +5,7 @@
 import { cpus, totalmem } from 'node:os';
 import { Command } from 'commander';
 import { noop, oneCheckpoint, startLatency, throughput, withSqlite } from './sqlite-scenarios.js';
+import { recovery } from './recovery-scenario.js';
 import type { BenchResult } from './stats.js';
 
 interface Scenario {
@@ -34,6 +35,10 @@ const scenarios: Scenario[] = [
         }),
       ),
   })),
+  {
+    name: 'recovery',
+    run: () => recovery(10),
+  },
   {
     name: 'start-latency',
     run: (tasks: number) => withSqlite((store) => startLatency(store, Math.min(tasks, 500))),
