@@ -54,7 +54,8 @@ export function taskRow(ctx: Ctx, taskId: string): TaskRow | undefined {
 }
 
 export function record(ctx: Ctx, row: TaskRow): TaskRecord {
-  return toTask(row, depsOf(ctx, row.id));
+  // Most tasks depend on nothing: skip the lookup for them.
+  return toTask(row, row.dep_count === 0 ? [] : depsOf(ctx, row.id));
 }
 
 export const OPEN_STATES_SQL = `('pending', 'queued', 'assigned', 'running')`;

@@ -43,6 +43,7 @@ CREATE TABLE tasks (
   worker_id         TEXT,
   pinned_worker_id  TEXT,
   deps_remaining    INTEGER NOT NULL DEFAULT 0,
+  dep_count         INTEGER NOT NULL DEFAULT 0,
   progress          REAL NOT NULL DEFAULT 0,
   progress_message  TEXT,
   result            TEXT,

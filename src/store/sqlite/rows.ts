@@ -32,6 +32,7 @@ export interface TaskRow {
   worker_id: string | null;
   pinned_worker_id: string | null;
   deps_remaining: number;
+  dep_count: number;
   progress: number;
   progress_message: string | null;
   result: string | null;

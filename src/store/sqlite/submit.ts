@@ -8,8 +8,8 @@ import type { TaskRow } from './rows.js';
 
 const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
   run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
-  created_at, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`;
+  dep_count, created_at, updated_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`;
 
 export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
   const now = ctx.clock.now();
@@ -46,6 +46,7 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
       JSON.stringify(t.backoff),
       t.timeoutMs,
       t.idempotencyKey,
+      new Set(t.dependsOn).size,
       now,
       now,
     );
@@ -146,6 +147,7 @@ function newRow(t: NewTask, runId: string | null, now: number): TaskRow {
     worker_id: null,
     pinned_worker_id: null,
     deps_remaining: 0,
+    dep_count: 0,
     progress: 0,
     progress_message: null,
     result: null,
