@@ -1,0 +1,113 @@
+/**
+ * Reconciliation (seed 001): an operator completes, reverts or deletes tasks while a run is
+ * stopped; `baton reconcile` reports each change (dry run by default), `--apply` honours them,
+ * and `baton run --resume` does both and goes on.
+ */
+import { describe, expect, it } from 'vitest';
+import { taskOf, useSandbox, type RunJson, type Sandbox } from './baton-process.js';
+
+const sandbox = useSandbox();
+
+const CHAIN = `name: chain
+tasks:
+  fetch:
+    run: echo fetch >> ledger.txt
+  build:
+    needs: [fetch]
+    run: echo build >> ledger.txt
+  docs:
+    needs: [fetch]
+    run: echo docs >> ledger.txt
+  ship:
+    needs: [build, docs]
+    run: echo ship >> ledger.txt
+`;
+
+async function run(s: Sandbox, id: string): Promise<RunJson> {
+  return s.json<RunJson>(['status', id, '--json']);
+}
+
+describe('baton reconcile', () => {
+  it('reports outside changes, changes nothing on a dry run, and resume honours them', async () => {
+    const s = sandbox();
+    s.write('chain.yaml', CHAIN);
+    const submitted = await s.json<RunJson>(['submit', 'chain.yaml', '--json']);
+    const id = (key: string): string => taskOf(submitted, key).id;
+    // While no `baton run` works on it, an operator does fetch by hand and drops docs.
+    expect(
+      (await s.baton(['task', 'complete', id('fetch'), '--result', '{"by":"hand"}'])).code,
+    ).toBe(0);
+    expect((await s.baton(['task', 'delete', id('docs')])).code).toBe(0);
+
+    const before = await run(s, submitted.id);
+    const dry = await s.baton(['reconcile']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('Task fetch completed externally');
+    expect(dry.stdout).toContain('Task docs deleted');
+    expect(dry.stdout).toContain('dry run, nothing changed');
+    expect(await run(s, submitted.id)).toEqual(before);
+
+    const resumed = await s.baton(['run', 'chain.yaml', '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('Task fetch completed externally');
+    expect(resumed.stdout).toContain('Task docs deleted');
+    expect(s.lines('ledger.txt')).toEqual(['build', 'ship']);
+    const after = await run(s, submitted.id);
+    expect(after.state).toBe('completed');
+    expect(taskOf(after, 'fetch').result).toEqual({ by: 'hand' });
+    expect(after.tasks.map((t) => t.key)).toEqual(['fetch', 'build', 'ship']);
+  });
+
+  it('applies a revert: the reverted task runs again on resume, reported once', async () => {
+    const s = sandbox();
+    s.write('chain.yaml', CHAIN);
+    expect((await s.baton(['run', 'chain.yaml'])).code).toBe(0);
+    const { runs } = await s.json<{ runs: RunJson[] }>(['status', '--json']);
+    const first = runs[0]!;
+    expect((await s.baton(['task', 'revert', taskOf(first, 'ship').id])).code).toBe(0);
+
+    const report = await s.json<{
+      applied: boolean;
+      runs: { runId: string; changes: { kind: string; key: string }[] }[];
+    }>(['reconcile', '--json']);
+    expect(report.applied).toBe(false);
+    expect(report.runs).toHaveLength(1);
+    expect(report.runs[0]!.changes).toEqual([
+      expect.objectContaining({ kind: 'reverted', key: 'ship' }),
+    ]);
+
+    const applied = await s.baton(['reconcile', '--apply']);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain('Task ship reverted');
+    expect(applied.stdout).toContain('1 change(s) honoured');
+    // Honoured changes are not reported again.
+    expect((await s.baton(['reconcile'])).stdout).toContain('Nothing to reconcile');
+
+    const resumed = await s.baton(['run', 'chain.yaml', '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('No outside changes since the run stopped');
+    expect(s.lines('ledger.txt')).toEqual(
+      ['fetch', 'build', 'docs', 'ship', 'ship']
+        .filter(Boolean)
+        .sort((a, b) => order(a) - order(b)),
+    );
+    expect((await run(s, first.id)).state).toBe('completed');
+  });
+
+  it('refuses an operator change that the task state forbids with exit 2', async () => {
+    const s = sandbox();
+    s.write('chain.yaml', CHAIN);
+    const submitted = await s.json<RunJson>(['submit', 'chain.yaml', '--json']);
+    const result = await s.baton(['task', 'revert', taskOf(submitted, 'fetch').id]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('only a completed task can be reverted');
+    const unknown = await s.baton(['task', 'complete', 'no-such-task']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('TASK_NOT_FOUND');
+  });
+});
+
+/** fetch first, build/docs in either order, ship twice last. */
+function order(line: string): number {
+  return { fetch: 0, build: 1, docs: 1, ship: 2 }[line] ?? 3;
+}
