@@ -38,7 +38,7 @@ CREATE TABLE tasks (
   budget            INTEGER NOT NULL,
   backoff           TEXT NOT NULL,
   timeout_ms        INTEGER,
-  idempotency_key   TEXT UNIQUE,
+  idempotency_key   TEXT,
   epoch             INTEGER NOT NULL DEFAULT 0,
   worker_id         TEXT,
   pinned_worker_id  TEXT,
@@ -60,7 +60,8 @@ CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
 CREATE INDEX tasks_due ON tasks (run_at) WHERE state = 'pending' AND deps_remaining = 0;
 CREATE INDEX tasks_held ON tasks (worker_id) WHERE state IN ('assigned', 'running');
 CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq) WHERE state = 'assigned';
-CREATE INDEX tasks_run ON tasks (run_id, seq);
+CREATE INDEX tasks_run ON tasks (run_id, seq) WHERE run_id IS NOT NULL;
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE task_deps (
   task_id  TEXT NOT NULL,
@@ -94,7 +95,7 @@ CREATE TABLE events (
   data        TEXT
 );
 CREATE INDEX events_task ON events (task_id, id);
-CREATE INDEX events_run ON events (run_id, id);
+CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 
 CREATE TABLE workers (
   id                 TEXT PRIMARY KEY,
