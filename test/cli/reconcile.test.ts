@@ -86,11 +86,10 @@ describe('baton reconcile', () => {
     const resumed = await s.baton(['run', 'chain.yaml', '--resume']);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('No outside changes since the run stopped');
-    expect(s.lines('ledger.txt')).toEqual(
-      ['fetch', 'build', 'docs', 'ship', 'ship']
-        .filter(Boolean)
-        .sort((a, b) => order(a) - order(b)),
-    );
+    const ledger = s.lines('ledger.txt');
+    expect(ledger[0]).toBe('fetch');
+    expect(ledger.slice(1, 3).sort()).toEqual(['build', 'docs']);
+    expect(ledger.slice(3)).toEqual(['ship', 'ship']);
     expect((await run(s, first.id)).state).toBe('completed');
   });
 
@@ -106,8 +105,3 @@ describe('baton reconcile', () => {
     expect(unknown.stderr).toContain('TASK_NOT_FOUND');
   });
 });
-
-/** fetch first, build/docs in either order, ship twice last. */
-function order(line: string): number {
-  return { fetch: 0, build: 1, docs: 1, ship: 2 }[line] ?? 3;
-}
