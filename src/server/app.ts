@@ -1,0 +1,162 @@
+/**
+ * `createServer`: the Hono app of `baton serve` over an orchestrator. Per request: CORS
+ * (denied unless an origin is allowed), the token and its right, the per-token rate limit,
+ * the body within its limits, then the route from the table (which validates params, query,
+ * body and its own response). Every refusal is `{ error: { code, message, details } }`.
+ */
+import { Hono, type Context } from 'hono';
+import { cors } from 'hono/cors';
+import { systemClock } from '../core/clock.js';
+import { Orchestrator } from '../engine/orchestrator.js';
+import type { TokenRecord } from '../store/types.js';
+import { authenticate, requireRight } from './auth.js';
+import { readJsonBody } from './body.js';
+import { ClaimSignal } from './claim-signal.js';
+import { refuse, toErrorResponse } from './errors.js';
+import { readiness } from './health.js';
+import { openApiDocument } from './openapi.js';
+import { resolveServerOptions, type ServerOptions } from './options.js';
+import { RateLimiter } from './rate-limit.js';
+import type { ApiRoute, ServerDeps } from './route.js';
+import { adminRoutes } from './routes-admin.js';
+import { runRoutes } from './routes-runs.js';
+import { taskRoutes } from './routes-tasks.js';
+import { workerRoutes } from './routes-worker.js';
+
+export const API_PREFIX = '/api/v1';
+export const API_VERSION = '1.0.0';
+
+export interface BatonServer {
+  app: Hono;
+  /** The route table: what the app serves and the OpenAPI document describes. */
+  routes: ApiRoute[];
+  orchestrator: Orchestrator;
+  /** Wakes waiting claims (e.g. after work was submitted by other means in this process). */
+  notifyWork(): void;
+  /** Ends waiting claims and, if the server made its orchestrator, closes it. The store stays open. */
+  close(): Promise<void>;
+}
+
+const ANONYMOUS: TokenRecord = { name: 'anonymous', role: 'admin', capabilities: [], createdAt: 0 };
+
+export function createServer(options: ServerOptions): BatonServer {
+  const o = resolveServerOptions(options);
+  const ownsOrchestrator = o.orchestrator === null;
+  const orchestrator = o.orchestrator ?? new Orchestrator({ store: o.store });
+  if (ownsOrchestrator) orchestrator.start();
+  const clock = o.clock ?? orchestrator.options.clock ?? systemClock;
+  const claims = new ClaimSignal(clock);
+  const deps: ServerDeps = { store: o.store, orchestrator, options: o, clock, claims };
+  const unsubscribe = (['task:submitted', 'task:queued', 'task:recovered'] as const).map((e) =>
+    orchestrator.on(e, () => claims.notify()),
+  );
+  const limiter = o.rateLimit === false ? null : new RateLimiter(o.rateLimit);
+  const routes = [
+    ...runRoutes(o.maxPageSize),
+    ...taskRoutes(o.maxPageSize),
+    ...adminRoutes(),
+    ...workerRoutes(),
+  ];
+
+  async function tokenOf(c: Context): Promise<TokenRecord> {
+    const header = c.req.header('authorization');
+    if (header === undefined && o.anonymousWhenNoTokens) {
+      if ((await o.store.listTokens()).length === 0) return ANONYMOUS;
+    }
+    const token = await authenticate(o.store, header);
+    if (limiter) {
+      const waitMs = limiter.take(`token:${token.name}`, Date.now());
+      if (waitMs > 0) {
+        throw refuse('RATE_LIMITED', `token ${token.name} is over its rate limit`, {
+          retryAfterMs: waitMs,
+        });
+      }
+    }
+    return token;
+  }
+
+  const app = new Hono();
+  app.onError((error, c) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) console.error('baton serve: request failed', error);
+    if (body.error.code === 'RATE_LIMITED') {
+      const ms = Number(body.error.details.retryAfterMs ?? 1000);
+      c.header('Retry-After', String(Math.max(1, Math.ceil(ms / 1000))));
+    }
+    return c.json(body, status as 400);
+  });
+  app.notFound((c) =>
+    c.json(
+      {
+        error: {
+          code: 'NOT_FOUND',
+          message: `no route ${c.req.method} ${c.req.path}`,
+          details: {},
+        },
+      },
+      404,
+    ),
+  );
+  app.use(
+    '*',
+    o.corsOrigins.length > 0
+      ? cors({ origin: o.corsOrigins, allowHeaders: ['Authorization', 'Content-Type'] })
+      : async (c, next) => {
+          // CORS denied: no Access-Control-* header is ever sent; a preflight is refused.
+          if (c.req.method === 'OPTIONS')
+            throw refuse('FORBIDDEN', 'cross-origin requests are not allowed');
+          await next();
+        },
+  );
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', async (c) => {
+    const ready = await readiness(deps);
+    return c.json(ready, ready.ready ? 200 : 503);
+  });
+  const openapi = openApiDocument(routes, API_VERSION);
+  app.get(`${API_PREFIX}/openapi.json`, async (c) => {
+    await tokenOf(c);
+    return c.json(openapi);
+  });
+
+  for (const r of routes) {
+    app.on(r.method, `${API_PREFIX}${r.path}`, async (c) => {
+      const token = await tokenOf(c);
+      requireRight(token, r.right);
+      const body =
+        r.body === null
+          ? undefined
+          : await readJsonBody(c.req.raw, { maxBytes: o.maxBodyBytes, maxDepth: o.maxJsonDepth });
+      const value = await r.run({
+        body,
+        query: queriesOf(c),
+        params: c.req.param(),
+        token,
+        signal: c.req.raw.signal,
+        deps,
+      });
+      return c.json(value as object, r.status);
+    });
+  }
+
+  return {
+    app,
+    routes,
+    orchestrator,
+    notifyWork: () => claims.notify(),
+    async close() {
+      claims.close();
+      for (const off of unsubscribe) off();
+      if (ownsOrchestrator) await orchestrator.close({ graceful: false });
+    },
+  };
+}
+
+function queriesOf(c: Context): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    out[key] = values.length === 1 ? values[0]! : values;
+  }
+  return out;
+}

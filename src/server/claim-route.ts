@@ -1,0 +1,51 @@
+/**
+ * The long-polling claim. A worker with free slots asks for up to `limit` tasks and may wait
+ * up to `waitMs` for them: the server looks again whenever this server learns that work may
+ * be claimable (see `ClaimSignal`), at the poll interval for work from other processes, and
+ * when the earliest delayed task falls due. A new task reaches an idle worker in milliseconds.
+ */
+import { refuse } from './errors.js';
+import { route } from './route.js';
+import { checkCapabilities, ownWorker } from './worker-access.js';
+import { claimBody, claimResultSchema } from './worker-schemas.js';
+
+export function claimRoute() {
+  return route({
+    method: 'POST',
+    path: '/worker/claim',
+    right: 'worker',
+    tag: 'worker protocol',
+    summary: 'Claim up to limit ready tasks, waiting up to waitMs for work (long poll)',
+    body: claimBody,
+    response: claimResultSchema,
+    async handle({ body, token, deps, signal }) {
+      checkCapabilities(token, body.capabilities);
+      const worker = await ownWorker(deps, token, body.workerId);
+      const extra = body.capabilities.filter((c) => !worker.capabilities.includes(c));
+      if (extra.length > 0) {
+        throw refuse('FORBIDDEN', `worker ${worker.id} did not register ${extra.join(', ')}`, {
+          field: 'capabilities',
+          extra,
+        });
+      }
+      const { clock, claims, store, options } = deps;
+      const deadline = clock.now() + Math.min(body.waitMs ?? 0, options.maxClaimWaitMs);
+      for (;;) {
+        const seen = claims.generation;
+        const tasks = await store.claim({
+          workerId: body.workerId,
+          limit: body.limit,
+          capabilities: body.capabilities,
+          types: body.types,
+          ...(body.typeLimits !== undefined && { typeLimits: body.typeLimits }),
+        });
+        const left = deadline - clock.now();
+        if (tasks.length > 0 || signal.aborted || claims.closed || left <= 0) return { tasks };
+        if (claims.generation !== seen) continue; // woken while we looked: look again
+        const dueAt = await store.nextDueAt();
+        const untilDue = dueAt === null ? left : Math.max(1, dueAt - clock.now());
+        await claims.wait(Math.min(left, options.claimPollIntervalMs, untilDue), signal);
+      }
+    },
+  });
+}

@@ -1,0 +1,303 @@
+/**
+ * The remote-worker protocol under /api/v1/worker: what `HttpWorkerStore` speaks so that the
+ * worker runtime runs unchanged over HTTP. Every route needs the `worker` right, acts for a
+ * worker registered with the same token, and every write about a task is fenced twice: the
+ * task must be held by that worker, and the store refuses a stale epoch (409 LEASE_LOST).
+ */
+import { checksumOf } from '../core/checksum.js';
+import { jsonBytes } from '../core/json.js';
+import type { CheckpointOutcome, WriteOutcome } from '../store/store.js';
+import { refuse } from './errors.js';
+import { route } from './route.js';
+import { idParams, recoverResultSchema } from './schemas.js';
+import {
+  checkCapabilities,
+  fencedWrite,
+  heldTasks,
+  LOST,
+  OWNER_KEY,
+  ownWorker,
+} from './worker-access.js';
+import {
+  checkpointBody,
+  checkpointOutcomesSchema,
+  checkpointRecordListSchema,
+  completeBody,
+  failBody,
+  heartbeatBody,
+  heartbeatResultSchema,
+  MAX_RETRY_DELAY_MS,
+  nextDueSchema,
+  okSchema,
+  progressBody,
+  progressOutcomesSchema,
+  registerBody,
+  releaseBody,
+  workerEventBody,
+  workerQuery,
+  workerRecordSchema,
+  workerStateBody,
+  writeOutcomesSchema,
+} from './worker-schemas.js';
+import { claimRoute } from './claim-route.js';
+
+const lostWrite = (o: WriteOutcome): boolean => !o.ok;
+const lostCheckpoint = (o: CheckpointOutcome): boolean => !o.ok;
+
+export function workerRoutes() {
+  return [
+    route({
+      method: 'POST',
+      path: '/worker/register',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Register (or re-register) a worker under this token',
+      body: registerBody,
+      response: workerRecordSchema,
+      async handle({ body, token, deps }) {
+        checkCapabilities(token, body.capabilities);
+        const existing = await deps.store.getWorker(body.id);
+        if (existing && token.role !== 'admin' && existing.meta[OWNER_KEY] !== token.name) {
+          throw refuse('FORBIDDEN', `worker ${body.id} was registered with another token`, {
+            field: 'id',
+          });
+        }
+        const worker = await deps.store.registerWorker({
+          ...body,
+          meta: { ...body.meta, [OWNER_KEY]: token.name },
+        });
+        deps.claims.notify();
+        return worker;
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/state',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Wind a worker down: draining (takes no new work) or stopped',
+      body: workerStateBody,
+      response: okSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        await deps.store.setWorkerState(body.workerId, body.state);
+        return { ok: true as const };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/heartbeat',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Renew liveness; answers which of the leases the worker believes it holds are gone',
+      body: heartbeatBody,
+      response: heartbeatResultSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        return deps.store.heartbeat(body.workerId, body.held);
+      },
+    }),
+    claimRoute(),
+    route({
+      method: 'POST',
+      path: '/worker/progress',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Report progress of held tasks (409 LEASE_LOST if any lease is stale)',
+      body: progressBody,
+      response: progressOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (items) => deps.store.progress(items),
+          (ok) => !ok,
+          false,
+          false,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/checkpoint',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Save checkpoints of held tasks (checksums verified, size bounded)',
+      body: checkpointBody,
+      response: checkpointOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const { maxCheckpointBytes, checkpointsToKeep } = deps.orchestrator.options;
+        body.items.forEach((item, i) => {
+          const bytes = jsonBytes(item.checkpoint.state);
+          if (bytes > maxCheckpointBytes) {
+            throw refuse(
+              'CHECKPOINT_TOO_LARGE',
+              `checkpoint of ${bytes} bytes exceeds the limit of ${maxCheckpointBytes}`,
+              { field: `items.${i}.checkpoint.state`, bytes, limit: maxCheckpointBytes },
+            );
+          }
+          if (checksumOf(item.checkpoint.state) !== item.checkpoint.checksum) {
+            throw refuse('VALIDATION_FAILED', 'checkpoint checksum does not match its state', {
+              field: `items.${i}.checkpoint.checksum`,
+            });
+          }
+        });
+        const items = body.items.map((item) => ({
+          ...item,
+          checkpoint: {
+            ...item.checkpoint,
+            keep: Math.min(item.checkpoint.keep, checkpointsToKeep),
+          },
+        }));
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          items,
+          (held) => deps.store.checkpoint(held),
+          lostCheckpoint,
+          LOST as CheckpointOutcome,
+          false,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/complete',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary:
+        'Record results of held tasks (409 LEASE_LOST and nothing recorded for a stale lease)',
+      body: completeBody,
+      response: writeOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const { maxResultBytes } = deps.orchestrator.options;
+        body.items.forEach((item, i) => {
+          const bytes = jsonBytes(item.result);
+          if (bytes > maxResultBytes) {
+            throw refuse(
+              'RESULT_NOT_SERIALIZABLE',
+              `result of ${bytes} bytes exceeds the limit of ${maxResultBytes}`,
+              { field: `items.${i}.result`, bytes, limit: maxResultBytes },
+            );
+          }
+        });
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (held) => deps.store.complete(held),
+          lostWrite,
+          LOST as WriteOutcome,
+          true,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/fail',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Record failed attempts of held tasks (retried at retryAt, or failed for good)',
+      body: failBody,
+      response: writeOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const latest = deps.clock.now() + MAX_RETRY_DELAY_MS;
+        const items = body.items.map((item) => ({
+          ...item,
+          retryAt: item.retryAt === null ? null : Math.min(item.retryAt, latest),
+        }));
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          items,
+          (held) => deps.store.fail(held),
+          lostWrite,
+          LOST as WriteOutcome,
+          true,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/release',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'The worker is going away now: mark it lost and recover its tasks',
+      body: releaseBody,
+      response: recoverResultSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const result = await deps.orchestrator.handleWorkerDisconnect(body.workerId, body.reason);
+        deps.claims.notify();
+        return result;
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/worker/tasks/:id/checkpoints',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Checkpoints of a task the worker holds, newest first (to resume from)',
+      params: idParams,
+      query: workerQuery,
+      response: checkpointRecordListSchema,
+      async handle({ params, query, token, deps }) {
+        await ownWorker(deps, token, query.workerId);
+        if (!(await heldTasks(deps, query.workerId)).has(params.id)) {
+          throw refuse('LEASE_LOST', `worker ${query.workerId} does not hold task ${params.id}`, {
+            taskId: params.id,
+          });
+        }
+        return { checkpoints: await deps.store.listCheckpoints(params.id) };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/events',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Record that a held task had a corrupt checkpoint that was skipped',
+      body: workerEventBody,
+      response: okSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        if (!(await heldTasks(deps, body.workerId)).has(body.taskId)) {
+          throw refuse('LEASE_LOST', `worker ${body.workerId} does not hold task ${body.taskId}`, {
+            taskId: body.taskId,
+          });
+        }
+        await deps.store.recordEvent({
+          type: body.type,
+          taskId: body.taskId,
+          runId: null,
+          workerId: body.workerId,
+          from: null,
+          to: null,
+          reason: body.reason,
+          data: body.data,
+        });
+        return { ok: true as const };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/worker/next-due',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'When the earliest task waiting only for time falls due (ms), or null',
+      response: nextDueSchema,
+      async handle({ deps }) {
+        return { dueAt: await deps.store.nextDueAt() };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,66 @@
+/**
+ * `startServer`: the app on a real socket (@hono/node-server). Secure by default: with no
+ * token in the store it refuses any address but loopback, and only there do requests without
+ * a token act as admin (a local development server).
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { BatonError } from '../core/errors.js';
+import { createServer, type BatonServer } from './app.js';
+import { isLoopback } from './auth.js';
+import type { ServerOptions } from './options.js';
+
+export interface StartServerOptions extends ServerOptions {
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one. Default 7420. */
+  port?: number;
+}
+
+export interface RunningServer extends BatonServer {
+  /** Base URL, e.g. `http://127.0.0.1:7420`. */
+  url: string;
+  port: number;
+  host: string;
+  /** Stops listening, drops open connections (long polls included) and closes the server. */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 7420;
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { host = '127.0.0.1', port = DEFAULT_PORT, ...rest } = options;
+  const loopback = isLoopback(host);
+  const tokens = await rest.store.listTokens();
+  if (!loopback && tokens.length === 0) {
+    throw new BatonError(
+      'FORBIDDEN',
+      `refusing to listen on ${host} with no token in the store; create one with ` +
+        '`baton token create --role admin`, or listen on 127.0.0.1',
+      { details: { host } },
+    );
+  }
+  const server = createServer({
+    ...rest,
+    anonymousWhenNoTokens: loopback && (rest.anonymousWhenNoTokens ?? true),
+  });
+  const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: server.app.fetch, hostname: host, port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = http.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    ...server,
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    host,
+    async stop() {
+      await server.close();
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        if ('closeAllConnections' in http) http.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Who may speak for a worker. A worker record carries the name of the token that registered
+ * it; only that token (or an admin) may act for the worker, and a worker may write only about
+ * tasks it holds now. The store's epoch fence still decides staleness: this check only keeps
+ * one token from writing about another's tasks with a guessed epoch.
+ */
+import type { LeaseRef } from '../store/store.js';
+import type { TokenRecord, WorkerRecord } from '../store/types.js';
+import { refuse } from './errors.js';
+import type { ServerDeps } from './route.js';
+
+/** Key of the worker's meta naming the token that registered it. */
+export const OWNER_KEY = 'baton.token';
+
+export async function ownWorker(
+  deps: ServerDeps,
+  token: TokenRecord,
+  workerId: string,
+): Promise<WorkerRecord> {
+  const worker = await deps.store.getWorker(workerId);
+  if (!worker) {
+    throw refuse('WORKER_NOT_FOUND', `no worker ${workerId}; register it first`, { workerId });
+  }
+  if (token.role !== 'admin' && worker.meta[OWNER_KEY] !== token.name) {
+    throw refuse('FORBIDDEN', `worker ${workerId} was registered with another token`, {
+      workerId,
+    });
+  }
+  return worker;
+}
+
+/** A worker token limited to capabilities may offer only those. */
+export function checkCapabilities(token: TokenRecord, offered: string[]): void {
+  if (token.role !== 'worker' || token.capabilities.length === 0) return;
+  const extra = offered.filter((c) => !token.capabilities.includes(c));
+  if (extra.length > 0) {
+    throw refuse(
+      'FORBIDDEN',
+      `token ${token.name} may not offer capabilities ${extra.join(', ')}`,
+      {
+        field: 'capabilities',
+        allowed: token.capabilities,
+        extra,
+      },
+    );
+  }
+}
+
+/** Ids of the tasks this worker holds now (assigned or running). */
+export async function heldTasks(deps: ServerDeps, workerId: string): Promise<Set<string>> {
+  const held = await deps.store.listTasks({
+    workerId,
+    state: ['assigned', 'running'],
+    limit: 1000,
+  });
+  return new Set(held.map((t) => t.id));
+}
+
+export interface Lost {
+  ok: false;
+  code: 'LEASE_LOST';
+}
+const LOST: Lost = { ok: false, code: 'LEASE_LOST' };
+
+/**
+ * Writes the items about tasks the worker holds and reports the others as lost leases, in
+ * the items' order. A batch with any lost lease is answered 409 LEASE_LOST, the per-item
+ * outcomes in `details.outcomes` (the held ones were committed).
+ */
+export async function fencedWrite<I extends LeaseRef, O>(
+  deps: ServerDeps,
+  workerId: string,
+  items: I[],
+  write: (items: I[]) => Promise<O[]>,
+  isLost: (out: O) => boolean,
+  lost: O,
+  /** Whether the write may make tasks claimable (an outcome releases dependents). */
+  wakeClaims: boolean,
+): Promise<O[]> {
+  const held = await heldTasks(deps, workerId);
+  const allowed = items.filter((i) => held.has(i.taskId));
+  const written = allowed.length > 0 ? await write(allowed) : [];
+  let next = 0;
+  const outcomes = items.map((i) => (held.has(i.taskId) ? written[next++]! : lost));
+  if (wakeClaims && allowed.length > 0) deps.claims.notify();
+  if (outcomes.some(isLost)) {
+    const refused = items.filter((_, n) => isLost(outcomes[n]!)).map((i) => i.taskId);
+    throw refuse('LEASE_LOST', `the lease on ${refused.join(', ')} is no longer this worker's`, {
+      outcomes,
+      refused,
+    });
+  }
+  return outcomes;
+}
+
+export { LOST };

@@ -1,0 +1,212 @@
+/**
+ * The remote-worker protocol on the wire (`/api/v1/worker/…`). It carries the store's own
+ * records (instants in ms, the full task with its lease epoch) because the worker runtime on
+ * the other side is the same code that runs on a store: `HttpWorkerStore` speaks this.
+ * Every write names its worker and, per item, the task and the lease epoch.
+ */
+import { z } from 'zod';
+import { jsonValueSchema } from '../core/json.js';
+import { TASK_STATES } from '../core/states.js';
+import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
+import { idSchema, taskErrorSchema } from './schemas.js';
+
+/** Most items in one batch write; the client splits bigger batches. */
+export const MAX_BATCH_ITEMS = 256;
+/** Longest a claim may wait for work (ms). */
+export const MAX_CLAIM_WAIT_MS = 60_000;
+
+const label = z.string().min(1).max(200);
+const ms = z.number().int().min(0);
+const epoch = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const percent = z.number().min(0).max(100);
+
+export const taskRecordSchema = z
+  .object({
+    id: z.string(),
+    runId: z.string().nullable(),
+    key: z.string().nullable(),
+    type: z.string(),
+    payload: jsonValueSchema.nullable(),
+    capabilities: z.array(z.string()),
+    dependsOn: z.array(z.string()),
+    priority: z.number().int(),
+    runAt: z.number(),
+    state: z.enum(TASK_STATES as [string, ...string[]]),
+    attempt: z.number().int(),
+    maxAttempts: z.number().int(),
+    backoff: z.object({
+      initialMs: z.number(),
+      factor: z.number(),
+      maxMs: z.number(),
+      jitter: z.number(),
+    }),
+    timeoutMs: z.number().nullable(),
+    idempotencyKey: z.string().nullable(),
+    epoch: z.number().int(),
+    workerId: z.string().nullable(),
+    pinnedWorkerId: z.string().nullable(),
+    progress: z.number(),
+    progressMessage: z.string().nullable(),
+    result: jsonValueSchema.nullable(),
+    error: taskErrorSchema.nullable(),
+    checkpointSeq: z.number().int(),
+    routing: jsonValueSchema.nullable(),
+    createdAt: z.number(),
+    startedAt: z.number().nullable(),
+    finishedAt: z.number().nullable(),
+    updatedAt: z.number(),
+  })
+  .meta({ id: 'TaskRecord' });
+
+export const workerRecordSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['active', 'draining', 'lost', 'stopped']),
+    capabilities: z.array(z.string()),
+    types: z.array(z.string()).nullable(),
+    concurrency: z.number().int(),
+    running: z.number().int(),
+    done: z.number().int(),
+    failed: z.number().int(),
+    totalMs: z.number(),
+    lastHeartbeatAt: z.number(),
+    startedAt: z.number(),
+    meta: z.record(z.string(), jsonValueSchema),
+  })
+  .meta({ id: 'WorkerRecord' });
+
+export const checkpointRecordSchema = z
+  .object({
+    taskId: z.string(),
+    seq: z.number().int(),
+    attempt: z.number().int(),
+    epoch: z.number().int(),
+    progress: z.number(),
+    state: jsonValueSchema,
+    checksum: z.string(),
+    createdAt: z.number(),
+  })
+  .meta({ id: 'CheckpointRecord' });
+
+const leaseRef = { taskId: idSchema, epoch };
+const items = <T extends z.ZodType>(item: T) =>
+  z.array(item).min(1, 'expected at least one item').max(MAX_BATCH_ITEMS);
+
+export const registerBody = z.strictObject({
+  id: idSchema,
+  capabilities: z.array(label).max(50),
+  types: z.array(label).max(1000).nullable(),
+  concurrency: z.number().int().min(1).max(10_000),
+  meta: z.record(z.string().max(100), jsonValueSchema),
+});
+
+export const workerStateBody = z.strictObject({
+  workerId: idSchema,
+  /** A worker may only wind itself down; registering makes it active. */
+  state: z.enum(['draining', 'stopped']),
+});
+
+export const heartbeatBody = z.strictObject({
+  workerId: idSchema,
+  held: z.array(z.strictObject(leaseRef)).max(10_000),
+});
+
+export const heartbeatResultSchema = z.object({
+  lost: z.array(z.string()),
+  workerState: z.enum(['active', 'draining', 'lost', 'stopped']),
+});
+
+export const claimBody = z.strictObject({
+  workerId: idSchema,
+  limit: z.number().int().min(1).max(MAX_BATCH_ITEMS),
+  capabilities: z.array(label).max(50),
+  types: z.array(label).max(1000).nullable(),
+  typeLimits: z.record(label, z.number().int().min(1).max(1_000_000)).optional(),
+  /** How long to wait for work when none is ready (ms). Default 0: answer at once. */
+  waitMs: z.number().int().min(0).max(MAX_CLAIM_WAIT_MS).optional(),
+});
+
+export const claimResultSchema = z.object({ tasks: z.array(taskRecordSchema) });
+
+export const progressBody = z.strictObject({
+  workerId: idSchema,
+  items: items(
+    z.strictObject({ ...leaseRef, progress: percent, message: z.string().max(1000).nullable() }),
+  ),
+});
+
+export const checkpointBody = z.strictObject({
+  workerId: idSchema,
+  items: items(
+    z.strictObject({
+      ...leaseRef,
+      checkpoint: z.strictObject({
+        progress: percent,
+        state: jsonValueSchema,
+        checksum: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
+        keep: z.number().int().min(1).max(1000),
+      }),
+    }),
+  ),
+});
+
+export const completeBody = z.strictObject({
+  workerId: idSchema,
+  items: items(z.strictObject({ ...leaseRef, result: jsonValueSchema.nullable(), durationMs: ms })),
+});
+
+export const failBody = z.strictObject({
+  workerId: idSchema,
+  items: items(
+    z.strictObject({
+      ...leaseRef,
+      error: z.strictObject({
+        code: z.string().min(1).max(100),
+        message: z.string().max(10_000),
+        retryable: z.boolean(),
+      }),
+      retryAt: ms.nullable(),
+      durationMs: ms,
+    }),
+  ),
+});
+
+export const releaseBody = z.strictObject({
+  workerId: idSchema,
+  reason: z.string().min(1).max(1000),
+});
+
+export const workerEventBody = z.strictObject({
+  workerId: idSchema,
+  /** Only what a worker runtime records: a corrupt checkpoint it skipped. */
+  type: z.literal('checkpoint:corrupt'),
+  taskId: idSchema,
+  reason: z.string().max(1000).nullable(),
+  data: jsonValueSchema.nullable(),
+});
+
+export const workerQuery = z.strictObject({ workerId: idSchema });
+
+export const leaseLostOutcome = z.object({ ok: z.literal(false), code: z.literal('LEASE_LOST') });
+export const writeOutcomesSchema = z.object({
+  outcomes: z.array(
+    z.union([z.object({ ok: z.literal(true), task: taskRecordSchema }), leaseLostOutcome]),
+  ),
+});
+export const checkpointOutcomesSchema = z.object({
+  outcomes: z.array(
+    z.union([
+      z.object({ ok: z.literal(true), checkpoint: checkpointRecordSchema }),
+      leaseLostOutcome,
+    ]),
+  ),
+});
+export const progressOutcomesSchema = z.object({ outcomes: z.array(z.boolean()) });
+export const checkpointRecordListSchema = z.object({
+  checkpoints: z.array(checkpointRecordSchema),
+});
+export const nextDueSchema = z.object({ dueAt: z.number().nullable() });
+export const okSchema = z.object({ ok: z.literal(true) });
+
+/** Upper bound of a retry's delay a worker may ask for. */
+export const MAX_RETRY_DELAY_MS = MAX_TIMEOUT_MS;
