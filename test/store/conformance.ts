@@ -406,9 +406,11 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         },
       ]);
       const alive = await store.registerWorker(worker());
-      await tick(10);
+      // The dead worker is silent for 300 ms; the live one must stay within 250 ms of its last
+      // heartbeat through the two sweeps below, however slow the backend's round trips are.
+      await tick(300);
       await store.heartbeat(alive.id, []);
-      const result = await store.recoverExpired(5);
+      const result = await store.recoverExpired(250);
       expect(result.lostWorkers).toEqual([dead.id]);
       const byTask = Object.fromEntries(result.recoveries.map((r) => [r.taskId, r]));
       expect(byTask[withCp.id]).toMatchObject({
@@ -421,7 +423,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect((await store.getTask(spent.id))!.error?.code).toBe('WORKER_LOST');
       expect((await store.getTask(downstream.id))!.state).toBe('cancelled');
       expect((await store.getWorker(dead.id))!.state).toBe('lost');
-      const again = await store.recoverExpired(5);
+      const again = await store.recoverExpired(250);
       expect(again.recoveries).toEqual([]);
       const hb = await store.heartbeat(dead.id, [{ taskId: withCp.id, epoch: cpTask.epoch }]);
       expect(hb).toEqual({ lost: [withCp.id], workerState: 'lost' });

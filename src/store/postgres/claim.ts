@@ -1,0 +1,155 @@
+/**
+ * The claim: one transaction that takes up to `limit` ready tasks for a worker and starts them
+ * (attempt and epoch grow by one). Candidates are read in priority/FIFO order from the
+ * `tasks_ready` partial index with FOR UPDATE SKIP LOCKED, so concurrent claimers on other
+ * connections pass over each other's rows instead of waiting or double-claiming.
+ *
+ * Per-type limits count tasks held across the whole store, and counting is only right if no
+ * other claimer of that type commits between the count and our commit: so a claim with limits
+ * first takes a transaction-level advisory lock per limited type (in a fixed order, no
+ * deadlocks) and counts in a later statement, whose fresh snapshot sees every earlier claim.
+ *
+ * A claim whose COMMIT was lost with its connection is run again with `sql.ambiguous`: it first
+ * looks for tasks this worker holds that it did not report, and returns those, so a task is
+ * never left running under a worker that does not know it holds it.
+ */
+import type { ClaimRequest } from '../store.js';
+import type { TaskRecord } from '../types.js';
+import type { Sql } from './db.js';
+import { logEvents, type EventInput } from './events.js';
+import { LOCK_NAMESPACE_SQL } from './migrate.js';
+import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import { HELD_STATES_SQL, promoteDue } from './task-flow.js';
+
+const PICK_QUEUED = `SELECT seq, type FROM tasks
+  WHERE state = 'queued'
+    AND (pinned_worker_id IS NULL OR pinned_worker_id = $1)
+    AND ($2::text[] IS NULL OR type = ANY($2::text[]))
+    AND NOT (type = ANY($3::text[]))
+    AND capabilities <@ $4::text[]
+  ORDER BY priority DESC, seq
+  LIMIT $5
+  FOR UPDATE SKIP LOCKED`;
+
+const PICK_PINNED = `SELECT seq, type FROM tasks
+  WHERE pinned_worker_id = $1 AND state = 'assigned'
+  ORDER BY priority DESC, seq
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED`;
+
+const START = `UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.epoch + 1,
+    attempt = t.attempt + 1, started_at = now_ms(), updated_at = now_ms(), progress_message = NULL,
+    claim_token = $3
+  WHERE t.seq = ANY($2::bigint[])
+  RETURNING ${TASK_COLUMNS}`;
+
+/** `token` is the same on every run of one claim call: it marks the tasks this call started. */
+export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise<TaskRecord[]> {
+  if (req.limit <= 0) return [];
+  const [worker] = await sql.rows<{ state: string }>(`SELECT state FROM workers WHERE id = $1`, [
+    req.workerId,
+  ]);
+  if (worker?.state !== 'active') return [];
+  if (sql.ambiguous) {
+    const unreported = await sql.rows<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.worker_id = $1 AND t.claim_token = $2
+       AND t.state = 'running' ORDER BY t.priority DESC, t.seq`,
+      [req.workerId, token],
+    );
+    if (unreported.length > 0) return unreported.map(toTask);
+  }
+  if ((await promoteDue(sql)) > 0) sql.wake();
+
+  const pinned = await sql.rows<{ seq: number }>(PICK_PINNED, [req.workerId, req.limit]);
+  const started = await start(sql, req.workerId, token, pinned, 'assigned');
+
+  const room = req.limit - started.length;
+  if (room > 0) {
+    const capacity = await typeCapacity(sql, req);
+    const saturated = [...capacity].filter(([, left]) => left <= 0).map(([type]) => type);
+    const candidates = await sql.rows<{ seq: number; type: string }>(PICK_QUEUED, [
+      req.workerId,
+      req.types,
+      saturated,
+      req.capabilities,
+      room,
+    ]);
+    const chosen = candidates.filter((c) => {
+      const left = capacity.get(c.type);
+      if (left === undefined) return true;
+      if (left <= 0) return false;
+      capacity.set(c.type, left - 1);
+      return true;
+    });
+    started.push(...(await start(sql, req.workerId, token, chosen, 'queued')));
+  }
+  return started.map(toTask);
+}
+
+/** Starts the picked tasks (in the order picked) and logs assigned + started for each. */
+async function start(
+  sql: Sql,
+  workerId: string,
+  token: string,
+  picked: readonly { seq: number }[],
+  from: 'queued' | 'assigned',
+): Promise<TaskRow[]> {
+  if (picked.length === 0) return [];
+  const rows = await sql.rows<TaskRow>(START, [workerId, picked.map((p) => p.seq), token]);
+  const bySeq = new Map(rows.map((r) => [r.seq, r]));
+  const ordered = picked.map((p) => bySeq.get(p.seq)).filter((r): r is TaskRow => r !== undefined);
+  const events: EventInput[] = [];
+  for (const row of ordered) {
+    const data = { attempt: row.attempt, epoch: row.epoch };
+    if (from === 'queued') {
+      events.push({
+        type: 'task:assigned',
+        taskId: row.id,
+        runId: row.run_id,
+        workerId,
+        from: 'queued',
+        to: 'assigned',
+        reason: 'claimed',
+        data,
+      });
+    }
+    events.push({
+      type: 'task:started',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'assigned',
+      to: 'running',
+      reason: `attempt ${row.attempt}`,
+      data,
+    });
+  }
+  await logEvents(sql, events);
+  return ordered;
+}
+
+/**
+ * Remaining room per limited type the worker can run, counted across the whole store while
+ * holding that type's advisory lock until commit.
+ */
+async function typeCapacity(sql: Sql, req: ClaimRequest): Promise<Map<string, number>> {
+  const capacity = new Map<string, number>();
+  const limits = Object.entries(req.typeLimits ?? {})
+    .filter(([type]) => req.types === null || req.types.includes(type))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (limits.length === 0) return capacity;
+  const types = limits.map(([type]) => type);
+  await sql.rows(
+    `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE_SQL}, hashtext('type:' || current_schema() || ':' || k))
+     FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n`,
+    [types],
+  );
+  const rows = await sql.rows<{ type: string; n: number }>(
+    `SELECT type, count(*)::int AS n FROM tasks WHERE state IN ${HELD_STATES_SQL}
+     AND type = ANY($1::text[]) GROUP BY type`,
+    [types],
+  );
+  const held = new Map(rows.map((r) => [r.type, r.n]));
+  for (const [type, limit] of limits) capacity.set(type, limit - (held.get(type) ?? 0));
+  return capacity;
+}

@@ -1,0 +1,40 @@
+/** The durable event log: every state change is appended with its reason, many rows per statement. */
+import type { JsonValue } from '../../core/json.js';
+import type { TaskState } from '../../core/states.js';
+import type { Sql } from './db.js';
+import { jsonOrNull } from './rows.js';
+
+export interface EventInput {
+  type: string;
+  taskId?: string | null;
+  runId?: string | null;
+  workerId?: string | null;
+  from?: TaskState | null;
+  to?: TaskState | null;
+  reason?: string | null;
+  data?: JsonValue | null;
+}
+
+/** Appends events in the order given, stamped with the transaction's time. */
+export async function logEvents(sql: Sql, events: readonly EventInput[]): Promise<void> {
+  if (events.length === 0) return;
+  await sql.rows(
+    `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
+     SELECT now_ms(), e.type, e.task_id, e.run_id, e.worker_id, e.from_state, e.to_state,
+       e.reason, e.data
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+       $5::text[], $6::text[], $7::text[], $8::json[]) WITH ORDINALITY
+       AS e(type, task_id, run_id, worker_id, from_state, to_state, reason, data, n)
+     ORDER BY e.n`,
+    [
+      events.map((e) => e.type),
+      events.map((e) => e.taskId ?? null),
+      events.map((e) => e.runId ?? null),
+      events.map((e) => e.workerId ?? null),
+      events.map((e) => e.from ?? null),
+      events.map((e) => e.to ?? null),
+      events.map((e) => e.reason ?? null),
+      events.map((e) => jsonOrNull(e.data)),
+    ],
+  );
+}

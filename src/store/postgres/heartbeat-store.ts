@@ -1,0 +1,13 @@
+/** Opened inside a worker's heartbeat thread: its own small pool on the same database. */
+import type { JsonValue } from '../../core/json.js';
+import type { HeartbeatStore } from '../store.js';
+import { PostgresStore } from './postgres-store.js';
+
+export function openHeartbeatStore(spec: JsonValue): Promise<HeartbeatStore> {
+  const fields = typeof spec === 'object' && spec !== null && !Array.isArray(spec) ? spec : {};
+  const { url, schema } = fields;
+  if (typeof url !== 'string' || typeof schema !== 'string') {
+    return Promise.reject(new Error('heartbeat spec needs a url and a schema'));
+  }
+  return PostgresStore.open({ url, schema, poolSize: 1 });
+}

@@ -1,0 +1,134 @@
+/**
+ * Append-only migrations of the PostgreSQL store. A migration is never edited after it lands;
+ * add a new one instead. Every object lives in the store's schema (the session's search_path),
+ * so the SQL names no schema. Times are bigint milliseconds from the server's clock (`now_ms()`).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+-- The one clock of the store: the server's, in ms. STABLE, so one transaction sees one instant.
+CREATE FUNCTION now_ms() RETURNS bigint LANGUAGE sql STABLE
+  AS $$ SELECT (extract(epoch FROM now()) * 1000)::bigint $$;
+
+CREATE TABLE runs (
+  seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id          text NOT NULL UNIQUE,
+  name        text NOT NULL,
+  meta        json NOT NULL DEFAULT '{}',
+  created_at  bigint NOT NULL
+);
+CREATE INDEX runs_name ON runs (name, seq);
+
+CREATE TABLE tasks (
+  seq               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id                text NOT NULL UNIQUE,
+  run_id            text,
+  key               text,
+  type              text NOT NULL,
+  payload           json,
+  capabilities      text[] NOT NULL DEFAULT '{}',
+  priority          integer NOT NULL DEFAULT 0,
+  run_at            bigint NOT NULL,
+  state             text NOT NULL CHECK (state IN
+                      ('pending', 'queued', 'assigned', 'running', 'completed', 'failed', 'cancelled')),
+  attempt           integer NOT NULL DEFAULT 0,
+  max_attempts      integer NOT NULL,
+  budget            integer NOT NULL,
+  backoff           json NOT NULL,
+  timeout_ms        bigint,
+  idempotency_key   text UNIQUE,
+  epoch             bigint NOT NULL DEFAULT 0,
+  worker_id         text,
+  pinned_worker_id  text,
+  -- Marks the claim call that started the current attempt (resolves a COMMIT lost in flight).
+  claim_token       text,
+  deps_remaining    integer NOT NULL DEFAULT 0,
+  progress          double precision NOT NULL DEFAULT 0,
+  progress_message  text,
+  result            json,
+  error             json,
+  checkpoint_seq    integer NOT NULL DEFAULT 0,
+  routing           json,
+  created_at        bigint NOT NULL,
+  started_at        bigint,
+  finished_at       bigint,
+  updated_at        bigint NOT NULL
+);
+-- The claim reads this partial index in order: its cost stays flat as the backlog grows.
+CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
+CREATE INDEX tasks_due ON tasks (run_at) WHERE state = 'pending' AND deps_remaining = 0;
+CREATE INDEX tasks_held ON tasks (worker_id) WHERE state IN ('assigned', 'running');
+CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq) WHERE state = 'assigned';
+CREATE INDEX tasks_run ON tasks (run_id, seq);
+
+CREATE TABLE task_deps (
+  task_id  text NOT NULL,
+  dep_id   text NOT NULL,
+  PRIMARY KEY (task_id, dep_id)
+);
+CREATE INDEX task_deps_dep ON task_deps (dep_id);
+
+CREATE TABLE checkpoints (
+  task_id     text NOT NULL,
+  seq         integer NOT NULL,
+  attempt     integer NOT NULL,
+  epoch       bigint NOT NULL,
+  progress    double precision NOT NULL,
+  state       json NOT NULL,
+  checksum    text NOT NULL,
+  created_at  bigint NOT NULL,
+  PRIMARY KEY (task_id, seq)
+);
+
+CREATE TABLE events (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at          bigint NOT NULL,
+  type        text NOT NULL,
+  task_id     text,
+  run_id      text,
+  worker_id   text,
+  from_state  text,
+  to_state    text,
+  reason      text,
+  data        json
+);
+CREATE INDEX events_task ON events (task_id, id);
+CREATE INDEX events_run ON events (run_id, id);
+
+CREATE TABLE workers (
+  id                 text PRIMARY KEY,
+  state              text NOT NULL,
+  capabilities       text[] NOT NULL,
+  types              text[],
+  concurrency        integer NOT NULL,
+  done               bigint NOT NULL DEFAULT 0,
+  failed             bigint NOT NULL DEFAULT 0,
+  total_ms           double precision NOT NULL DEFAULT 0,
+  last_heartbeat_at  bigint NOT NULL,
+  started_at         bigint NOT NULL,
+  meta               json NOT NULL DEFAULT '{}'
+);
+`,
+  },
+  {
+    version: 2,
+    name: 'tokens',
+    sql: `
+CREATE TABLE tokens (
+  name          text PRIMARY KEY,
+  role          text NOT NULL,
+  capabilities  text[] NOT NULL DEFAULT '{}',
+  hash          text NOT NULL UNIQUE,
+  created_at    bigint NOT NULL
+);
+`,
+  },
+];

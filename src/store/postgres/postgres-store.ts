@@ -1,0 +1,237 @@
+/**
+ * The distributed store: one PostgreSQL database (one schema of it) shared by any number of
+ * orchestrators and workers on any number of hosts. Writes that must be atomic run in one
+ * READ COMMITTED transaction whose guards re-check rows after waiting for their locks; claims
+ * pass over each other with SKIP LOCKED; every time is the server's (`now_ms()`), never a
+ * client's. See db.ts for how a lost connection is survived and wake.ts for LISTEN/NOTIFY.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BatonError } from '../../core/errors.js';
+import type {
+  CheckpointOutcome,
+  CheckpointWrite,
+  ClaimRequest,
+  Completion,
+  EventFilter,
+  Failure,
+  HeartbeatResult,
+  HeartbeatSource,
+  LeaseRef,
+  NewRun,
+  NewTask,
+  NewToken,
+  OperatorChange,
+  ProgressUpdate,
+  RecoverResult,
+  RunFilter,
+  Store,
+  StoredToken,
+  SubmitResult,
+  TaskFilter,
+  WorkerRegistration,
+  WriteOutcome,
+} from '../store.js';
+import type { EventRecord, TaskRecord, TokenRecord, WorkerRecord, WorkerState } from '../types.js';
+import { claim } from './claim.js';
+import { Db, type Sql } from './db.js';
+import * as lease from './lease-writes.js';
+import { migrate } from './migrate.js';
+import * as operator from './operator-writes.js';
+import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
+import * as reads from './reads.js';
+import { submit, uniqueViolation } from './submit.js';
+import * as tokens from './token-writes.js';
+import { WakeListenerConnection, type WakeListener } from './wake.js';
+import * as workers from './worker-writes.js';
+
+export type { PostgresStoreOptions } from './options.js';
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  readonly #db: Db;
+  readonly #wake: WakeListenerConnection;
+  readonly #url: string;
+
+  private constructor(db: Db, wake: WakeListenerConnection, url: string) {
+    this.#db = db;
+    this.#wake = wake;
+    this.#url = url;
+    this.schema = db.schema;
+  }
+
+  /** Connects, applies pending migrations (under an advisory lock) and returns the store. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const o = resolvePostgresOptions(options);
+    const db = new Db(o);
+    try {
+      await migrate(db);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    return new PostgresStore(db, new WakeListenerConnection(o), o.url);
+  }
+
+  /** A worker's heartbeat thread opens its own one-connection pool on the same schema. */
+  heartbeatSource(): HeartbeatSource | null {
+    const module = new URL('./heartbeat-store.js', import.meta.url);
+    if (!existsSync(fileURLToPath(module))) return null;
+    return { module: module.href, spec: { url: this.#url, schema: this.schema } };
+  }
+
+  /**
+   * Calls `listener` whenever another transaction (in any process) made tasks claimable, and
+   * once after the LISTEN connection was lost and came back. Returns the function that stops.
+   */
+  onWake(listener: WakeListener): () => void {
+    return this.#wake.add(listener);
+  }
+
+  #tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.#db.transaction(fn);
+  }
+
+  #auto<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.#db.autocommit(fn);
+  }
+
+  async now(): Promise<number> {
+    const [row] = await this.#auto((sql) =>
+      sql.rows<{ now: number }>(
+        `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now`,
+      ),
+    );
+    return row!.now;
+  }
+
+  async close(): Promise<void> {
+    await this.#wake.close();
+    await this.#db.close();
+  }
+
+  async submit(tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#tx((sql) => submit(sql, tasks, run));
+      } catch (error) {
+        const constraint = uniqueViolation(error);
+        // Another submit with the same idempotency key committed first: run again to find it.
+        if (constraint === 'tasks_idempotency_key_key' && attempt < 3) continue;
+        if (constraint === 'tasks_id_key' || constraint === 'runs_id_key') {
+          const what = constraint === 'runs_id_key' ? 'run' : 'task';
+          throw new BatonError('VALIDATION_FAILED', `id: a ${what} with this id already exists`, {
+            cause: error,
+            details: { problems: [{ field: 'id', message: `duplicate ${what} id` }] },
+          });
+        }
+        throw error;
+      }
+    }
+  }
+  registerWorker(worker: WorkerRegistration): Promise<WorkerRecord> {
+    return this.#tx((sql) => workers.registerWorker(sql, worker));
+  }
+  setWorkerState(workerId: string, state: WorkerState): Promise<void> {
+    return this.#tx((sql) => workers.setWorkerState(sql, workerId, state));
+  }
+  heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
+    return this.#auto((sql) => workers.heartbeat(sql, workerId, held));
+  }
+  claim(request: ClaimRequest): Promise<TaskRecord[]> {
+    const token = randomUUID();
+    return this.#tx((sql) => claim(sql, request, token));
+  }
+  progress(items: ProgressUpdate[]): Promise<boolean[]> {
+    return this.#auto((sql) => lease.progress(sql, items));
+  }
+  checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
+    return this.#tx((sql) => lease.checkpoint(sql, items));
+  }
+  complete(items: Completion[]): Promise<WriteOutcome[]> {
+    return this.#tx((sql) => lease.complete(sql, items));
+  }
+  fail(items: Failure[]): Promise<WriteOutcome[]> {
+    return this.#tx((sql) => lease.fail(sql, items));
+  }
+  cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
+    return this.#tx((sql) => operator.cancel(sql, taskId, reason));
+  }
+  assign(taskId: string, workerId: string, reason: string): Promise<TaskRecord> {
+    return this.#tx((sql) => workers.assign(sql, taskId, workerId, reason));
+  }
+  recordRouting(taskId: string, routing: TaskRecord['routing']): Promise<void> {
+    return this.#auto((sql) => operator.recordRouting(sql, taskId, routing));
+  }
+  nextDueAt(): Promise<number | null> {
+    return this.#auto((sql) => reads.nextDueAt(sql));
+  }
+  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
+    return this.#tx((sql) => workers.recoverExpired(sql, workerTimeoutMs));
+  }
+  releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
+    return this.#tx((sql) => workers.releaseWorker(sql, workerId, reason));
+  }
+  operatorChange(
+    taskId: string,
+    change: OperatorChange,
+    reason: string,
+  ): Promise<TaskRecord | null> {
+    return this.#tx((sql) => operator.operatorChange(sql, taskId, change, reason));
+  }
+  retry(taskId: string, reason: string): Promise<TaskRecord> {
+    return this.#tx((sql) => operator.retry(sql, taskId, reason));
+  }
+  recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
+    return this.#auto((sql) => operator.recordEvent(sql, event));
+  }
+  deleteRuns(runIds: string[]): Promise<number> {
+    return this.#tx((sql) => operator.deleteRuns(sql, runIds));
+  }
+
+  getTask(taskId: string): Promise<TaskRecord | null> {
+    return this.#auto((sql) => reads.getTask(sql, taskId));
+  }
+  listTasks(filter: TaskFilter): Promise<TaskRecord[]> {
+    return this.#auto((sql) => reads.listTasks(sql, filter));
+  }
+  countTasks(filter: { runId?: string }): ReturnType<Store['countTasks']> {
+    return this.#auto((sql) => reads.countTasks(sql, filter));
+  }
+  getRun(runId: string): ReturnType<Store['getRun']> {
+    return this.#auto((sql) => reads.getRun(sql, runId));
+  }
+  listRuns(filter: RunFilter): ReturnType<Store['listRuns']> {
+    return this.#auto((sql) => reads.listRuns(sql, filter));
+  }
+  getWorker(workerId: string): ReturnType<Store['getWorker']> {
+    return this.#auto((sql) => reads.getWorker(sql, workerId));
+  }
+  listWorkers(): ReturnType<Store['listWorkers']> {
+    return this.#auto((sql) => reads.listWorkers(sql));
+  }
+  listEvents(filter: EventFilter): ReturnType<Store['listEvents']> {
+    return this.#auto((sql) => reads.listEvents(sql, filter));
+  }
+  listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
+    return this.#auto((sql) => reads.listCheckpoints(sql, taskId));
+  }
+  getCheckpoint(taskId: string, seq: number): ReturnType<Store['getCheckpoint']> {
+    return this.#auto((sql) => reads.getCheckpoint(sql, taskId, seq));
+  }
+
+  createToken(token: NewToken): Promise<TokenRecord> {
+    return this.#tx((sql) => tokens.createToken(sql, token));
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return this.#auto((sql) => tokens.listTokens(sql));
+  }
+  revokeToken(name: string): Promise<boolean> {
+    return this.#tx((sql) => tokens.revokeToken(sql, name));
+  }
+  findToken(hash: string): Promise<StoredToken | null> {
+    return this.#auto((sql) => tokens.findToken(sql, hash));
+  }
+}

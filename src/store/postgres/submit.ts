@@ -1,0 +1,197 @@
+/**
+ * Submitting tasks and runs: one transaction, idempotent by key, the whole DAG or nothing.
+ * Each new task's first state is decided from its dependencies in dependency order (so a task
+ * behind a dependency that is cancelled at submit is cancelled too), and whether it is due from
+ * the server's clock.
+ */
+import pg from 'pg';
+import { checkAcyclic } from '../../core/dag.js';
+import { BatonError } from '../../core/errors.js';
+import type { TaskState } from '../../core/states.js';
+import type { NewRun, NewTask, SubmitResult } from '../store.js';
+import type { Sql } from './db.js';
+import { logEvents } from './events.js';
+import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+
+/** What JS decides for a new task; SQL turns `ready` into queued or pending by `runAt`. */
+type Start = 'ready' | 'waiting' | 'cancelled';
+
+export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+  if (run) {
+    await sql.rows(`INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, now_ms())`, [
+      run.id,
+      run.name,
+      JSON.stringify(run.meta),
+    ]);
+  }
+  const existing = await findExisting(sql, tasks);
+  // An idempotent duplicate inside this batch stands for the existing task in dependency lists.
+  const alias = new Map<string, string>();
+  tasks.forEach((t, i) => {
+    const found = existing[i];
+    if (found) alias.set(t.id, found.id);
+  });
+  const fresh = tasks.filter((_, i) => existing[i] === undefined);
+  const freshIds = new Set(fresh.map((t) => t.id));
+  const deps = new Map(fresh.map((t) => [t.id, resolveDeps(t, alias)]));
+  const states = await outsideStates(sql, fresh, deps, freshIds);
+
+  // Dependencies first, so each task sees the start its in-batch dependencies got.
+  const order = checkAcyclic(
+    fresh.map((t) => ({ id: t.id, label: t.key ?? t.id, dependsOn: deps.get(t.id) ?? [] })),
+  );
+  const start = new Map<string, { start: Start; remaining: number }>();
+  for (const id of order) {
+    const mine = deps.get(id) ?? [];
+    const depStates = mine.map((d) => states.get(d) ?? startState(start.get(d)?.start));
+    const dead = depStates.some((s) => s === 'failed' || s === 'cancelled');
+    const remaining = depStates.filter((s) => s !== 'completed').length;
+    start.set(id, { start: dead ? 'cancelled' : remaining === 0 ? 'ready' : 'waiting', remaining });
+  }
+
+  const inserted = await insertTasks(sql, fresh, deps, start, run?.id ?? null);
+  await logEvents(
+    sql,
+    inserted.map((row) => ({
+      type: 'task:submitted',
+      taskId: row.id,
+      runId: row.run_id,
+      from: null,
+      to: row.state,
+      reason: row.state === 'cancelled' ? 'dependency-failed' : 'submitted',
+    })),
+  );
+  if (inserted.some((row) => row.state === 'queued')) sql.wake();
+  const byId = new Map(inserted.map((row) => [row.id, row]));
+  return {
+    tasks: tasks.map((t, i) => toTask(existing[i] ?? byId.get(t.id)!)),
+    existing: existing.map((e) => e !== undefined),
+  };
+}
+
+function startState(start: Start | undefined): TaskState {
+  return start === 'cancelled' ? 'cancelled' : 'pending';
+}
+
+function resolveDeps(t: NewTask, alias: Map<string, string>): string[] {
+  return [...new Set(t.dependsOn.map((d) => alias.get(d) ?? d))];
+}
+
+/** Tasks already stored under the same idempotency key, or earlier in this batch with it. */
+async function findExisting(sql: Sql, tasks: NewTask[]): Promise<(TaskRow | undefined)[]> {
+  const keys = tasks.map((t) => t.idempotencyKey).filter((k): k is string => k !== null);
+  if (keys.length === 0) return tasks.map(() => undefined);
+  const rows = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.idempotency_key = ANY($1::text[])`,
+    [keys],
+  );
+  const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
+  const firstInBatch = new Map<string, NewTask>();
+  return tasks.map((t) => {
+    if (t.idempotencyKey === null) return undefined;
+    const stored = byKey.get(t.idempotencyKey);
+    if (stored) return stored;
+    const earlier = firstInBatch.get(t.idempotencyKey);
+    if (!earlier) {
+      firstInBatch.set(t.idempotencyKey, t);
+      return undefined;
+    }
+    // A second task with the key in the same batch: refused rather than silently merged.
+    throw new BatonError(
+      'VALIDATION_FAILED',
+      `idempotencyKey: ${t.idempotencyKey} is used by two tasks of one submission`,
+      { details: { problems: [{ field: 'idempotencyKey', message: 'duplicate in batch' }] } },
+    );
+  });
+}
+
+/** States of the stored tasks the new ones depend on; refuses the batch if one is unknown. */
+async function outsideStates(
+  sql: Sql,
+  fresh: NewTask[],
+  deps: Map<string, string[]>,
+  freshIds: Set<string>,
+): Promise<Map<string, TaskState>> {
+  const outside = [...new Set(fresh.flatMap((t) => deps.get(t.id) ?? []))].filter(
+    (d) => !freshIds.has(d),
+  );
+  if (outside.length === 0) return new Map();
+  const rows = await sql.rows<{ id: string; state: TaskState }>(
+    `SELECT id, state FROM tasks WHERE id = ANY($1::text[])`,
+    [outside],
+  );
+  const states = new Map(rows.map((r) => [r.id, r.state]));
+  for (const t of fresh) {
+    const missing = (deps.get(t.id) ?? []).find((d) => !freshIds.has(d) && !states.has(d));
+    if (missing !== undefined) {
+      throw new BatonError(
+        'UNKNOWN_DEPENDENCY',
+        `task ${t.key ?? t.id} depends on unknown task ${missing}`,
+        { details: { task: t.key ?? t.id, dependency: missing } },
+      );
+    }
+  }
+  return states;
+}
+
+async function insertTasks(
+  sql: Sql,
+  fresh: NewTask[],
+  deps: Map<string, string[]>,
+  start: Map<string, { start: Start; remaining: number }>,
+  runId: string | null,
+): Promise<TaskRow[]> {
+  if (fresh.length === 0) return [];
+  const edges = fresh.flatMap((t) => (deps.get(t.id) ?? []).map((d) => [t.id, d] as const));
+  if (edges.length > 0) {
+    // Edges first: the tasks' RETURNING reads them back.
+    await sql.rows(
+      `INSERT INTO task_deps (task_id, dep_id) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT DO NOTHING`,
+      [edges.map((e) => e[0]), edges.map((e) => e[1])],
+    );
+  }
+  return sql.rows<TaskRow>(
+    `INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
+       max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
+       created_at, updated_at)
+     SELECT i.id, $1, i.key, i.type, i.payload,
+       ARRAY(SELECT json_array_elements_text(i.capabilities)), i.priority,
+       coalesce(i.run_at, now_ms()),
+       CASE WHEN i.start = 'cancelled' THEN 'cancelled'
+            WHEN i.start = 'ready' AND coalesce(i.run_at, now_ms()) <= now_ms() THEN 'queued'
+            ELSE 'pending' END,
+       i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
+       CASE WHEN i.start = 'cancelled' THEN now_ms() END, now_ms(), now_ms()
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
+       $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[])
+       WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
+         backoff, timeout_ms, idempotency_key, start, remaining, n)
+     ORDER BY i.n
+     RETURNING ${TASK_COLUMNS}`,
+    [
+      runId,
+      fresh.map((t) => t.id),
+      fresh.map((t) => t.key),
+      fresh.map((t) => t.type),
+      fresh.map((t) => jsonOrNull(t.payload)),
+      fresh.map((t) => JSON.stringify(t.capabilities)),
+      fresh.map((t) => t.priority),
+      fresh.map((t) => t.runAt),
+      fresh.map((t) => t.maxAttempts),
+      fresh.map((t) => JSON.stringify(t.backoff)),
+      fresh.map((t) => t.timeoutMs),
+      fresh.map((t) => t.idempotencyKey),
+      fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
+      fresh.map((t) => start.get(t.id)?.remaining ?? 0),
+    ],
+  );
+}
+
+/** Which unique constraint a failed insert hit, if any (a duplicate id or idempotency key). */
+export function uniqueViolation(error: unknown): string | null {
+  if (error instanceof pg.DatabaseError && error.code === '23505') {
+    return error.constraint ?? 'unknown';
+  }
+  return null;
+}

@@ -1,0 +1,133 @@
+/**
+ * Moves that ripple through the DAG: releasing dependents when tasks complete, cancelling them
+ * when one fails for good, and promoting tasks whose `runAt` has come. Rows another transaction
+ * is changing are locked (FOR UPDATE) before they are judged, so concurrent writers see each
+ * other's outcome instead of a stale one.
+ */
+import type { TaskState } from '../../core/states.js';
+import type { Sql } from './db.js';
+import { logEvents } from './events.js';
+import { TASK_COLUMNS, type TaskRow } from './rows.js';
+
+export const OPEN_STATES_SQL = `('pending', 'queued', 'assigned', 'running')`;
+export const HELD_STATES_SQL = `('assigned', 'running')`;
+
+/** Dependencies of these tasks completed: count them, queue those with nothing left to wait for. */
+export async function releaseDependents(sql: Sql, completedIds: readonly string[]): Promise<void> {
+  if (completedIds.length === 0) return;
+  const rows = await sql.rows<{ id: string; run_id: string | null; state: TaskState }>(
+    `WITH done AS (
+       SELECT task_id, count(*)::int AS n FROM task_deps WHERE dep_id = ANY($1::text[])
+       GROUP BY task_id)
+     UPDATE tasks t SET deps_remaining = t.deps_remaining - done.n, updated_at = now_ms(),
+       state = CASE WHEN t.deps_remaining - done.n <= 0 AND t.run_at <= now_ms()
+                    THEN 'queued' ELSE t.state END
+     FROM done WHERE t.id = done.task_id AND t.state = 'pending'
+     RETURNING t.id, t.run_id, t.state`,
+    [completedIds],
+  );
+  const queued = rows.filter((r) => r.state === 'queued');
+  if (queued.length === 0) return;
+  await logEvents(
+    sql,
+    queued.map((r) => ({
+      type: 'task:queued',
+      taskId: r.id,
+      runId: r.run_id,
+      from: 'pending',
+      to: 'queued',
+      reason: 'dependencies-completed',
+    })),
+  );
+  sql.wake();
+}
+
+interface OpenRow {
+  id: string;
+  state: TaskState;
+  run_id: string | null;
+  worker_id: string | null;
+}
+
+/** A task failed or was cancelled for good: cancel every unfinished task downstream of it. */
+export async function cancelDependents(sql: Sql, taskId: string): Promise<TaskRow[]> {
+  const rows = await sql.rows<OpenRow>(
+    `WITH RECURSIVE downstream(id) AS (
+       SELECT task_id FROM task_deps WHERE dep_id = $1
+       UNION SELECT d.task_id FROM task_deps d JOIN downstream ON d.dep_id = downstream.id)
+     SELECT t.id, t.state, t.run_id, t.worker_id FROM tasks t JOIN downstream USING (id)
+     WHERE t.state IN ${OPEN_STATES_SQL} ORDER BY t.seq FOR UPDATE OF t`,
+    [taskId],
+  );
+  return cancelRows(sql, rows, 'dependency-failed', { cause: taskId });
+}
+
+/** Cancels these (locked, unfinished) tasks; returns them in the order given. */
+export async function cancelRows(
+  sql: Sql,
+  rows: readonly OpenRow[],
+  reason: string,
+  data: Record<string, string> = {},
+): Promise<TaskRow[]> {
+  if (rows.length === 0) return [];
+  const updated = await sql.rows<TaskRow>(
+    `UPDATE tasks t SET state = 'cancelled', finished_at = now_ms(), updated_at = now_ms(),
+       error = $2::json WHERE t.id = ANY($1::text[]) RETURNING ${TASK_COLUMNS}`,
+    [
+      rows.map((r) => r.id),
+      JSON.stringify({ code: 'CANCELLED', message: reason, retryable: false }),
+    ],
+  );
+  await logEvents(
+    sql,
+    rows.map((r) => ({
+      type: 'task:cancelled',
+      taskId: r.id,
+      runId: r.run_id,
+      workerId: r.worker_id,
+      from: r.state,
+      to: 'cancelled',
+      reason,
+      data,
+    })),
+  );
+  const byId = new Map(updated.map((r) => [r.id, r]));
+  return rows.map((r) => byId.get(r.id)).filter((r): r is TaskRow => r !== undefined);
+}
+
+/** Pending tasks whose time has come and that wait for nothing else become queued. */
+export async function promoteDue(sql: Sql): Promise<number> {
+  const rows = await sql.rows<{ id: string; run_id: string | null }>(
+    `UPDATE tasks SET state = 'queued', updated_at = now_ms()
+     WHERE state = 'pending' AND seq IN (
+       SELECT seq FROM tasks WHERE state = 'pending' AND deps_remaining = 0
+         AND run_at <= now_ms() FOR UPDATE SKIP LOCKED)
+     RETURNING id, run_id`,
+  );
+  await logEvents(
+    sql,
+    rows.map((r) => ({
+      type: 'task:queued',
+      taskId: r.id,
+      runId: r.run_id,
+      from: 'pending',
+      to: 'queued',
+      reason: 'run-at-reached',
+    })),
+  );
+  return rows.length;
+}
+
+/** Counts a task's unfinished dependencies and tells whether one of them failed for good. */
+export async function dependencyStatus(
+  sql: Sql,
+  taskId: string,
+): Promise<{ remaining: number; dead: boolean }> {
+  const [row] = await sql.rows<{ remaining: number; dead: boolean }>(
+    `SELECT count(*) FILTER (WHERE t.state <> 'completed')::int AS remaining,
+       coalesce(bool_or(t.state IN ('failed', 'cancelled')), false) AS dead
+     FROM task_deps d JOIN tasks t ON t.id = d.dep_id WHERE d.task_id = $1`,
+    [taskId],
+  );
+  return row ?? { remaining: 0, dead: false };
+}

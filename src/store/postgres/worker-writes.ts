@@ -1,0 +1,250 @@
+/**
+ * Workers as records: registration, heartbeats that double as lease checks, and recovery of
+ * the tasks of workers that went silent, judged by the server's clock. Concurrent sweepers are
+ * safe: marking a worker lost is a guarded UPDATE (the second sweeper's re-check sees `lost`),
+ * and the held tasks are locked with SKIP LOCKED before they are recovered, so each task is
+ * recovered by one sweeper only; the others pass over it.
+ */
+import { BatonError } from '../../core/errors.js';
+import type { JsonValue } from '../../core/json.js';
+import type {
+  HeartbeatResult,
+  LeaseRef,
+  RecoverResult,
+  Recovery,
+  WorkerRegistration,
+} from '../store.js';
+import type { TaskRecord, WorkerRecord, WorkerState } from '../types.js';
+import type { Sql } from './db.js';
+import { logEvents } from './events.js';
+import {
+  TASK_COLUMNS,
+  toTask,
+  toWorker,
+  WORKER_SELECT,
+  type TaskRow,
+  type WorkerRow,
+} from './rows.js';
+import { cancelDependents, HELD_STATES_SQL } from './task-flow.js';
+
+export async function registerWorker(sql: Sql, w: WorkerRegistration): Promise<WorkerRecord> {
+  await sql.rows(
+    `INSERT INTO workers (id, state, capabilities, types, concurrency, last_heartbeat_at,
+       started_at, meta)
+     VALUES ($1, 'active', $2, $3, $4, now_ms(), now_ms(), $5)
+     ON CONFLICT (id) DO UPDATE SET state = 'active', capabilities = excluded.capabilities,
+       types = excluded.types, concurrency = excluded.concurrency,
+       last_heartbeat_at = excluded.last_heartbeat_at, meta = excluded.meta`,
+    [w.id, w.capabilities, w.types, w.concurrency, JSON.stringify(w.meta)],
+  );
+  await logEvents(sql, [
+    {
+      type: 'worker:registered',
+      workerId: w.id,
+      data: { capabilities: w.capabilities, concurrency: w.concurrency },
+    },
+  ]);
+  const [row] = await sql.rows<WorkerRow>(`${WORKER_SELECT} WHERE w.id = $1`, [w.id]);
+  return toWorker(row!);
+}
+
+export async function setWorkerState(
+  sql: Sql,
+  workerId: string,
+  state: WorkerState,
+): Promise<void> {
+  const changed = await sql.rows(
+    `UPDATE workers SET state = $2 WHERE id = $1 AND state <> $2 RETURNING id`,
+    [workerId, state],
+  );
+  if (changed.length > 0) {
+    await logEvents(sql, [{ type: `worker:${state}`, workerId }]);
+    return;
+  }
+  const [exists] = await sql.rows(`SELECT 1 FROM workers WHERE id = $1`, [workerId]);
+  if (!exists) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
+}
+
+export async function heartbeat(
+  sql: Sql,
+  workerId: string,
+  held: LeaseRef[],
+): Promise<HeartbeatResult> {
+  const [alive] = await sql.rows<{ state: WorkerState }>(
+    `UPDATE workers SET last_heartbeat_at = now_ms()
+     WHERE id = $1 AND state IN ('active', 'draining') RETURNING state`,
+    [workerId],
+  );
+  if (!alive) {
+    const [row] = await sql.rows<{ state: WorkerState }>(
+      `SELECT state FROM workers WHERE id = $1`,
+      [workerId],
+    );
+    return { lost: held.map((h) => h.taskId), workerState: row?.state ?? 'lost' };
+  }
+  if (held.length === 0) return { lost: [], workerState: alive.state };
+  const still = await sql.rows<{ id: string; epoch: number }>(
+    `SELECT t.id, t.epoch FROM tasks t JOIN unnest($1::text[], $2::bigint[]) AS h(id, epoch)
+       ON t.id = h.id AND t.epoch = h.epoch
+     WHERE t.worker_id = $3 AND t.state IN ${HELD_STATES_SQL}`,
+    [held.map((h) => h.taskId), held.map((h) => h.epoch), workerId],
+  );
+  const ok = new Set(still.map((s) => `${s.id}\u0000${s.epoch}`));
+  const lost = held.filter((h) => !ok.has(`${h.taskId}\u0000${h.epoch}`)).map((h) => h.taskId);
+  return { lost, workerState: alive.state };
+}
+
+export async function recoverExpired(sql: Sql, workerTimeoutMs: number): Promise<RecoverResult> {
+  const lost = await sql.rows<{ id: string }>(
+    `UPDATE workers SET state = 'lost'
+     WHERE state IN ('active', 'draining') AND last_heartbeat_at < now_ms() - $1 RETURNING id`,
+    [workerTimeoutMs],
+  );
+  await logEvents(
+    sql,
+    lost.map(({ id }) => ({ type: 'worker:lost', workerId: id, reason: 'heartbeat timeout' })),
+  );
+  // Every held task whose holder is not a live worker: the lost ones, and any orphan.
+  const orphans = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.state IN ${HELD_STATES_SQL}
+       AND (t.worker_id IS NULL OR NOT EXISTS (SELECT 1 FROM workers w
+         WHERE w.id = t.worker_id AND w.state IN ('active', 'draining')))
+     ORDER BY t.seq FOR UPDATE OF t SKIP LOCKED`,
+  );
+  const recoveries: Recovery[] = [];
+  for (const row of orphans) recoveries.push(await recoverRow(sql, row, 'worker-lost'));
+  return { lostWorkers: lost.map((l) => l.id), recoveries };
+}
+
+export async function releaseWorker(
+  sql: Sql,
+  workerId: string,
+  reason: string,
+): Promise<RecoverResult> {
+  const changed = await sql.rows(
+    `UPDATE workers SET state = 'lost' WHERE id = $1 AND state IN ('active', 'draining')
+     RETURNING id`,
+    [workerId],
+  );
+  if (changed.length > 0) await logEvents(sql, [{ type: 'worker:lost', workerId, reason }]);
+  const held = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.worker_id = $1 AND t.state IN ${HELD_STATES_SQL}
+     ORDER BY t.seq FOR UPDATE OF t`,
+    [workerId],
+  );
+  const recoveries: Recovery[] = [];
+  for (const row of held) recoveries.push(await recoverRow(sql, row, reason));
+  return { lostWorkers: changed.length > 0 ? [workerId] : [], recoveries };
+}
+
+/**
+ * One task of a dead worker: resume from its newest checkpoint, restart without one, or fail
+ * when its attempts are spent (the attempt counter grew at claim, so the crash counted).
+ */
+async function recoverRow(sql: Sql, row: TaskRow, reason: string): Promise<Recovery> {
+  const fromWorkerId = row.worker_id ?? '';
+  if (row.state === 'running' && row.attempt >= row.max_attempts) {
+    const error = {
+      code: 'WORKER_LOST',
+      message: `worker ${fromWorkerId} was lost during attempt ${row.attempt} and no attempts are left`,
+      retryable: false,
+    };
+    await sql.rows(
+      `UPDATE tasks SET state = 'failed', error = $2, finished_at = now_ms(), updated_at = now_ms()
+       WHERE id = $1`,
+      [row.id, JSON.stringify(error)],
+    );
+    await logEvents(sql, [
+      {
+        type: 'task:failed',
+        taskId: row.id,
+        runId: row.run_id,
+        workerId: row.worker_id,
+        from: row.state,
+        to: 'failed',
+        reason: error.message,
+        data: { attempt: row.attempt, code: error.code },
+      },
+    ]);
+    await cancelDependents(sql, row.id);
+    return { taskId: row.id, fromWorkerId, action: 'fail', checkpointSeq: null };
+  }
+  const action = row.checkpoint_seq > 0 ? 'resume' : 'restart';
+  await sql.rows(
+    `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+       updated_at = now_ms() WHERE id = $1`,
+    [row.id],
+  );
+  const data: JsonValue = {
+    action,
+    fromWorkerId,
+    checkpointSeq: action === 'resume' ? row.checkpoint_seq : null,
+    attempt: row.attempt,
+  };
+  await logEvents(sql, [
+    {
+      type: 'task:recovered',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: row.worker_id,
+      from: row.state,
+      to: 'queued',
+      reason,
+      data,
+    },
+  ]);
+  sql.wake();
+  return {
+    taskId: row.id,
+    fromWorkerId,
+    action,
+    checkpointSeq: action === 'resume' ? row.checkpoint_seq : null,
+  };
+}
+
+export async function assign(
+  sql: Sql,
+  taskId: string,
+  workerId: string,
+  reason: string,
+): Promise<TaskRecord> {
+  const [row] = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 FOR UPDATE`,
+    [taskId],
+  );
+  if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
+  const [worker] = await sql.rows<WorkerRow>(`${WORKER_SELECT} WHERE w.id = $1`, [workerId]);
+  if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
+  if (worker.state !== 'active') {
+    throw new BatonError('WORKER_NOT_ACTIVE', `worker ${workerId} is ${worker.state}, not active`);
+  }
+  const offered = new Set(worker.capabilities);
+  const missing = row.capabilities.filter((c) => !offered.has(c));
+  if (missing.length > 0 || (worker.types !== null && !worker.types.includes(row.type))) {
+    throw new BatonError(
+      'CAPABILITY_MISMATCH',
+      missing.length > 0
+        ? `worker ${workerId} lacks capabilities ${missing.join(', ')} that task ${taskId} needs`
+        : `worker ${workerId} has no handler for task type ${row.type}`,
+      { details: { missing, type: row.type } },
+    );
+  }
+  if (row.state !== 'queued' && row.state !== 'pending') {
+    throw new BatonError(
+      'INVALID_TRANSITION',
+      `task ${taskId} is ${row.state}; only a pending or queued task can be assigned`,
+      { details: { taskId, from: row.state, to: 'assigned' } },
+    );
+  }
+  const to = row.state === 'queued' ? 'assigned' : 'pending';
+  const [updated] = await sql.rows<TaskRow>(
+    `UPDATE tasks t SET state = $2, pinned_worker_id = $3, worker_id = $4, updated_at = now_ms()
+     WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
+    [taskId, to, workerId, to === 'assigned' ? workerId : null],
+  );
+  await logEvents(sql, [
+    { type: 'task:assigned', taskId, runId: row.run_id, workerId, from: row.state, to, reason },
+  ]);
+  if (to === 'assigned') sql.wake();
+  return toTask(updated!);
+}
