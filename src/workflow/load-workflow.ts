@@ -131,7 +131,9 @@ function toProblems(
   const message =
     path.length === 0 && issue.code === 'invalid_type'
       ? 'expected a map with name and tasks'
-      : issue.message;
+      : issue.code === 'invalid_key'
+        ? (issue.issues[0]?.message ?? issue.message) // say what a key should look like
+        : issue.message;
   return [withLine({ field, message }, path, lineOf)];
 }
 

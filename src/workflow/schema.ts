@@ -28,6 +28,11 @@ const TASK_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
 const TASK_NAME_HINT = 'a name of 1-100 letters, digits, `_`, `.` or `-`, starting with a letter';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
+/** A message for a value of the wrong type only; issues inside it keep their own message. */
+function typeError(message: string) {
+  return (issue: { code?: string }) => (issue.code === 'invalid_type' ? message : undefined);
+}
+
 function duration(minMs: number, maxMs: number) {
   return z.string({ error: `expected ${DURATION_HINT}` }).transform((text, ctx) => {
     const ms = parseDuration(text);
@@ -81,7 +86,7 @@ export const workflowTaskSchema = z.strictObject({
       z.union([z.string(), z.number(), z.boolean()], {
         error: 'expected a string, number or boolean',
       }),
-      { error: 'expected a map of NAME: value' },
+      { error: typeError('expected a map of NAME: value') },
     )
     .optional(),
   /** Only workers offering all of these run the task. */
@@ -110,7 +115,7 @@ export const workflowSchema = z.strictObject({
     .optional(),
   tasks: z
     .record(z.string().regex(TASK_NAME, `expected ${TASK_NAME_HINT}`), workflowTaskSchema, {
-      error: 'expected a map of task name to task',
+      error: typeError('expected a map of task name to task'),
     })
     .refine((tasks) => Object.keys(tasks).length > 0, 'expected at least one task')
     .refine(
