@@ -1,0 +1,207 @@
+/**
+ * What only concurrency shows on PostgreSQL: many stores (each its own pool, so its own
+ * connections, as separate processes would be) claiming, sweeping and migrating at once on one
+ * schema, and wake-ups crossing between them.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { usePostgres } from '../helpers/postgres.js';
+import { newTask, worker } from './conformance.js';
+
+const db = usePostgres();
+
+/** `n` more stores on the schema of `first`, each with its own pool. */
+async function peers(first: PostgresStore, n: number): Promise<PostgresStore[]> {
+  return Promise.all(
+    Array.from({ length: n }, () => db.openStore({ schema: first.schema, poolSize: 2 })),
+  );
+}
+
+describe('postgres store under concurrency', () => {
+  it('never hands a task to two claimers on separate connections', async () => {
+    const first = await db.openStore();
+    const stores = [first, ...(await peers(first, 7))];
+    const total = 600;
+    for (let i = 0; i < total; i += 200) {
+      await first.submit(Array.from({ length: 200 }, () => newTask({ priority: i % 3 })));
+    }
+    const claimers = await Promise.all(
+      stores.flatMap((s) => [s, s]).map(async (s) => ({ s, w: await s.registerWorker(worker()) })),
+    );
+    const claimed = await Promise.all(
+      claimers.map(async ({ s, w }) => {
+        const mine: { id: string; epoch: number }[] = [];
+        for (;;) {
+          const batch = await s.claim({ workerId: w.id, limit: 7, capabilities: [], types: null });
+          if (batch.length === 0) return mine;
+          mine.push(...batch.map((t) => ({ id: t.id, epoch: t.epoch })));
+        }
+      }),
+    );
+    const ids = claimed.flat().map((c) => c.id);
+    expect(ids).toHaveLength(total);
+    expect(new Set(ids).size).toBe(total);
+    expect(claimed.flat().every((c) => c.epoch === 1)).toBe(true);
+    expect(await first.countTasks({})).toEqual({ running: total });
+    await Promise.all(stores.map((s) => db.dropStore(s)));
+  });
+
+  it('recovers each task of a dead worker once, however many sweepers run at once', async () => {
+    const first = await db.openStore();
+    const stores = [first, ...(await peers(first, 5))];
+    await first.submit(Array.from({ length: 80 }, () => newTask()));
+    const dead = await first.registerWorker(worker());
+    const held = await first.claim({ workerId: dead.id, limit: 80, capabilities: [], types: null });
+    expect(held).toHaveLength(80);
+    // The dead worker never beats again; each sweeper judges it by the server's clock.
+    const since = await first.now();
+    while ((await first.now()) - since < 60) await new Promise((r) => setTimeout(r, 10));
+    const results = await Promise.all(
+      stores.flatMap((s) => [s, s, s]).map((s) => s.recoverExpired(30)),
+    );
+    const recovered = results.flatMap((r) => r.recoveries.map((x) => x.taskId));
+    expect(recovered).toHaveLength(80);
+    expect(new Set(recovered).size).toBe(80);
+    expect(results.flatMap((r) => r.lostWorkers)).toEqual([dead.id]);
+    const events = await first.listEvents({ limit: 10_000 });
+    expect(events.filter((e) => e.type === 'task:recovered')).toHaveLength(80);
+    expect(await first.countTasks({})).toEqual({ queued: 80 });
+    await Promise.all(stores.map((s) => db.dropStore(s)));
+  });
+
+  it('holds per-type limits across concurrent claimers', async () => {
+    const first = await db.openStore();
+    const stores = [first, ...(await peers(first, 5))];
+    await first.submit([
+      ...Array.from({ length: 60 }, () => newTask({ type: 'render' })),
+      ...Array.from({ length: 20 }, () => newTask({ type: 'other' })),
+    ]);
+    const typeLimits = { render: 4 };
+    const claimers = await Promise.all(
+      stores.map(async (s) => ({ s, w: await s.registerWorker(worker()) })),
+    );
+    let renderHeldMax = 0;
+    let renderDone = 0;
+    // Rounds: claim everywhere at once, check the store-wide count, finish what was taken.
+    for (let round = 0; round < 6; round++) {
+      const batches = await Promise.all(
+        claimers.map(({ s, w }) =>
+          s.claim({ workerId: w.id, limit: 5, capabilities: [], types: null, typeLimits }),
+        ),
+      );
+      const running = await first.listTasks({ state: 'running', type: 'render', limit: 1000 });
+      expect(running.length).toBeLessThanOrEqual(typeLimits.render);
+      renderHeldMax = Math.max(renderHeldMax, running.length);
+      const taken = batches.flat();
+      renderDone += taken.filter((t) => t.type === 'render').length;
+      await first.complete(
+        taken.map((t) => ({ taskId: t.id, epoch: t.epoch, result: null, durationMs: 1 })),
+      );
+    }
+    expect(renderHeldMax).toBe(typeLimits.render);
+    expect(renderDone).toBe(6 * typeLimits.render);
+    await Promise.all(stores.map((s) => db.dropStore(s)));
+  });
+
+  it('migrates safely when two processes open a new schema at once', async () => {
+    const schema = db.newSchema('mig');
+    const storeModule = fileURLToPath(
+      new URL('../../src/store/postgres/postgres-store.ts', import.meta.url),
+    );
+    const code = `
+      const { PostgresStore } = await import(${JSON.stringify(storeModule)});
+      const store = await PostgresStore.open({ url: process.env.URL, schema: process.env.SCHEMA });
+      await store.close();
+      console.log('migrated');`;
+    const run = (): Promise<{ code: number | null; out: string }> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', '--input-type=module', '-e', code],
+          { env: { ...process.env, URL: db.url, SCHEMA: schema }, stdio: 'pipe' },
+        );
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', (exit) => resolve({ code: exit, out }));
+      });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect(a).toMatchObject({ code: 0 });
+    expect(b).toMatchObject({ code: 0 });
+    expect(a.out + b.out).toMatch(/migrated[\s\S]*migrated/);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const rows = await client.query<{ version: number }>(
+        `SELECT version FROM "${schema}".baton_migrations ORDER BY version`,
+      );
+      expect(rows.rows.map((r) => r.version)).toEqual([1, 2]);
+      await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses a schema written by a newer baton', async () => {
+    const store = await db.openStore();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(
+        `INSERT INTO "${store.schema}".baton_migrations (version, name) VALUES (999, 'future')`,
+      );
+    } finally {
+      await client.end();
+    }
+    await expect(db.openStore({ schema: store.schema })).rejects.toMatchObject({
+      code: 'SCHEMA_MISMATCH',
+    });
+    await db.dropStore(store);
+  });
+
+  it('wakes listeners in other processes when tasks become claimable', async () => {
+    const first = await db.openStore();
+    const [other] = await peers(first, 1);
+    let woken = 0;
+    let resolveWake: () => void = () => undefined;
+    const wokenOnce = new Promise<void>((r) => (resolveWake = r));
+    const stop = other!.onWake(() => {
+      woken++;
+      resolveWake();
+    });
+    // The LISTEN connection comes up asynchronously: submit until the first wake-up arrives.
+    let submitted = 0;
+    const submitting = (async () => {
+      while (woken === 0 && submitted < 200) {
+        await first.submit([newTask()]);
+        submitted++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await wokenOnce;
+    await submitting;
+    expect(woken).toBeGreaterThan(0);
+    stop();
+    await Promise.all([first, other!].map((s) => db.dropStore(s)));
+  });
+
+  it('refuses bad options naming the field, and a duplicate task id naming the field', async () => {
+    await expect(db.openStore({ schema: 'Bad-Name' })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringContaining('schema') as unknown,
+    });
+    const store = await db.openStore();
+    const t = newTask();
+    await store.submit([t]);
+    await expect(store.submit([newTask({ id: t.id })])).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringContaining('id') as unknown,
+    });
+    expect(await store.listTasks({})).toHaveLength(1);
+    await db.dropStore(store);
+  });
+});
