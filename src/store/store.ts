@@ -19,6 +19,7 @@ import type {
   WorkerRecord,
   WorkerState,
 } from './types.js';
+import type { PerformanceFilter, PerformanceRecord } from './performance.js';
 
 /** A task ready to be stored: validated, ids assigned, defaults filled. */
 export interface NewTask {
@@ -35,6 +36,8 @@ export interface NewTask {
   backoff: BackoffPolicy;
   timeoutMs: number | null;
   idempotencyKey: string | null;
+  /** W3C traceparent of the submitting span, continued by the worker that runs the task. */
+  traceParent?: string;
 }
 
 export interface NewRun {
@@ -244,6 +247,14 @@ export interface Store {
   revokeToken(name: string): Promise<boolean>;
   /** The token whose hash this is, or null. Callers compare the hash again in constant time. */
   findToken(hash: string): Promise<StoredToken | null>;
+
+  /**
+   * Success rate and latency percentiles per worker and task type (seed 002, ARBITER-004).
+   * `complete` and `fail` keep them up to date in the same transaction as the outcome.
+   */
+  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]>;
+  /** Requeues the tasks pinned to a worker that it has not started (router pins never strand). */
+  releasePinned(workerId: string, reason: string): Promise<TaskRecord[]>;
 }
 
 /**

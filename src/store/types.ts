@@ -37,6 +37,8 @@ export interface TaskRecord {
   checkpointSeq: number;
   /** Routing decision and its reason, when a router chose the worker. */
   routing: JsonValue | null;
+  /** W3C traceparent of the span that submitted the task, when tracing was on. */
+  traceParent?: string;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;

@@ -15,6 +15,7 @@ import type {
 import type { TaskRecord } from '../types.js';
 import { HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
 import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
+import { recordAttempt } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
 const CLAIM_SELECT = `SELECT seq, type FROM tasks
@@ -201,6 +202,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
     });
     releaseDependents(ctx, row.id, now);
     tally.count(row.worker_id, 'done', item.durationMs);
+    recordAttempt(ctx, row.worker_id, row.type, 'done', item.durationMs, now);
     return { ok: true, task: record(ctx, row) };
   });
   tally.write(ctx);
@@ -237,10 +239,16 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       from: 'running',
       to: retry ? 'pending' : 'failed',
       reason: item.error.message,
-      data: { attempt: row.attempt, epoch: row.epoch, code: item.error.code, retryAt: item.retryAt },
+      data: {
+        attempt: row.attempt,
+        epoch: row.epoch,
+        code: item.error.code,
+        retryAt: item.retryAt,
+      },
     });
     if (!retry) cancelDependents(ctx, row.id, now);
     tally.count(row.worker_id, 'failed', item.durationMs);
+    recordAttempt(ctx, row.worker_id, row.type, 'failed', item.durationMs, now);
     return { ok: true, task: record(ctx, row) };
   });
   tally.write(ctx);

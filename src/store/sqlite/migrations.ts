@@ -125,4 +125,34 @@ CREATE TABLE tokens (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'performance',
+    // Per worker and task type: running totals, and a window of recent successful durations
+    // from which percentiles are read (routing and the dashboard). Written in the same
+    // transaction as the outcome, so every baton serve sees the same figures.
+    sql: `
+CREATE TABLE performance (
+  worker_id   TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  done        INTEGER NOT NULL DEFAULT 0,
+  failed      INTEGER NOT NULL DEFAULT 0,
+  total_ms    REAL NOT NULL DEFAULT 0,
+  samples     INTEGER NOT NULL DEFAULT 0,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (worker_id, type)
+) WITHOUT ROWID;
+
+CREATE TABLE performance_samples (
+  worker_id    TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  duration_ms  REAL NOT NULL,
+  PRIMARY KEY (worker_id, type, seq)
+) WITHOUT ROWID;
+
+-- W3C traceparent of the span that submitted the task, continued by whichever worker runs it.
+ALTER TABLE tasks ADD COLUMN trace_parent TEXT;
+`,
+  },
 ];

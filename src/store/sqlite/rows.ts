@@ -33,6 +33,7 @@ export interface TaskRow {
   pinned_worker_id: string | null;
   deps_remaining: number;
   dep_count: number;
+  trace_parent?: string | null;
   progress: number;
   progress_message: string | null;
   result: string | null;
@@ -114,6 +115,7 @@ export function toTask(row: TaskRow, dependsOn: string[]): TaskRecord {
     error: parseJson<TaskError>(row.error),
     checkpointSeq: row.checkpoint_seq,
     routing: parseJson<JsonValue>(row.routing),
+    ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -35,6 +35,8 @@ import type { Ctx } from './context.js';
 import { openDatabase, Statements } from './db.js';
 import * as lease from './lease-writes.js';
 import * as operator from './operator-writes.js';
+import * as performance from './performance.js';
+import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import * as reads from './reads.js';
 import { submit } from './submit.js';
 import * as tokens from './token-writes.js';
@@ -210,5 +212,12 @@ export class SqliteStore implements Store {
   }
   findToken(hash: string): Promise<StoredToken | null> {
     return this.#read((ctx) => tokens.findToken(ctx, hash));
+  }
+
+  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
+    return this.#read((ctx) => performance.listPerformance(ctx, filter));
+  }
+  releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
+    return this.#write((ctx) => performance.releasePinned(ctx, workerId, reason));
   }
 }

@@ -8,8 +8,8 @@ import type { TaskRow } from './rows.js';
 
 const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
   run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
-  dep_count, created_at, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`;
+  dep_count, created_at, updated_at, trace_parent)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
 
 export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
   const now = ctx.clock.now();
@@ -49,6 +49,7 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
       new Set(t.dependsOn).size,
       now,
       now,
+      t.traceParent ?? null,
     );
     for (const dep of t.dependsOn) {
       const depId = alias.get(dep) ?? dep;
@@ -154,6 +155,7 @@ function newRow(t: NewTask, runId: string | null, now: number): TaskRow {
     error: null,
     checkpoint_seq: 0,
     routing: null,
+    trace_parent: t.traceParent ?? null,
     created_at: now,
     started_at: null,
     finished_at: null,

@@ -1,0 +1,104 @@
+/**
+ * Performance statistics of the SQLite store: written in the transaction that records an
+ * attempt's outcome (so they never disagree with it), read per worker and task type.
+ */
+import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
+import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
+import type { TaskRecord } from '../types.js';
+import { logEvent, record, type Ctx } from './context.js';
+import type { TaskRow } from './rows.js';
+
+interface PerformanceRow {
+  worker_id: string;
+  type: string;
+  done: number;
+  failed: number;
+  total_ms: number;
+  samples: number;
+  updated_at: number;
+}
+
+/** Counts one attempt's outcome; a completed one adds its duration to the window. */
+export function recordAttempt(
+  ctx: Ctx,
+  workerId: string | null,
+  type: string,
+  outcome: 'done' | 'failed',
+  durationMs: number,
+  now: number,
+): void {
+  if (workerId === null) return;
+  const done = outcome === 'done' ? 1 : 0;
+  const row = ctx.sql
+    .get(
+      `INSERT INTO performance (worker_id, type, done, failed, total_ms, samples, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (worker_id, type) DO UPDATE SET done = done + excluded.done,
+         failed = failed + excluded.failed, total_ms = total_ms + excluded.total_ms,
+         samples = samples + excluded.samples, updated_at = excluded.updated_at
+       RETURNING samples`,
+    )
+    .get(workerId, type, done, 1 - done, done * durationMs, done, now) as { samples: number };
+  if (done === 0) return;
+  ctx.sql
+    .get('INSERT INTO performance_samples (worker_id, type, seq, duration_ms) VALUES (?, ?, ?, ?)')
+    .run(workerId, type, row.samples, durationMs);
+  ctx.sql
+    .get('DELETE FROM performance_samples WHERE worker_id = ? AND type = ? AND seq <= ?')
+    .run(workerId, type, row.samples - PERFORMANCE_WINDOW);
+}
+
+export function listPerformance(ctx: Ctx, filter: PerformanceFilter): PerformanceRecord[] {
+  const rows = ctx.sql
+    .get(
+      `SELECT * FROM performance WHERE (:worker IS NULL OR worker_id = :worker)
+       AND (:type IS NULL OR type = :type) ORDER BY worker_id, type`,
+    )
+    .all({ worker: filter.workerId ?? null, type: filter.type ?? null }) as PerformanceRow[];
+  const window = ctx.sql.get(
+    'SELECT duration_ms FROM performance_samples WHERE worker_id = ? AND type = ?',
+  );
+  return rows.map((r) => {
+    const durations = (window.all(r.worker_id, r.type) as { duration_ms: number }[]).map(
+      (s) => s.duration_ms,
+    );
+    return toPerformance(
+      {
+        workerId: r.worker_id,
+        type: r.type,
+        done: r.done,
+        failed: r.failed,
+        totalMs: r.total_ms,
+        updatedAt: r.updated_at,
+      },
+      durations,
+    );
+  });
+}
+
+/**
+ * Hands back to the queue the tasks pinned to a worker that it has not started (it is
+ * draining, stopped or lost): a router's pin must never strand work.
+ */
+export function releasePinned(ctx: Ctx, workerId: string, reason: string): TaskRecord[] {
+  const now = ctx.clock.now();
+  const rows = ctx.sql
+    .get(
+      `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+         updated_at = ?
+       WHERE state = 'assigned' AND pinned_worker_id = ? RETURNING *`,
+    )
+    .all(now, workerId) as TaskRow[];
+  for (const row of rows) {
+    logEvent(ctx, now, {
+      type: 'task:unassigned',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'assigned',
+      to: 'queued',
+      reason,
+    });
+  }
+  return rows.map((row) => record(ctx, row));
+}
