@@ -84,6 +84,9 @@ export class Db {
       const client = await this.pool.connect();
       let broken: unknown = undefined;
       let committing = false;
+      // A checked-out client whose connection dies between statements emits 'error'.
+      const onError = (error: unknown): void => void (broken = error);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const sql = this.#sqlOf(client, ambiguous);
@@ -99,6 +102,7 @@ export class Db {
         if (isConnectionError(error)) broken = error;
         throw committing && isConnectionError(error) ? new AmbiguousCommit(error) : error;
       } finally {
+        client.off('error', onError);
         client.release(broken === undefined ? undefined : toError(broken));
       }
     });
@@ -109,6 +113,8 @@ export class Db {
     return this.#withRetry(async (ambiguous) => {
       const client = await this.pool.connect();
       let broken: unknown = undefined;
+      const onError = (error: unknown): void => void (broken = error);
+      client.on('error', onError);
       try {
         const sql = this.#sqlOf(client, ambiguous);
         const value = await fn(sql);
@@ -118,6 +124,7 @@ export class Db {
         if (isConnectionError(error)) broken = error;
         throw error;
       } finally {
+        client.off('error', onError);
         client.release(broken === undefined ? undefined : toError(broken));
       }
     });
