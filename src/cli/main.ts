@@ -8,9 +8,12 @@ import { registerCheckpoints } from './commands/checkpoints.js';
 import { registerCleanup } from './commands/cleanup.js';
 import { registerReconcile } from './commands/reconcile.js';
 import { registerRun } from './commands/run.js';
+import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerTask } from './commands/task.js';
+import { registerToken } from './commands/token.js';
+import { registerWorker } from './commands/worker.js';
 
 /** Every command, in the order `baton --help` lists them. */
 const COMMANDS: ((program: Command) => void)[] = [
@@ -21,6 +24,9 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerCleanup,
   registerReconcile,
   registerTask,
+  registerServe,
+  registerWorker,
+  registerToken,
 ];
 
 export function buildProgram(): Command {

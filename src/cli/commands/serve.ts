@@ -1,0 +1,99 @@
+/**
+ * `baton serve`: the HTTP API and the remote-worker protocol over a store, with the
+ * lost-worker sweeper running here. Stops cleanly on SIGTERM/SIGINT.
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { Orchestrator } from '../../engine/orchestrator.js';
+import { openStore } from '../../store/open-store.js';
+import { DEFAULT_PORT, startServer } from '../../server/start.js';
+import {
+  intOption,
+  parseOption,
+  storeUrl,
+  withStoreOption,
+  type StoreOption,
+} from '../cli-context.js';
+
+interface ServeFlags extends StoreOption {
+  host: string;
+  port: string;
+  workerTimeoutMs?: string;
+  rateLimit?: string;
+  maxBodyBytes?: string;
+  maxQueueDepth?: string;
+  corsOrigin?: string[];
+}
+
+export function registerServe(program: Command): void {
+  withStoreOption(
+    program
+      .command('serve')
+      .description('HTTP API and remote workers (tokens: baton token create)')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'port (0 picks a free one)', String(DEFAULT_PORT))
+      .option('--worker-timeout-ms <ms>', 'a worker silent this long is lost (default 3000)')
+      .option('--rate-limit <n>', 'requests per second per token (0 turns it off; default 200)')
+      .option('--max-body-bytes <n>', 'largest request body (default 8 MiB)')
+      .option(
+        '--max-queue-depth <n>',
+        'refuse submissions while this many tasks wait (default 100000)',
+      )
+      .option(
+        '--cors-origin <url...>',
+        'origins allowed to call the API from a browser (default none)',
+      ),
+  ).action(async (flags: ServeFlags) => {
+    const port = parseOption(intOption(0, 65535, 'a port'), flags.port, '--port');
+    const host = parseOption(z.string().min(1).max(255), flags.host, '--host');
+    const num = (value: string | undefined, flag: string, min: number, max: number) =>
+      value === undefined ? undefined : parseOption(intOption(min, max), value, flag);
+    const workerTimeoutMs = num(flags.workerTimeoutMs, '--worker-timeout-ms', 100, 86_400_000);
+    const rate = num(flags.rateLimit, '--rate-limit', 0, 1_000_000);
+    const maxBodyBytes = num(flags.maxBodyBytes, '--max-body-bytes', 1024, 1024 ** 3);
+    const maxQueueDepth = num(flags.maxQueueDepth, '--max-queue-depth', 1, 1e9);
+    const store = await openStore(storeUrl(flags));
+    const orchestrator = new Orchestrator({
+      store,
+      ...(workerTimeoutMs !== undefined && { workerTimeoutMs }),
+    });
+    orchestrator.on('engine:error', ({ error }) =>
+      process.stderr.write(`baton serve: ${String(error)}\n`),
+    );
+    try {
+      orchestrator.start();
+      const server = await startServer({
+        store,
+        orchestrator,
+        host,
+        port,
+        ...(rate !== undefined && {
+          rateLimit: rate === 0 ? (false as const) : { perSecond: rate, burst: rate * 2 },
+        }),
+        ...(maxBodyBytes !== undefined && { maxBodyBytes }),
+        ...(maxQueueDepth !== undefined && { maxQueueDepth }),
+        ...(flags.corsOrigin !== undefined && { corsOrigins: flags.corsOrigin }),
+      });
+      const tokens = await store.listTokens();
+      process.stdout.write(`baton serve listening on ${server.url}\n`);
+      if (tokens.length === 0) {
+        process.stderr.write(
+          'baton serve: no token in the store; requests without a token act as admin (loopback only)\n',
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          resolve();
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      await server.stop();
+    } finally {
+      await orchestrator.close({ graceful: false });
+      await store.close();
+    }
+  });
+}

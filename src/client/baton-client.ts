@@ -1,0 +1,209 @@
+/**
+ * `BatonClient`: a typed client of the REST API for programs that submit work and watch it
+ * (`import { BatonClient } from 'baton/client'`). Responses are checked against the server's
+ * schemas; refusals throw `BatonError` with the server's code (e.g. QUEUE_FULL, LEASE_LOST).
+ */
+import type { z } from 'zod';
+import { BatonError } from '../core/errors.js';
+import type { TaskSpec } from '../core/task-spec.js';
+import {
+  checkpointJsonSchema,
+  checkpointListSchema,
+  cleanupResultSchema,
+  reconcileResultSchema,
+  recoverResultSchema,
+  runJsonSchema,
+  runPageSchema,
+  taskJsonSchema,
+  taskListSchema,
+  taskPageSchema,
+  workerListSchema,
+} from '../server/schemas.js';
+import type { WorkflowInput } from '../workflow/schema.js';
+import { HttpTransport, type HttpOptions } from './http.js';
+
+export type RunJson = z.output<typeof runJsonSchema>;
+export type RunPage = z.output<typeof runPageSchema>;
+export type TaskJson = z.output<typeof taskJsonSchema>;
+export type TaskPage = z.output<typeof taskPageSchema>;
+export type WorkerJson = z.output<typeof workerListSchema>['workers'][number];
+export type CheckpointInfo = z.output<typeof checkpointListSchema>['checkpoints'][number];
+export type CheckpointJson = z.output<typeof checkpointJsonSchema>;
+export type RecoverResultJson = z.output<typeof recoverResultSchema>;
+
+export interface ListRunsQuery {
+  name?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ListTasksQuery {
+  runId?: string;
+  workerId?: string;
+  type?: string;
+  state?: TaskJson['state'] | TaskJson['state'][];
+  limit?: number;
+  cursor?: string;
+}
+
+export interface WatchOptions {
+  /** How often to ask (ms). Default 500. */
+  pollIntervalMs?: number;
+  /** Give up with TIMEOUT after this long (ms). Default: never. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+const id = (value: string): string => encodeURIComponent(value);
+
+export class BatonClient {
+  readonly #http: HttpTransport;
+
+  constructor(options: HttpOptions) {
+    this.#http = new HttpTransport(options);
+  }
+
+  /** Submits a workflow (the JSON form of a workflow file); resolves with the new run. */
+  submitRun(workflow: WorkflowInput): Promise<RunJson> {
+    return this.#http.request('/runs', { body: workflow, schema: runJsonSchema });
+  }
+
+  /** Submits one task. */
+  submitTask(spec: TaskSpec): Promise<TaskJson> {
+    return this.#http.request('/tasks', { body: spec, schema: taskJsonSchema });
+  }
+
+  getRun(runId: string): Promise<RunJson> {
+    return this.#http.request(`/runs/${id(runId)}`, { schema: runJsonSchema });
+  }
+
+  listRuns(query: ListRunsQuery = {}): Promise<RunPage> {
+    return this.#http.request('/runs', { query: { ...query }, schema: runPageSchema });
+  }
+
+  cancelRun(runId: string): Promise<RunJson> {
+    return this.#http.request(`/runs/${id(runId)}/cancel`, { body: {}, schema: runJsonSchema });
+  }
+
+  /** Runs again the failed and cancelled tasks of a run. */
+  resumeRun(runId: string): Promise<RunJson> {
+    return this.#http.request(`/runs/${id(runId)}/resume`, { body: {}, schema: runJsonSchema });
+  }
+
+  getTask(taskId: string): Promise<TaskJson> {
+    return this.#http.request(`/tasks/${id(taskId)}`, { schema: taskJsonSchema });
+  }
+
+  listTasks(query: ListTasksQuery = {}): Promise<TaskPage> {
+    const { state, ...rest } = query;
+    const states = state === undefined ? undefined : [state].flat().join(',');
+    return this.#http.request('/tasks', {
+      query: { ...rest, state: states },
+      schema: taskPageSchema,
+    });
+  }
+
+  async cancelTask(taskId: string): Promise<TaskJson[]> {
+    const body = await this.#http.request(`/tasks/${id(taskId)}/cancel`, {
+      body: {},
+      schema: taskListSchema,
+    });
+    return body.tasks;
+  }
+
+  retryTask(taskId: string): Promise<TaskJson> {
+    return this.#http.request(`/tasks/${id(taskId)}/retry`, { body: {}, schema: taskJsonSchema });
+  }
+
+  async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
+    const body = await this.#http.request(`/tasks/${id(taskId)}/checkpoints`, {
+      schema: checkpointListSchema,
+    });
+    return body.checkpoints;
+  }
+
+  /** A checkpoint's state, verified (CHECKPOINT_CORRUPT when its checksum fails). */
+  restoreCheckpoint(taskId: string, seq: number): Promise<CheckpointJson> {
+    return this.#http.request(`/tasks/${id(taskId)}/checkpoints/${seq}/restore`, {
+      body: {},
+      schema: checkpointJsonSchema,
+    });
+  }
+
+  async listWorkers(): Promise<WorkerJson[]> {
+    return (await this.#http.request('/workers', { schema: workerListSchema })).workers;
+  }
+
+  /** Admin: complete, revert or delete a task by hand. */
+  async reconcile(
+    taskId: string,
+    action: 'complete' | 'revert' | 'delete',
+    result?: unknown,
+  ): Promise<TaskJson | null> {
+    const body = await this.#http.request('/admin/reconcile', {
+      body: { taskId, action, ...(result !== undefined && { result }) },
+      schema: reconcileResultSchema,
+    });
+    return body.task;
+  }
+
+  /** Admin: look for lost workers now. */
+  sweep(): Promise<RecoverResultJson> {
+    return this.#http.request('/admin/sweep', { body: {}, schema: recoverResultSchema });
+  }
+
+  /** Admin: remove finished runs older than `maxAgeDays`. */
+  cleanup(options: { maxAgeDays?: number; dryRun?: boolean } = {}) {
+    return this.#http.request('/admin/cleanup', { body: options, schema: cleanupResultSchema });
+  }
+
+  /** Admin: declare a worker gone and recover its tasks. */
+  disconnectWorker(workerId: string): Promise<RecoverResultJson> {
+    return this.#http.request(`/workers/${id(workerId)}/disconnect`, {
+      body: {},
+      schema: recoverResultSchema,
+    });
+  }
+
+  /** Yields the run each time it changes, until it finishes. */
+  async *watchRun(runId: string, options: WatchOptions = {}): AsyncGenerator<RunJson> {
+    let last = '';
+    for await (const run of this.#poll(() => this.getRun(runId), `run ${runId}`, options)) {
+      const text = JSON.stringify(run);
+      if (text !== last) {
+        last = text;
+        yield run;
+      }
+      if (run.finishedAt !== null) return;
+    }
+  }
+
+  /** Resolves with the run once every task of it has finished. */
+  async waitForRun(runId: string, options: WatchOptions = {}): Promise<RunJson> {
+    let last: RunJson | undefined;
+    for await (const run of this.watchRun(runId, options)) last = run;
+    return last!;
+  }
+
+  /** Resolves with the task once it is completed, failed or cancelled. */
+  async waitForTask(taskId: string, options: WatchOptions = {}): Promise<TaskJson> {
+    for await (const task of this.#poll(() => this.getTask(taskId), `task ${taskId}`, options)) {
+      if (FINISHED.has(task.state)) return task;
+    }
+    throw new BatonError('CANCELLED', `waiting for task ${taskId} was aborted`);
+  }
+
+  async *#poll<T>(read: () => Promise<T>, what: string, o: WatchOptions): AsyncGenerator<T> {
+    const interval = o.pollIntervalMs ?? 500;
+    const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
+    for (;;) {
+      if (o.signal?.aborted) throw new BatonError('CANCELLED', `waiting for ${what} was aborted`);
+      yield await read();
+      if (Date.now() >= deadline) {
+        throw new BatonError('TIMEOUT', `${what} did not finish within ${o.timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(interval, deadline - Date.now())));
+    }
+  }
+}

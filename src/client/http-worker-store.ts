@@ -1,0 +1,248 @@
+/**
+ * `HttpWorkerStore`: the worker part of the store contract spoken over HTTP to `baton serve`,
+ * so the worker runtime (`createWorker`) runs unchanged on a machine without database
+ * credentials. Claims long-poll (a new task arrives in milliseconds); batch writes are split
+ * to fit the server's limits; a 409 LEASE_LOST answer carries the per-item outcomes, which
+ * become the usual `{ ok: false, code: 'LEASE_LOST' }`. Requests that fail on the network are
+ * retried a few times: lease writes are fenced by the epoch, so a write that did commit is
+ * refused on its retry and never recorded twice.
+ */
+import type { z } from 'zod';
+import { BatonError, isBatonError } from '../core/errors.js';
+import { jsonBytes } from '../core/json.js';
+import type {
+  CheckpointOutcome,
+  CheckpointWrite,
+  ClaimRequest,
+  Completion,
+  Failure,
+  HeartbeatResult,
+  LeaseRef,
+  ProgressUpdate,
+  RecoverResult,
+  WorkerRegistration,
+  WorkerStore,
+  WriteOutcome,
+} from '../store/store.js';
+import type {
+  CheckpointRecord,
+  EventRecord,
+  TaskRecord,
+  WorkerRecord,
+  WorkerState,
+} from '../store/types.js';
+import { recoverResultSchema } from '../server/schemas.js';
+import {
+  checkpointOutcomesSchema,
+  checkpointRecordListSchema,
+  claimResultSchema,
+  heartbeatResultSchema,
+  MAX_BATCH_ITEMS,
+  nextDueSchema,
+  okSchema,
+  progressOutcomesSchema,
+  workerRecordSchema,
+  writeOutcomesSchema,
+} from '../server/worker-schemas.js';
+import { HttpTransport, type HttpOptions } from './http.js';
+
+export interface HttpWorkerStoreOptions extends HttpOptions {
+  /** How long a claim waits on the server for work (ms). Default 20000. */
+  claimWaitMs?: number;
+  /** Largest request body this client sends (bytes); bigger batches are split. Default 4 MiB. */
+  maxBatchBytes?: number;
+  /** Attempts of a request that fails on the network. Default 5. */
+  networkAttempts?: number;
+}
+
+export class HttpWorkerStore implements WorkerStore {
+  readonly #http: HttpTransport;
+  readonly #claimWaitMs: number;
+  readonly #maxBatchBytes: number;
+  readonly #attempts: number;
+  /** Which worker claimed each held task: reads about a task are made as its holder. */
+  readonly #holder = new Map<string, string>();
+  /** Aborts waiting claims when a worker winds down. */
+  #claims = new AbortController();
+
+  constructor(options: HttpWorkerStoreOptions) {
+    this.#http = new HttpTransport(options);
+    this.#claimWaitMs = options.claimWaitMs ?? 20_000;
+    this.#maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.#attempts = options.networkAttempts ?? 5;
+  }
+
+  async #post<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.output<S>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#http.request(path, { method: 'POST', body, schema });
+      } catch (error) {
+        // A refusal from the server is an answer; only a failed exchange is worth repeating.
+        if (isBatonError(error) || attempt >= this.#attempts) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async registerWorker(worker: WorkerRegistration): Promise<WorkerRecord> {
+    if (this.#claims.signal.aborted) this.#claims = new AbortController();
+    return this.#post('/worker/register', worker, workerRecordSchema);
+  }
+
+  async setWorkerState(workerId: string, state: WorkerState): Promise<void> {
+    if (state !== 'draining' && state !== 'stopped') {
+      throw new BatonError('VALIDATION_FAILED', `a remote worker cannot set itself ${state}`);
+    }
+    this.#claims.abort();
+    await this.#post('/worker/state', { workerId, state }, okSchema);
+  }
+
+  heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
+    return this.#post('/worker/heartbeat', { workerId, held }, heartbeatResultSchema);
+  }
+
+  async claim(request: ClaimRequest): Promise<TaskRecord[]> {
+    if (this.#claims.signal.aborted) return [];
+    const body = {
+      workerId: request.workerId,
+      limit: Math.min(request.limit, MAX_BATCH_ITEMS),
+      capabilities: request.capabilities,
+      types: request.types,
+      ...(request.typeLimits !== undefined && { typeLimits: request.typeLimits }),
+      waitMs: this.#claimWaitMs,
+    };
+    try {
+      const { tasks } = await this.#http.request('/worker/claim', {
+        method: 'POST',
+        body,
+        schema: claimResultSchema,
+        signal: this.#claims.signal,
+        timeoutMs: this.#claimWaitMs + 30_000,
+      });
+      for (const task of tasks) this.#holder.set(task.id, request.workerId);
+      return tasks as TaskRecord[];
+    } catch (error) {
+      if (this.#claims.signal.aborted) return [];
+      throw error;
+    }
+  }
+
+  progress(items: ProgressUpdate[]): Promise<boolean[]> {
+    return this.#batch('/worker/progress', items, progressOutcomesSchema);
+  }
+
+  checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
+    return this.#batch('/worker/checkpoint', items, checkpointOutcomesSchema);
+  }
+
+  async complete(items: Completion[]): Promise<WriteOutcome[]> {
+    const out = (await this.#batch(
+      '/worker/complete',
+      items,
+      writeOutcomesSchema,
+    )) as WriteOutcome[];
+    for (const item of items) this.#holder.delete(item.taskId);
+    return out;
+  }
+
+  async fail(items: Failure[]): Promise<WriteOutcome[]> {
+    const out = (await this.#batch('/worker/fail', items, writeOutcomesSchema)) as WriteOutcome[];
+    for (const item of items) this.#holder.delete(item.taskId);
+    return out;
+  }
+
+  async releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
+    this.#claims.abort();
+    for (const [taskId, holder] of this.#holder)
+      if (holder === workerId) this.#holder.delete(taskId);
+    return this.#post('/worker/release', { workerId, reason }, recoverResultSchema);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return (await this.#http.request('/worker/next-due', { schema: nextDueSchema })).dueAt;
+  }
+
+  async listCheckpoints(taskId: string): Promise<CheckpointRecord[]> {
+    const { checkpoints } = await this.#http.request(
+      `/worker/tasks/${encodeURIComponent(taskId)}/checkpoints`,
+      { query: { workerId: this.#holderOf(taskId) }, schema: checkpointRecordListSchema },
+    );
+    return checkpoints;
+  }
+
+  async recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
+    if (event.type !== 'checkpoint:corrupt' || event.taskId === null) {
+      throw new BatonError('VALIDATION_FAILED', `a remote worker cannot record ${event.type}`);
+    }
+    await this.#post(
+      '/worker/events',
+      {
+        workerId: this.#holderOf(event.taskId),
+        type: event.type,
+        taskId: event.taskId,
+        reason: event.reason,
+        data: event.data,
+      },
+      okSchema,
+    );
+  }
+
+  #holderOf(taskId: string): string {
+    const holder = this.#holder.get(taskId);
+    if (holder === undefined) {
+      throw new BatonError('LEASE_LOST', `this worker does not hold task ${taskId}`);
+    }
+    return holder;
+  }
+
+  /** Sends items in chunks that fit the server's limits; outcomes come back in order. */
+  async #batch<I extends LeaseRef, S extends z.ZodType<{ outcomes: unknown[] }>>(
+    path: string,
+    items: I[],
+    schema: S,
+  ): Promise<z.output<S>['outcomes']> {
+    const out: unknown[] = [];
+    for (const chunk of this.#chunks(items)) {
+      const workerId = this.#holder.get(chunk[0]!.taskId);
+      if (workerId === undefined) {
+        out.push(...chunk.map(() => lostOutcome(path)));
+        continue;
+      }
+      try {
+        out.push(...(await this.#post(path, { workerId, items: chunk }, schema)).outcomes);
+      } catch (error) {
+        if (!isBatonError(error, 'LEASE_LOST')) throw error;
+        const outcomes = error.details.outcomes;
+        if (!Array.isArray(outcomes) || outcomes.length !== chunk.length) throw error;
+        out.push(...(outcomes as unknown[]));
+      }
+    }
+    return out;
+  }
+
+  /** Chunks of one holder each, at most MAX_BATCH_ITEMS items and about maxBatchBytes. */
+  *#chunks<I extends LeaseRef>(items: I[]): Generator<I[]> {
+    let chunk: I[] = [];
+    let bytes = 0;
+    for (const item of items) {
+      const size = jsonBytes(item);
+      const holder = this.#holder.get(item.taskId);
+      const sameHolder = chunk.length === 0 || this.#holder.get(chunk[0]!.taskId) === holder;
+      if (
+        chunk.length > 0 &&
+        (!sameHolder || chunk.length >= MAX_BATCH_ITEMS || bytes + size > this.#maxBatchBytes)
+      ) {
+        yield chunk;
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(item);
+      bytes += size;
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+}
+
+function lostOutcome(path: string): unknown {
+  return path === '/worker/progress' ? false : { ok: false, code: 'LEASE_LOST' };
+}
