@@ -14,6 +14,7 @@ import {
   PROCESS_EVENT,
   recordJournal,
   runEvents,
+  runTasks,
   SESSION_EVENT,
 } from '../workflow/run-journal.js';
 import { SHELL_TASK_TYPE } from '../workflow/to-run-spec.js';
@@ -37,9 +38,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
   const { store, orchestrator: orch, runId, view } = options;
   const events = await runEvents(store, runId);
   const cutoffs = checkpointCutoffs(events);
-  const keys = new Map(
-    (await orch.listTasks({ runId, limit: 1000 })).map((t) => [t.id, t.key ?? t.id]),
-  );
+  const keys = new Map((await runTasks(store, runId)).map((t) => [t.id, t.key ?? t.id]));
   const keyOf = (taskId: string): string => keys.get(taskId) ?? taskId;
   const mine = (runOf: string | null): boolean => runOf === runId;
 
@@ -147,7 +146,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
     await orch.close();
     await refreshTotals();
     const run = await orch.getRun(runId);
-    const tasks = await orch.listTasks({ runId, limit: 1000 });
+    const tasks = await runTasks(store, runId);
     return { interrupted: false, run: toRunJson(run, tasks) };
   } finally {
     for (const off of offs) off();

@@ -19,6 +19,7 @@ import {
   RECONCILED_EVENT,
   recordJournal,
   runEvents,
+  runTasks,
 } from './run-journal.js';
 import { workflowMetaOf } from './to-run-spec.js';
 
@@ -47,7 +48,7 @@ export async function inspectRun(orch: Orchestrator, runId: string): Promise<Rec
   const keyOf = new Map(
     (workflowMetaOf(run.meta)?.steps ?? []).map((s) => [s.taskId, s.key] as const),
   );
-  const tasks = await orch.listTasks({ runId, limit: 1000 });
+  const tasks = await runTasks(orch.store, runId);
   for (const t of tasks) if (t.key !== null) keyOf.set(t.id, t.key);
   const name = (id: string): string => keyOf.get(id) ?? id;
   const events = await runEvents(orch.store, runId);

@@ -16,6 +16,7 @@ import {
   recordJournal,
   RESUME_STEP_EVENT,
   runEvents,
+  runTasks,
   stepCheckpointIndex,
 } from './run-journal.js';
 import { workflowMetaOf, type WorkflowMeta } from './to-run-spec.js';
@@ -55,7 +56,7 @@ export function isUnfinished(run: RunRecord): boolean {
 /** Gives failed tasks of the run a fresh attempt budget; returns one message per task. */
 export async function retryFailed(orch: Orchestrator, runId: string): Promise<string[]> {
   const messages: string[] = [];
-  for (const task of await orch.listTasks({ runId, state: 'failed', limit: 1000 })) {
+  for (const task of await runTasks(orch.store, runId, 'failed')) {
     const now = await orch.store.getTask(task.id);
     if (now?.state !== 'failed') continue;
     await orch.retry(task.id, 'retried by baton run --resume');
@@ -99,7 +100,7 @@ export async function restoreStep(
     );
   }
   const done = completedAt(events, at);
-  const tasks = await orch.listTasks({ runId: run.id, limit: 1000 });
+  const tasks = await runTasks(orch.store, run.id);
   const byId = new Map(tasks.map((t) => [t.id, t]));
   // Dependencies first: a reverted task must be reopened before its dependents look at it.
   const order = checkAcyclic(

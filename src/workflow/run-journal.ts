@@ -17,7 +17,8 @@
  */
 import type { JsonValue } from '../core/json.js';
 import type { Store } from '../store/store.js';
-import type { EventRecord } from '../store/types.js';
+import type { TaskState } from '../core/states.js';
+import type { EventRecord, TaskRecord } from '../store/types.js';
 
 export const SESSION_EVENT = 'run:session';
 export const RESUME_STEP_EVENT = 'run:resume-step';
@@ -123,4 +124,24 @@ export function isObject(value: JsonValue | null | undefined): value is { [k: st
   return (
     value !== null && value !== undefined && typeof value === 'object' && !Array.isArray(value)
   );
+}
+
+/** Every task of a run in step order (pages past the store's page limit), optionally by state. */
+export async function runTasks(
+  store: Store,
+  runId: string,
+  state?: TaskState | TaskState[],
+): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (let after: string | undefined; ;) {
+    const page = await store.listTasks({
+      runId,
+      limit: 1000,
+      ...(state === undefined ? {} : { state }),
+      ...(after === undefined ? {} : { after }),
+    });
+    out.push(...page);
+    if (page.length < 1000) return out;
+    after = page[page.length - 1]?.id;
+  }
 }

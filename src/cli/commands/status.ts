@@ -9,6 +9,8 @@ import { isTerminal } from '../../core/states.js';
 import type { Store } from '../../store/store.js';
 import type { EventRecord } from '../../store/types.js';
 import { toRunJson, toTaskJson, toWorkerJson } from '../../workflow/json-shapes.js';
+import { isAlive } from '../../workflow/reconcile.js';
+import { runTasks } from '../../workflow/run-journal.js';
 import {
   CliExit,
   EXIT,
@@ -27,6 +29,8 @@ interface Flags extends StoreOption {
 }
 
 const POLL_MS = 200;
+/** The orchestrator's default: a worker silent this long is lost. */
+const WORKER_TIMEOUT_MS = 3000;
 
 export function registerStatus(program: Command): void {
   withStoreOption(
@@ -74,8 +78,7 @@ async function overview(store: Store, json: boolean): Promise<void> {
   const workers = (await store.listWorkers()).filter((w) => w.state !== 'stopped');
   if (json) {
     const shaped = [];
-    for (const run of runs)
-      shaped.push(toRunJson(run, await store.listTasks({ runId: run.id, limit: 1000 })));
+    for (const run of runs) shaped.push(toRunJson(run, await runTasks(store, run.id)));
     printJson({ runs: shaped, workers: workers.map(toWorkerJson) });
     return;
   }
@@ -87,9 +90,12 @@ async function overview(store: Store, json: boolean): Promise<void> {
         `${run.counts.completed ?? 0}/${total} done  ${new Date(run.createdAt).toISOString()}`,
     );
   }
+  const now = await store.now();
   for (const w of workers) {
+    // A worker whose process is gone still reads `active` until a sweep notices: say so.
+    const gone = !isAlive(w, now, WORKER_TIMEOUT_MS) && w.state !== 'lost' ? ' (gone)' : '';
     println(
-      `worker ${w.id} ${w.state} running ${w.running}/${w.concurrency} done ${w.done} failed ${w.failed}`,
+      `worker ${w.id} ${w.state}${gone} running ${w.running}/${w.concurrency} done ${w.done} failed ${w.failed}`,
     );
   }
 }
@@ -103,7 +109,7 @@ async function show(
 ): Promise<string> {
   if (runId !== null) {
     const run = (await store.getRun(runId))!;
-    const tasks = await store.listTasks({ runId, limit: 1000 });
+    const tasks = await runTasks(store, runId);
     if (json) printJson(toRunJson(run, tasks));
     else {
       const took =
