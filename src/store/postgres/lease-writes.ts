@@ -23,6 +23,7 @@ import {
   type CheckpointRow,
   type TaskRow,
 } from './rows.js';
+import { recordAttempts } from './performance.js';
 import { cancelDependents, releaseDependents } from './task-flow.js';
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
@@ -180,6 +181,18 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
       'done',
       done.map((r) => ({ workerId: byId.get(r.item.taskId)!.worker_id, ms: r.item.durationMs })),
     );
+    await recordAttempts(
+      sql,
+      done.map((r) => {
+        const row = byId.get(r.item.taskId)!;
+        return {
+          workerId: row.worker_id,
+          type: row.type,
+          outcome: 'done',
+          durationMs: r.item.durationMs,
+        };
+      }),
+    );
     for (const r of done) out[r.index] = { ok: true, task: toTask(byId.get(r.item.taskId)!) };
   }
   return out;
@@ -236,6 +249,18 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
       sql,
       'failed',
       failed.map((r) => ({ workerId: byId.get(r.item.taskId)!.worker_id, ms: r.item.durationMs })),
+    );
+    await recordAttempts(
+      sql,
+      failed.map((r) => {
+        const row = byId.get(r.item.taskId)!;
+        return {
+          workerId: row.worker_id,
+          type: row.type,
+          outcome: 'failed',
+          durationMs: r.item.durationMs,
+        };
+      }),
     );
     for (const r of failed) out[r.index] = { ok: true, task: toTask(byId.get(r.item.taskId)!) };
   }

@@ -131,4 +131,42 @@ CREATE TABLE tokens (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'performance',
+    // Per worker and task type: running totals, and a window of recent successful durations
+    // from which percentiles are read (routing and the dashboard). Written in the same
+    // transaction as the outcome, so every baton serve sees the same figures.
+    sql: `
+CREATE TABLE performance (
+  worker_id   text NOT NULL,
+  type        text NOT NULL,
+  done        bigint NOT NULL DEFAULT 0,
+  failed      bigint NOT NULL DEFAULT 0,
+  total_ms    double precision NOT NULL DEFAULT 0,
+  samples     bigint NOT NULL DEFAULT 0,
+  updated_at  bigint NOT NULL,
+  PRIMARY KEY (worker_id, type)
+);
+
+CREATE TABLE performance_samples (
+  worker_id    text NOT NULL,
+  type         text NOT NULL,
+  seq          bigint NOT NULL,
+  duration_ms  double precision NOT NULL,
+  PRIMARY KEY (worker_id, type, seq)
+);
+
+-- W3C traceparent of the span that submitted the task, continued by whichever worker runs it.
+ALTER TABLE tasks ADD COLUMN trace_parent text;
+
+-- Tasks without a run or an idempotency key cost no index entries (B-trees index NULLs).
+ALTER TABLE tasks DROP CONSTRAINT tasks_idempotency_key_key;
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+DROP INDEX tasks_run;
+CREATE INDEX tasks_run ON tasks (run_id, seq) WHERE run_id IS NOT NULL;
+DROP INDEX events_run;
+CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
+`,
+  },
 ];

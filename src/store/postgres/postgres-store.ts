@@ -40,6 +40,8 @@ import * as lease from './lease-writes.js';
 import { migrate } from './migrate.js';
 import * as operator from './operator-writes.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
+import * as performance from './performance.js';
+import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import * as reads from './reads.js';
 import { submit, uniqueViolation } from './submit.js';
 import * as tokens from './token-writes.js';
@@ -119,7 +121,7 @@ export class PostgresStore implements Store {
       } catch (error) {
         const constraint = uniqueViolation(error);
         // Another submit with the same idempotency key committed first: run again to find it.
-        if (constraint === 'tasks_idempotency_key_key' && attempt < 3) continue;
+        if (constraint === 'tasks_idempotency' && attempt < 3) continue;
         if (constraint === 'tasks_id_key' || constraint === 'runs_id_key') {
           const what = constraint === 'runs_id_key' ? 'run' : 'task';
           throw new BatonError('VALIDATION_FAILED', `id: a ${what} with this id already exists`, {
@@ -233,5 +235,12 @@ export class PostgresStore implements Store {
   }
   findToken(hash: string): Promise<StoredToken | null> {
     return this.#auto((sql) => tokens.findToken(sql, hash));
+  }
+
+  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
+    return this.#auto((sql) => performance.listPerformance(sql, filter));
+  }
+  releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
+    return this.#tx((sql) => performance.releasePinned(sql, workerId, reason));
   }
 }

@@ -41,6 +41,7 @@ export interface TaskRow {
   error: TaskError | null;
   checkpoint_seq: number;
   routing: JsonValue | null;
+  trace_parent: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -121,6 +122,7 @@ export function toTask(row: TaskRow): TaskRecord {
     error: row.error,
     checkpointSeq: row.checkpoint_seq,
     routing: row.routing,
+    ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -154,7 +154,7 @@ async function insertTasks(
   return sql.rows<TaskRow>(
     `INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
        max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
-       created_at, updated_at)
+       created_at, updated_at, trace_parent)
      SELECT i.id, $1, i.key, i.type, i.payload,
        ARRAY(SELECT json_array_elements_text(i.capabilities)), i.priority,
        coalesce(i.run_at, now_ms()),
@@ -162,11 +162,12 @@ async function insertTasks(
             WHEN i.start = 'ready' AND coalesce(i.run_at, now_ms()) <= now_ms() THEN 'queued'
             ELSE 'pending' END,
        i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
-       CASE WHEN i.start = 'cancelled' THEN now_ms() END, now_ms(), now_ms()
+       CASE WHEN i.start = 'cancelled' THEN now_ms() END, now_ms(), now_ms(), i.trace_parent
      FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
-       $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[])
+       $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
+       $15::text[])
        WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
-         backoff, timeout_ms, idempotency_key, start, remaining, n)
+         backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, n)
      ORDER BY i.n
      RETURNING ${TASK_COLUMNS}`,
     [
@@ -184,6 +185,7 @@ async function insertTasks(
       fresh.map((t) => t.idempotencyKey),
       fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
       fresh.map((t) => start.get(t.id)?.remaining ?? 0),
+      fresh.map((t) => t.traceParent ?? null),
     ],
   );
 }
