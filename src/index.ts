@@ -54,3 +54,11 @@ export type {
   CheckpointRecord,
   EventRecord,
 } from './store/types.js';
+
+export { createShellHandler } from './worker/shell-handler.js';
+export type { ShellHandler, ShellHandlerOptions, ShellResult } from './worker/shell-handler.js';
+export { loadWorkflowFile, parseWorkflow, validateWorkflow } from './workflow/load-workflow.js';
+export { toRunSpec, SHELL_TASK_TYPE } from './workflow/to-run-spec.js';
+export type { Workflow } from './workflow/schema.js';
+export { toRunJson, toTaskJson, toWorkerJson, toCheckpointJson } from './workflow/json-shapes.js';
+export type { RunJson, TaskJson, WorkerJson, CheckpointJson } from './workflow/json-shapes.js';

@@ -106,6 +106,23 @@ describe('shell handler', () => {
     expect(alive(child)).toBe(false);
     expect((await orch.getTask(task.id)).state).toBe('cancelled');
   });
+
+  it('escalates to SIGKILL when the command ignores SIGTERM', async () => {
+    const { dir, orch, shell, submit } = await setup({ killGraceMs: 200 });
+    const task = await submit(
+      "trap '' TERM; sleep 30 & echo $! > child.pid; echo $$ > ready; wait",
+    );
+    const ready = join(dir, 'ready');
+    for (let i = 0; i < 400 && !exists(ready); i++) await new Promise((r) => setTimeout(r, 25));
+    const pids = [
+      Number(readFileSync(ready, 'utf8')),
+      Number(readFileSync(join(dir, 'child.pid'), 'utf8')),
+    ];
+    await orch.cancel(task.id);
+    await shell.idle();
+    for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(pids.filter(alive)).toEqual([]);
+  });
 });
 
 function exists(path: string): boolean {
