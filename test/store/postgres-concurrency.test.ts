@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { newTask, worker } from './conformance.js';
@@ -139,7 +140,7 @@ describe('postgres store under concurrency', () => {
       const rows = await client.query<{ version: number }>(
         `SELECT version FROM "${schema}".baton_migrations ORDER BY version`,
       );
-      expect(rows.rows.map((r) => r.version)).toEqual([1, 2]);
+      expect(rows.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
       await client.query(`DROP SCHEMA "${schema}" CASCADE`);
     } finally {
       await client.end();
