@@ -55,7 +55,7 @@ export function runRoutes(maxPageSize: number) {
       path: '/runs',
       right: 'read',
       tag: 'runs',
-      summary: 'List runs, oldest first, a page at a time',
+      summary: 'List runs, newest first, a page at a time',
       query: z.strictObject({
         name: z.string().min(1).max(200).optional(),
         ...pageQuery(maxPageSize),
