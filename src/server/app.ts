@@ -33,6 +33,8 @@ export interface BatonServer {
   orchestrator: Orchestrator;
   /** Wakes waiting claims (e.g. after work was submitted by other means in this process). */
   notifyWork(): void;
+  /** Claims waiting for work now (long polls). */
+  waitingClaims(): number;
   /** Ends waiting claims and, if the server made its orchestrator, closes it. The store stays open. */
   close(): Promise<void>;
 }
@@ -145,6 +147,7 @@ export function createServer(options: ServerOptions): BatonServer {
     routes,
     orchestrator,
     notifyWork: () => claims.notify(),
+    waitingClaims: () => claims.waiting,
     async close() {
       claims.close();
       for (const off of unsubscribe) off();

@@ -1,0 +1,228 @@
+/**
+ * The remote-worker protocol over real HTTP: the unchanged worker runtime on an
+ * `HttpWorkerStore`, long-poll wake-ups, lease fencing (409 LEASE_LOST, nothing recorded),
+ * worker tokens confined to their own workers, tasks and capabilities.
+ */
+import { describe, expect, it } from 'vitest';
+import { BatonClient } from '../../src/client/baton-client.js';
+import { HttpWorkerStore } from '../../src/client/http-worker-store.js';
+import { checksumOf } from '../../src/core/checksum.js';
+import { createWorker } from '../../src/worker/standalone.js';
+import { eventually, requester, useServer, type ServerHarness } from './harness.js';
+
+function registration(id: string, capabilities: string[] = []) {
+  return { id, capabilities, types: null, concurrency: 4, meta: {} };
+}
+
+async function claimOne(h: ServerHarness, token: string, workerId: string) {
+  const res = await requester(h)('POST', '/api/v1/worker/claim', {
+    token,
+    body: { workerId, limit: 1, capabilities: [], types: null, waitMs: 5000 },
+  });
+  expect(res.status).toBe(200);
+  const { tasks } = (await res.json()) as { tasks: { id: string; epoch: number }[] };
+  return tasks[0]!;
+}
+
+describe('remote-worker protocol', () => {
+  const open = useServer();
+
+  it('runs the unchanged worker runtime over HTTP: results, progress, checkpoints', async () => {
+    const h = await open();
+    const store = new HttpWorkerStore({ url: h.url, token: h.tokens.worker, claimWaitMs: 2000 });
+    const { worker } = createWorker({
+      store,
+      concurrency: 4,
+      handlers: {
+        square: async (payload, ctx) => {
+          await ctx.progress(50, 'halfway');
+          await ctx.checkpoint({ seen: payload });
+          return (payload as number) ** 2;
+        },
+      },
+    });
+    await worker.start();
+    try {
+      const client = new BatonClient({ url: h.url, token: h.tokens.client });
+      const tasks = await Promise.all(
+        [1, 2, 3, 4, 5].map((n) => client.submitTask({ type: 'square', payload: n })),
+      );
+      const done = await Promise.all(
+        tasks.map((t) => client.waitForTask(t.id, { pollIntervalMs: 20 })),
+      );
+      expect(done.map((t) => [t.state, t.result])).toEqual([
+        ['completed', 1],
+        ['completed', 4],
+        ['completed', 9],
+        ['completed', 16],
+        ['completed', 25],
+      ]);
+      const cps = await client.listCheckpoints(tasks[2]!.id);
+      expect(cps).toMatchObject([{ seq: 1, intact: true }]);
+      const [w] = await client.listWorkers();
+      expect(w).toMatchObject({ id: worker.id, state: 'active', done: 5 });
+    } finally {
+      await worker.stop();
+    }
+    expect((await h.store.getWorker(worker.id))?.state).toBe('stopped');
+  });
+
+  it('wakes a waiting claim when a task is submitted, without waiting for a poll', async () => {
+    // A poll interval of a minute: only the wake-up can deliver the task within the test.
+    const h = await open({ server: { claimPollIntervalMs: 60_000 } });
+    await requester(h)('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('w1'),
+    });
+    const claim = claimOne(h, h.tokens.worker, 'w1');
+    await eventually(() => h.server.waitingClaims() === 1, 'the claim to wait');
+    const started = performance.now();
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const [task, claimed] = await Promise.all([
+      client.submitTask({ type: 't' }),
+      claim.then((t) => ({ t, ms: performance.now() - started })),
+    ]);
+    expect(claimed.t.id).toBe(task.id);
+    console.log(`submit to claimed over HTTP: ${claimed.ms.toFixed(1)} ms`);
+  });
+
+  it("refuses a stale worker's late completion with 409 LEASE_LOST and records nothing", async () => {
+    const h = await open();
+    const req = requester(h);
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const task = await client.submitTask({ type: 't' });
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('stale'),
+    });
+    const first = await claimOne(h, h.tokens.worker, 'stale');
+    // The server stops hearing from it: declared lost, its task recovered and claimed again.
+    await new BatonClient({ url: h.url, token: h.tokens.admin }).disconnectWorker('stale');
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('fresh'),
+    });
+    const second = await claimOne(h, h.tokens.worker, 'fresh');
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    const late = await req('POST', '/api/v1/worker/complete', {
+      token: h.tokens.worker,
+      body: {
+        workerId: 'stale',
+        items: [{ taskId: task.id, epoch: first.epoch, result: 'late', durationMs: 1 }],
+      },
+    });
+    expect(late.status).toBe(409);
+    expect(await late.json()).toMatchObject({
+      error: { code: 'LEASE_LOST', details: { outcomes: [{ ok: false, code: 'LEASE_LOST' }] } },
+    });
+    // Even naming the current epoch, the stale worker cannot write about a task it does not hold.
+    const guessed = await req('POST', '/api/v1/worker/complete', {
+      token: h.tokens.worker,
+      body: {
+        workerId: 'stale',
+        items: [{ taskId: task.id, epoch: second.epoch, result: 'x', durationMs: 1 }],
+      },
+    });
+    expect(guessed.status).toBe(409);
+    expect(await client.getTask(task.id)).toMatchObject({
+      state: 'running',
+      workerId: 'fresh',
+      result: null,
+    });
+    const ok = await req('POST', '/api/v1/worker/complete', {
+      token: h.tokens.worker,
+      body: {
+        workerId: 'fresh',
+        items: [{ taskId: task.id, epoch: second.epoch, result: 'fresh', durationMs: 1 }],
+      },
+    });
+    expect(ok.status).toBe(200);
+    expect(await client.getTask(task.id)).toMatchObject({ state: 'completed', result: 'fresh' });
+  });
+
+  it('confines a worker token to its own workers, its tasks and its capabilities', async () => {
+    const h = await open();
+    const req = requester(h);
+    await new BatonClient({ url: h.url, token: h.tokens.client }).submitTask({ type: 't' });
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('mine'),
+    });
+    const held = await claimOne(h, h.tokens.worker, 'mine');
+    const other = h.tokens.docsWorker;
+    // Another worker token may not act for 'mine', nor take its id.
+    for (const [path, body] of [
+      ['/api/v1/worker/heartbeat', { workerId: 'mine', held: [] }],
+      [
+        '/api/v1/worker/complete',
+        {
+          workerId: 'mine',
+          items: [{ taskId: held.id, epoch: held.epoch, result: 1, durationMs: 1 }],
+        },
+      ],
+      ['/api/v1/worker/register', registration('mine', ['docs'])],
+    ] as const) {
+      const res = await req('POST', path, { token: other, body });
+      expect({ path, status: res.status }).toEqual({ path, status: 403 });
+    }
+    // Its own worker may not write about a task it does not hold, whatever the epoch.
+    await req('POST', '/api/v1/worker/register', {
+      token: other,
+      body: registration('docs-1', ['docs']),
+    });
+    const res = await req('POST', '/api/v1/worker/complete', {
+      token: other,
+      body: {
+        workerId: 'docs-1',
+        items: [{ taskId: held.id, epoch: held.epoch, result: 1, durationMs: 1 }],
+      },
+    });
+    expect(res.status).toBe(409);
+    // Capabilities beyond the token's are refused at registration and at claim.
+    const gpu = await req('POST', '/api/v1/worker/register', {
+      token: other,
+      body: registration('g', ['gpu']),
+    });
+    expect(gpu.status).toBe(403);
+    expect(JSON.stringify(await gpu.json())).toContain('gpu');
+    const claim = await req('POST', '/api/v1/worker/claim', {
+      token: other,
+      body: { workerId: 'docs-1', limit: 1, capabilities: ['docs', 'gpu'], types: null },
+    });
+    expect(claim.status).toBe(403);
+    expect((await h.store.getTask(held.id))?.state).toBe('running');
+  });
+
+  it('verifies checkpoints on the wire: checksum and size', async () => {
+    const h = await open({ engine: { maxCheckpointBytes: 100 } });
+    const req = requester(h);
+    const task = await new BatonClient({ url: h.url, token: h.tokens.client }).submitTask({
+      type: 't',
+    });
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('w'),
+    });
+    const held = await claimOne(h, h.tokens.worker, 'w');
+    const write = (state: unknown, checksum: string) =>
+      req('POST', '/api/v1/worker/checkpoint', {
+        token: h.tokens.worker,
+        body: {
+          workerId: 'w',
+          items: [
+            {
+              taskId: task.id,
+              epoch: held.epoch,
+              checkpoint: { progress: 1, state, checksum, keep: 5 },
+            },
+          ],
+        },
+      });
+    expect((await write({ a: 1 }, checksumOf({ a: 2 }))).status).toBe(400);
+    const big = { blob: 'x'.repeat(200) };
+    expect((await write(big, checksumOf(big))).status).toBe(413);
+    expect(await h.store.listCheckpoints(task.id)).toEqual([]);
+    expect((await write({ a: 1 }, checksumOf({ a: 1 }))).status).toBe(200);
+    expect(await h.store.listCheckpoints(task.id)).toHaveLength(1);
+  });
+});
