@@ -125,6 +125,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
     const worker = await orch.startWorker({
       concurrency: options.concurrency,
       capabilities: options.capabilities,
+      runId, // its own run only: other runs in the store belong to their own sessions
       meta: { runId, command: 'baton run' },
     });
     await recordJournal(store, runId, SESSION_EVENT, `baton run (${options.mode}) started`, {

@@ -69,6 +69,8 @@ export interface ClaimRequest {
   types: string[] | null;
   /** Caps on tasks of a type running at once across the store. */
   typeLimits?: Record<string, number>;
+  /** Only tasks of this run (a `baton run` session runs its own workflow); absent: any. */
+  runId?: string;
 }
 
 export interface Completion extends LeaseRef {

@@ -24,6 +24,8 @@ export interface WorkerOptions {
   capabilities?: string[];
   /** Attempts in flight at once. Default 10. */
   concurrency?: number;
+  /** Claim only tasks of this run (`baton run` runs its own workflow). Default: any run. */
+  runId?: string;
   /** Extra facts kept with the worker record (host, pid are added). */
   meta?: Record<string, string | number>;
   /**
@@ -51,6 +53,7 @@ interface Held {
 export class Worker {
   readonly id: string;
   readonly capabilities: string[];
+  readonly #runId: string | undefined;
   readonly concurrency: number;
   readonly #deps: WorkerDeps;
   readonly #batcher: WriteBatcher;
@@ -70,6 +73,7 @@ export class Worker {
     this.#deps = deps;
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.capabilities = [...new Set(options.capabilities ?? [])].sort();
+    this.#runId = options.runId;
     this.concurrency = options.concurrency ?? 10;
     this.#meta = { host: hostname(), pid: process.pid, ...options.meta };
     this.#crashPoint = options.crashPoint;
@@ -152,6 +156,7 @@ export class Worker {
             capabilities: this.capabilities,
             types: [...this.#deps.handlers.keys()],
             typeLimits: typeConcurrency,
+            ...(this.#runId === undefined ? {} : { runId: this.#runId }),
           });
         } finally {
           this.#deps.limiter.give(granted - tasks.length);

@@ -175,3 +175,20 @@ tasks:
     expect(far.stderr).toContain('--resume-step: expected a step from 1 to 4, got 9');
   });
 });
+
+describe('two workflows on one store', () => {
+  it('a run session claims only its own run’s tasks', async () => {
+    const s = sandbox();
+    s.write('pipeline.yaml', PIPELINE);
+    s.write('other.yaml', 'name: other\ntasks:\n  solo:\n    run: echo solo >> other.txt\n');
+    await killAt(s, ['run', 'pipeline.yaml'], 'b checkpoint 2 ');
+    const submitted = await s.json<RunJson>(['submit', 'pipeline.yaml', '--json']);
+    const result = await s.baton(['run', 'other.yaml']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain('[a]');
+    expect(s.lines('other.txt')).toEqual(['solo']);
+    const all = await runs(s);
+    expect(all.find((r) => r.id === submitted.id)?.state).toBe('pending');
+    expect(s.lines('ledger.txt')).toEqual(['a']);
+  });
+});

@@ -172,6 +172,29 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(any.map((t) => t.id)).toEqual([plain.id]);
     });
 
+    it('claims only tasks of the run asked for, when a run is named', async () => {
+      const mine = newTask();
+      const theirs = newTask();
+      const lone = newTask();
+      await store.submit([mine], { id: `run-${randomUUID()}`, name: 'mine', meta: {} });
+      const [theirRun] = await store
+        .submit([theirs], { id: `run-${randomUUID()}`, name: 'theirs', meta: {} })
+        .then((r) => r.tasks);
+      await store.submit([lone]);
+      const w = await store.registerWorker(worker());
+      const runId = (await store.getTask(mine.id))!.runId!;
+      const got = await store.claim({
+        workerId: w.id,
+        limit: 10,
+        capabilities: [],
+        types: null,
+        runId,
+      });
+      expect(got.map((t) => t.id)).toEqual([mine.id]);
+      const rest = await store.claim({ workerId: w.id, limit: 10, capabilities: [], types: null });
+      expect(rest.map((t) => t.id).sort()).toEqual([theirRun!.id, lone.id].sort());
+    });
+
     it('honours the claim limit and per-type limits across workers', async () => {
       await store.submit([newTask(), newTask(), newTask(), newTask({ type: 'other' })]);
       const w1 = await store.registerWorker(worker());

@@ -27,6 +27,7 @@ const PICK_QUEUED = `SELECT seq, type FROM tasks
     AND ($2::text[] IS NULL OR type = ANY($2::text[]))
     AND NOT (type = ANY($3::text[]))
     AND capabilities <@ $4::text[]
+    AND ($6::text IS NULL OR run_id = $6::text)
   ORDER BY priority DESC, seq
   LIMIT $5
   FOR UPDATE SKIP LOCKED`;
@@ -73,6 +74,7 @@ export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise
       saturated,
       req.capabilities,
       room,
+      req.runId ?? null,
     ]);
     const chosen = candidates.filter((c) => {
       const left = capacity.get(c.type);

@@ -23,6 +23,7 @@ const CLAIM_SELECT = `SELECT seq, type FROM tasks
     AND (pinned_worker_id IS NULL OR pinned_worker_id = :worker)
     AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
     AND type NOT IN (SELECT value FROM json_each(:saturated))
+    AND (:run IS NULL OR run_id = :run)
     AND (capabilities = '[]' OR NOT EXISTS (
       SELECT 1 FROM json_each(tasks.capabilities) need
       WHERE need.value NOT IN (SELECT value FROM json_each(:caps))))
@@ -58,6 +59,7 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
       types: req.types === null ? null : JSON.stringify(req.types),
       saturated: JSON.stringify(saturated),
       caps: JSON.stringify(req.capabilities),
+      run: req.runId ?? null,
       limit: room,
     }) as { seq: number; type: string }[];
     for (const c of candidates) {
