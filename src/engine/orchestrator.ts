@@ -29,6 +29,8 @@ import { Sweeper } from './sweeper.js';
 import { toNewTasks } from './to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
+import { Tracer } from '../observability/tracing.js';
+import type { NewTask } from '../store/store.js';
 
 export interface RunWithTasks {
   run: RunRecord;
@@ -43,6 +45,8 @@ export class Orchestrator {
   readonly #workers = new Set<Worker>();
   readonly #limiter: Limiter;
   readonly #sweeper: Sweeper;
+  // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
+  readonly #tracer = new Tracer();
   #started = false;
 
   constructor(options: OrchestratorOptions) {
@@ -109,7 +113,10 @@ export class Orchestrator {
   /** Validates and stores tasks (a DAG allowed) in one transaction: all or nothing. */
   async submitMany(specs: TaskSpec[]): Promise<TaskRecord[]> {
     const parsed = specs.map((s, i) => validateTaskSpec(s, specs.length > 1 ? `tasks.${i}` : ''));
-    const result = await this.store.submit(toNewTasks(parsed, this.options.taskDefaults));
+    const tasks = toNewTasks(parsed, this.options.taskDefaults);
+    const result = await this.#tracer.submit({ 'baton.tasks': tasks.length }, (traceParent) =>
+      this.store.submit(withTrace(tasks, traceParent)),
+    );
     this.#announce(result.tasks, result.existing);
     return result.tasks;
   }
@@ -119,11 +126,11 @@ export class Orchestrator {
     const parsed = validateRunSpec(spec);
     const runId = newId();
     const tasks = toNewTasks(parsed.tasks, this.options.taskDefaults);
-    const result = await this.store.submit(tasks, {
-      id: runId,
-      name: parsed.name,
-      meta: parsed.meta ?? {},
-    });
+    const run = { id: runId, name: parsed.name, meta: parsed.meta ?? {} };
+    const attributes = { 'baton.run.id': runId, 'baton.tasks': tasks.length };
+    const result = await this.#tracer.submit(attributes, (traceParent) =>
+      this.store.submit(withTrace(tasks, traceParent), run),
+    );
     this.#announce(result.tasks, result.existing);
     return { run: await this.getRun(runId), tasks: result.tasks };
   }
@@ -303,4 +310,9 @@ export class Orchestrator {
   #reportError(error: unknown): void {
     this.#bus.emit('engine:error', { error });
   }
+}
+
+/** Stores the submit span's traceparent with each task, so its worker continues the trace. */
+function withTrace(tasks: NewTask[], traceParent: string | undefined): NewTask[] {
+  return traceParent === undefined ? tasks : tasks.map((t) => ({ ...t, traceParent }));
 }

@@ -13,6 +13,7 @@ import type { WorkerStore, WriteOutcome } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
+import type { AttemptTrace } from '../observability/tracing.js';
 
 /** Commit boundaries where a failure test may make the process die. */
 export type CrashPoint = 'after-claim' | 'before-complete' | 'after-checkpoint';
@@ -26,7 +27,11 @@ export interface AttemptDeps {
   batcher: WriteBatcher;
   workerId: string;
   handler: TaskHandler | undefined;
+  /** Spans of this attempt (checkpoint, complete, fail); none when absent. */
+  trace?: AttemptTrace;
 }
+
+const untraced: AttemptTrace = { child: (_name, fn) => fn(), inScope: (fn) => fn() };
 
 /** Why an attempt was aborted from outside: these leave the store to someone else. */
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown' | 'timeout';
@@ -49,6 +54,7 @@ export async function runAttempt(
   deps: AttemptDeps,
 ): Promise<void> {
   const { options, bus, batcher, workerId } = deps;
+  const spans = deps.trace ?? untraced;
   const clock = options.clock;
   const startedAt = clock.now();
   const lease = { taskId: task.id, epoch: task.epoch };
@@ -117,15 +123,17 @@ export async function runAttempt(
           { details: { bytes, limit: options.maxCheckpointBytes } },
         );
       }
-      const out = await batcher.checkpoint({
-        ...lease,
-        checkpoint: {
-          progress: clampPercent(progress ?? task.progress),
-          state,
-          checksum: checksumOf(state),
-          keep: options.checkpointsToKeep,
-        },
-      });
+      const out = await spans.child('checkpoint', () =>
+        batcher.checkpoint({
+          ...lease,
+          checkpoint: {
+            progress: clampPercent(progress ?? task.progress),
+            state,
+            checksum: checksumOf(state),
+            keep: options.checkpointsToKeep,
+          },
+        }),
+      );
       if (!out.ok) return leaseLost();
       deps.crashPoint?.('after-checkpoint', task);
       return out.checkpoint;
@@ -137,13 +145,14 @@ export async function runAttempt(
     }
     const handler = deps.handler;
     const value = await abortable(
-      Promise.resolve().then(() => handler(task.payload, context)),
+      Promise.resolve().then(() => spans.inScope(() => handler(task.payload, context))),
       controller.signal,
     );
     const result = storable(value, options.maxResultBytes);
     cancelTimer();
     deps.crashPoint?.('before-complete', task);
-    report(await batcher.complete({ ...lease, result, durationMs: clock.now() - startedAt }));
+    const durationMs = clock.now() - startedAt;
+    report(await spans.child('complete', () => batcher.complete({ ...lease, result, durationMs })));
   } catch (error) {
     cancelTimer();
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
@@ -152,13 +161,11 @@ export async function runAttempt(
     const retryAt = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
       ? clock.now() + backoffDelayMs(task.attempt, task.backoff)
       : null;
+    const durationMs = clock.now() - startedAt;
     report(
-      await batcher.fail({
-        ...lease,
-        error: taskError,
-        retryAt,
-        durationMs: clock.now() - startedAt,
-      }),
+      await spans.child('fail', () =>
+        batcher.fail({ ...lease, error: taskError, retryAt, durationMs }),
+      ),
       taskError,
       retryAt,
     );

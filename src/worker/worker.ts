@@ -16,6 +16,7 @@ import { AbortReason, runAttempt, type AbortKind, type CrashPointHook } from './
 import { startHeartbeats, type HeartbeatRunner } from './heartbeat-runner.js';
 import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
+import { Tracer } from '../observability/tracing.js';
 
 export interface WorkerOptions {
   /** Unique worker id. Default: `host-pid-random`. */
@@ -68,6 +69,8 @@ export class Worker {
   #heartbeats: HeartbeatRunner | null = null;
   readonly #crashPoint: CrashPointHook | undefined;
   #idleWaiters: (() => void)[] = [];
+  // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
+  readonly #tracer = new Tracer();
 
   constructor(deps: WorkerDeps, options: WorkerOptions = {}) {
     this.#deps = deps;
@@ -149,6 +152,7 @@ export class Worker {
           break;
         }
         let tasks: TaskRecord[] = [];
+        const claimStartedAt = Date.now();
         try {
           tasks = await store.claim({
             workerId: this.id,
@@ -161,6 +165,7 @@ export class Worker {
         } finally {
           this.#deps.limiter.give(granted - tasks.length);
         }
+        this.#tracer.claimed(tasks, this.id, claimStartedAt);
         for (const task of tasks) this.#start(task);
         if (tasks.length === granted) this.#again = true;
       } while (this.#again && !this.#stopping);
@@ -200,15 +205,19 @@ export class Worker {
     this.#crashPoint?.('after-claim', task);
     bus.emit('task:assigned', { task, workerId: this.id });
     bus.emit('task:started', { task, workerId: this.id });
-    void runAttempt(task, controller, {
-      store: this.#deps.store,
-      options,
-      bus,
-      batcher: this.#batcher,
-      workerId: this.id,
-      handler: this.#deps.handlers.get(task.type),
-      ...(this.#crashPoint && { crashPoint: this.#crashPoint }),
-    })
+    void this.#tracer
+      .attempt(task, this.id, (trace) =>
+        runAttempt(task, controller, {
+          store: this.#deps.store,
+          options,
+          bus,
+          batcher: this.#batcher,
+          workerId: this.id,
+          handler: this.#deps.handlers.get(task.type),
+          trace,
+          ...(this.#crashPoint && { crashPoint: this.#crashPoint }),
+        }),
+      )
       .catch((error: unknown) => this.#deps.onError(error))
       .finally(() => {
         this.#held.delete(task.id);

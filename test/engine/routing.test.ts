@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { Router } from '../../src/engine/router.js';
+import { LeastLoadedStrategy, PerformanceStrategy } from '../../src/engine/routing-strategy.js';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { NewTask } from '../../src/store/store.js';
+import { DEFAULT_BACKOFF } from '../../src/core/retry.js';
+import { useEngine } from '../helpers/engine.js';
+
+let seq = 0;
+function task(over: Partial<NewTask> = {}): NewTask {
+  seq++;
+  return {
+    id: `t-${seq}-${Math.random().toString(36).slice(2, 8)}`,
+    key: null,
+    type: 'job',
+    payload: null,
+    capabilities: [],
+    dependsOn: [],
+    priority: 0,
+    runAt: null,
+    maxAttempts: 3,
+    backoff: DEFAULT_BACKOFF,
+    timeoutMs: null,
+    idempotencyKey: null,
+    ...over,
+  };
+}
+
+async function register(store: SqliteStore, id: string, capabilities: string[] = []) {
+  return store.registerWorker({ id, capabilities, types: null, concurrency: 4, meta: {} });
+}
+
+/** Gives a worker a history: `n` completed attempts of `ms` each, through real claims. */
+async function history(store: SqliteStore, workerId: string, n: number, ms: number) {
+  for (let i = 0; i < n; i++) {
+    await store.submit([task({ type: 'job', capabilities: [`only-${workerId}`] })]);
+    const [t] = await store.claim({
+      workerId,
+      limit: 1,
+      capabilities: [`only-${workerId}`],
+      types: null,
+    });
+    await store.complete([{ taskId: t!.id, epoch: t!.epoch, result: null, durationMs: ms }]);
+  }
+}
+
+describe('routing', () => {
+  const engine = useEngine();
+
+  it('sends a slow worker fewer tasks than a fast one, and says why on each task', async () => {
+    const { store } = engine();
+    await register(store, 'fast', ['only-fast']);
+    await register(store, 'slow', ['only-slow']);
+    await history(store, 'fast', 6, 10);
+    await history(store, 'slow', 6, 100);
+    const submitted = (await store.submit(Array.from({ length: 40 }, () => task()))).tasks;
+
+    const router = new Router({
+      store,
+      strategy: new PerformanceStrategy({ maxPinnedPerSlot: 10 }),
+    });
+    const pass = await router.route();
+    const counts = { fast: 0, slow: 0 };
+    for (const workerId of pass.routed.values()) counts[workerId as 'fast' | 'slow']++;
+    expect(counts.fast + counts.slow).toBe(40);
+    expect(counts.fast).toBeGreaterThan(counts.slow);
+    // Expected finish balances: about ten times as many for a worker ten times as fast.
+    expect(counts.fast).toBeGreaterThanOrEqual(4 * counts.slow);
+
+    const sample = await store.getTask(submitted[0]!.id);
+    expect(sample).toMatchObject({ state: 'assigned', pinnedWorkerId: 'fast' });
+    expect(sample!.routing).toMatchObject({
+      strategy: 'performance',
+      workerId: 'fast',
+      candidates: ['fast', 'slow'],
+    });
+    expect(JSON.stringify(sample!.routing)).toMatch(/soonest expected finish/);
+    const events = await store.listEvents({ taskId: submitted[0]!.id });
+    expect(events.at(-1)).toMatchObject({ type: 'task:assigned', workerId: 'fast' });
+
+    // The pinned worker claims its own line first.
+    const claimed = await store.claim({
+      workerId: 'slow',
+      limit: 40,
+      capabilities: [],
+      types: null,
+    });
+    expect(claimed).toHaveLength(counts.slow);
+  });
+
+  it('treats capability as a hard filter, however fast the other worker is', async () => {
+    const { store } = engine();
+    await register(store, 'fast', ['only-fast']);
+    await register(store, 'gpu', ['gpu', 'only-gpu']);
+    await history(store, 'fast', 5, 1);
+    await history(store, 'gpu', 5, 1000);
+    const [needsGpu, any] = (
+      await store.submit([task({ capabilities: ['gpu'] }), task({ capabilities: ['nothing'] })])
+    ).tasks;
+    const pass = await new Router({ store }).route();
+    expect(pass.routed.get(needsGpu!.id)).toBe('gpu');
+    // No worker offers `nothing`: the task stays queued for whoever comes.
+    expect(pass.routed.has(any!.id)).toBe(false);
+    expect((await store.getTask(any!.id))!.state).toBe('queued');
+  });
+
+  it('hands back tasks pinned to a worker that stopped being active', async () => {
+    const { store } = engine();
+    await register(store, 'a');
+    const [t] = (await store.submit([task()])).tasks;
+    const router = new Router({ store, strategy: new LeastLoadedStrategy() });
+    expect((await router.route()).routed.get(t!.id)).toBe('a');
+    await store.setWorkerState('a', 'draining');
+    await register(store, 'b');
+    const pass = await router.route();
+    expect(pass.released).toEqual([t!.id]);
+    // Released this pass, routed to the active worker on the next.
+    expect((await router.route()).routed.get(t!.id)).toBe('b');
+  });
+
+  it('end to end: in-process workers of different speed under a running router', async () => {
+    const { orchestrator, store } = engine({ pollIntervalMs: 10 });
+    orchestrator.handle('job', async (_payload, ctx) => {
+      const ms = ctx.task.workerId === 'slow' ? 40 : 2;
+      await new Promise((r) => setTimeout(r, ms));
+    });
+    const router = new Router({ store, intervalMs: 10 });
+    await orchestrator.startWorker({ id: 'fast', concurrency: 2 });
+    await orchestrator.startWorker({ id: 'slow', concurrency: 2 });
+    router.start();
+    try {
+      const tasks = await orchestrator.submitMany(
+        Array.from({ length: 60 }, () => ({ type: 'job' })),
+      );
+      for (const t of tasks) await orchestrator.waitForTask(t.id);
+    } finally {
+      await router.stop();
+    }
+    const done = await store.listTasks({ state: 'completed', limit: 100 });
+    const by = (id: string) => done.filter((t) => t.workerId === id).length;
+    expect(by('fast') + by('slow')).toBe(60);
+    expect(by('fast')).toBeGreaterThan(by('slow'));
+    expect(done.some((t) => t.routing !== null)).toBe(true);
+    const perf = await store.listPerformance({ type: 'job' });
+    const p50 = (id: string) => perf.find((p) => p.workerId === id)!.p50Ms!;
+    expect(p50('slow')).toBeGreaterThan(p50('fast'));
+  });
+});
