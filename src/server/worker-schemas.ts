@@ -51,6 +51,8 @@ export const taskRecordSchema = z
     error: taskErrorSchema.nullable(),
     checkpointSeq: z.number().int(),
     routing: jsonValueSchema.nullable(),
+    // The submit span's W3C traceparent: the remote worker continues the task's trace.
+    traceParent: z.string().max(55).optional(),
     createdAt: z.number(),
     startedAt: z.number().nullable(),
     finishedAt: z.number().nullable(),

@@ -12,6 +12,8 @@ import { Tracer, contextFrom, traceParentOf } from '../../src/observability/trac
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { createWorker } from '../../src/worker/standalone.js';
 import { useEngine } from '../helpers/engine.js';
+import { HttpWorkerStore } from '../../src/client/http-worker-store.js';
+import { useServer } from '../server/harness.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -106,6 +108,33 @@ describe('tracing', () => {
     expect(execute.spanContext().traceId).toBe(submit.spanContext().traceId);
     expect(parentId(execute)).toBe(submit.spanContext().spanId);
     expect(attr(execute, 'baton.worker.id')).toBe('elsewhere');
+  });
+
+  const server = useServer();
+
+  it('continues the trace in a remote worker speaking HTTP to baton serve', async () => {
+    const h = await server();
+    const task = await h.orchestrator.submit({ type: 'remote' });
+    expect(task.traceParent).toBeDefined();
+    const { worker } = createWorker({
+      store: new HttpWorkerStore({ url: h.url, token: h.tokens.worker, claimWaitMs: 200 }),
+      id: 'over-http',
+      handlers: { remote: () => 'done' },
+      pollIntervalMs: 20,
+    });
+    try {
+      await worker.start();
+      await h.orchestrator.waitForTask(task.id);
+    } finally {
+      await worker.stop();
+    }
+    const spans = exporter.getFinishedSpans();
+    const submit = spans.find((s) => s.name === 'baton.submit')!;
+    const execute = spans.find(
+      (s) => s.name === 'baton.execute' && attr(s, 'baton.worker.id') === 'over-http',
+    )!;
+    expect(execute.spanContext().traceId).toBe(submit.spanContext().traceId);
+    expect(parentId(execute)).toBe(submit.spanContext().spanId);
   });
 
   it('records a route span with the chosen worker, and a failed attempt as an error', async () => {
