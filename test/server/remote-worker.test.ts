@@ -1,0 +1,170 @@
+/**
+ * Remote workers as real processes (`bin/baton.js worker --server …`) against a real server:
+ * a workflow end to end, recovery of a SIGKILLed worker's task by another remote worker
+ * within the worker timeout, and a paused (SIGSTOP) worker whose late completion is refused.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BatonClient } from '../../src/client/baton-client.js';
+import { eventually, useProcesses, useServer, type ServerHarness } from './harness.js';
+
+const WORKER_TIMEOUT_MS = 1500;
+const SWEEP_INTERVAL_MS = 200;
+
+/** A long task: 30 steps of 100 ms, a checkpoint after each; resumes from BATON_CHECKPOINT. */
+const STEPS_SCRIPT = `
+import { appendFileSync } from 'node:fs';
+const parent = process.ppid;
+const start = JSON.parse(process.env.BATON_CHECKPOINT ?? '{"i":0}').i;
+const attempt = process.env.BATON_ATTEMPT;
+appendFileSync('log.txt', 'attempt ' + attempt + ' starts at ' + start + '\\n');
+for (let i = start; i < 30; i++) {
+  await new Promise((r) => setTimeout(r, 100));
+  if (process.ppid !== parent) process.exit(1); // its worker died: stop too
+  console.log('::checkpoint::' + JSON.stringify({ i: i + 1 }));
+  console.log('::progress::' + Math.round(((i + 1) / 30) * 100));
+}
+appendFileSync('log.txt', 'attempt ' + attempt + ' done\\n');
+console.log('done by attempt ' + attempt);
+`;
+
+function startWorker(
+  spawnBaton: ReturnType<typeof useProcesses>,
+  h: ServerHarness,
+  id: string,
+  capabilities: string,
+) {
+  return spawnBaton(
+    [
+      'worker',
+      '--server',
+      h.url,
+      '--token',
+      h.tokens.worker,
+      '--capabilities',
+      capabilities,
+      '--concurrency',
+      '2',
+      '--id',
+      id,
+      '--heartbeat-interval-ms',
+      '300',
+    ],
+    h.dir,
+  );
+}
+
+describe('remote worker processes', () => {
+  const open = useServer();
+  const spawnBaton = useProcesses();
+
+  it('a remote worker executes a workflow end to end and drains on SIGTERM', async () => {
+    const h = await open({
+      engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
+    });
+    const w = startWorker(spawnBaton, h, 'remote-1', 'docs');
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const run = await client.submitRun({
+      name: 'docs-pipeline',
+      tasks: {
+        validate: { run: 'echo ::progress::50; echo valid > validated.txt' },
+        generate: {
+          run: 'test -f validated.txt && echo "::checkpoint::{\\"page\\":3}" && echo "$TARGET" > generated.txt',
+          needs: ['validate'],
+          env: { TARGET: 'api-docs' },
+          capabilities: ['docs'],
+        },
+        publish: { run: 'echo "published $BATON_TASK_ID"', needs: ['generate'] },
+      },
+    });
+    const done = await client.waitForRun(run.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    expect(done.state).toBe('completed');
+    expect(done.tasks.map((t) => [t.key, t.state, t.workerId])).toEqual([
+      ['validate', 'completed', 'remote-1'],
+      ['generate', 'completed', 'remote-1'],
+      ['publish', 'completed', 'remote-1'],
+    ]);
+    expect(readFileSync(join(h.dir, 'generated.txt'), 'utf8').trim()).toBe('api-docs');
+    const publish = done.tasks[2]!;
+    expect(JSON.stringify(publish.result)).toContain(`published ${publish.id}`);
+    expect((await client.listCheckpoints(done.tasks[1]!.id))[0]).toMatchObject({
+      seq: 1,
+      intact: true,
+    });
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect((await h.store.getWorker('remote-1'))?.state).toBe('stopped');
+  });
+
+  it('recovers the task of a SIGKILLed remote worker to another one within the worker timeout', async () => {
+    const h = await open({
+      engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
+    });
+    writeFileSync(join(h.dir, 'steps.mjs'), STEPS_SCRIPT);
+    const a = startWorker(spawnBaton, h, 'A', 'slow');
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const run = await client.submitRun({
+      name: 'long',
+      tasks: { steps: { run: 'node steps.mjs', capabilities: ['slow'], retries: 2 } },
+    });
+    const taskId = run.tasks[0]!.id;
+    await eventually(async () => {
+      const t = await h.store.getTask(taskId);
+      return t?.workerId === 'A' && t.checkpointSeq >= 3;
+    }, 'worker A to take checkpoints');
+    const b = startWorker(spawnBaton, h, 'B', 'slow');
+    await eventually(async () => (await h.store.getWorker('B'))?.state === 'active', 'worker B');
+    const killedAt = Date.now();
+    a.child.kill('SIGKILL');
+    const done = await client.waitForTask(taskId, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    expect(done).toMatchObject({ state: 'completed', workerId: 'B', attempt: 2 });
+    expect(JSON.stringify(done.result)).toContain('done by attempt 2');
+    const [recovered] = (await h.store.listEvents({ taskId })).filter(
+      (e) => e.type === 'task:recovered',
+    );
+    expect(recovered).toMatchObject({ workerId: 'A', data: { action: 'resume' } });
+    const recoveryMs = recovered!.at - killedAt;
+    console.log(`SIGKILL to recovery: ${recoveryMs} ms (worker timeout ${WORKER_TIMEOUT_MS} ms)`);
+    expect(recoveryMs).toBeLessThanOrEqual(WORKER_TIMEOUT_MS + SWEEP_INTERVAL_MS + 1000);
+    const log = readFileSync(join(h.dir, 'log.txt'), 'utf8');
+    expect(log).toMatch(/attempt 2 starts at ([1-9]\d*)/); // resumed from a checkpoint, not from 0
+    b.child.kill('SIGTERM');
+    await b.exited;
+  });
+
+  it("refuses a paused worker's late completion (409) and keeps the new holder's result", async () => {
+    const h = await open({
+      engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
+    });
+    writeFileSync(join(h.dir, 'steps.mjs'), STEPS_SCRIPT.replace('< 30', '< 12'));
+    const a = startWorker(spawnBaton, h, 'A', 'slow');
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const task = (
+      await client.submitRun({
+        name: 'p',
+        tasks: { steps: { run: 'node steps.mjs', capabilities: ['slow'], retries: 2 } },
+      })
+    ).tasks[0]!;
+    await eventually(
+      async () => (await h.store.getTask(task.id))?.workerId === 'A',
+      'worker A to start',
+    );
+    a.child.kill('SIGSTOP'); // alive but silent: a long GC pause, a network partition
+    const b = startWorker(spawnBaton, h, 'B', 'slow');
+    const done = await client.waitForTask(task.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    expect(done).toMatchObject({ state: 'completed', workerId: 'B' });
+    a.child.kill('SIGCONT');
+    // A's command finished while A was paused; A now reports it and is refused.
+    await eventually(() => /lease on .* lost/.test(a.output()) && true, "A's refused completion");
+    const after = await client.getTask(task.id);
+    expect(after).toMatchObject({ state: 'completed', workerId: 'B', result: done.result });
+    const completions = (await h.store.listEvents({ taskId: task.id })).filter(
+      (e) => e.type === 'task:completed',
+    );
+    expect(completions).toHaveLength(1);
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    await Promise.all([a.exited, b.exited]);
+  });
+});
