@@ -22,6 +22,7 @@ interface WorkerFlags extends StoreOption {
   handlers?: string;
   id?: string;
   heartbeatIntervalMs?: string;
+  workerTimeoutMs?: string;
 }
 
 const log = (line: string): void => void process.stderr.write(`baton worker: ${line}\n`);
@@ -41,6 +42,10 @@ export function registerWorker(program: Command): void {
     .option('--handlers <module>', 'ES module exporting `handlers`: a record of task handlers')
     .option('--id <id>', 'worker id (default: host-pid-random)')
     .option('--heartbeat-interval-ms <ms>', 'how often to heartbeat (default 1000)')
+    .option(
+      '--worker-timeout-ms <ms>',
+      '--store mode: how long a silent worker lives before this one sweeps it (default 3000)',
+    )
     .action(async (flags: WorkerFlags) => {
       const capabilities = parseCapabilities(flags.capabilities);
       const concurrency = parseOption(intOption(1, 1000), flags.concurrency, '--concurrency');
@@ -57,6 +62,11 @@ export function registerWorker(program: Command): void {
           ? undefined
           : parseOption(z.string().min(1).max(200), flags.id, '--id');
       if (flags.server === undefined) {
+        const workerTimeoutMs =
+          flags.workerTimeoutMs === undefined
+            ? undefined
+            : parseOption(intOption(100, 3_600_000), flags.workerTimeoutMs, '--worker-timeout-ms');
+        const crashAt = process.env.BATON_CRASH_AT;
         await runLocalWorker({
           store: await openStore(storeUrl(flags)),
           capabilities,
@@ -65,6 +75,8 @@ export function registerWorker(program: Command): void {
           ...(id !== undefined && { id }),
           ...(flags.handlers !== undefined && { handlersModule: flags.handlers }),
           ...(heartbeatIntervalMs !== undefined && { heartbeatIntervalMs }),
+          ...(workerTimeoutMs !== undefined && { workerTimeoutMs }),
+          ...(crashAt !== undefined && crashAt !== '' && { crashAt }),
         });
         return;
       }

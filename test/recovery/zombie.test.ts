@@ -1,0 +1,101 @@
+/**
+ * A worker paused past its timeout (SIGSTOP) is declared lost and its task goes to another
+ * worker. When it wakes (SIGCONT), every write it tries is refused and it aborts its handler.
+ * And a worker whose handler keeps the CPU busy for several heartbeat intervals keeps its lease.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Orchestrator } from '../../src/engine/orchestrator.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { readLedger, useProcesses, waitUntil } from '../helpers/processes.js';
+import { allEvents, staleWrites, sweepingOrchestrator, TIMING, workerArgs } from './workers.js';
+
+interface Entry {
+  event: string;
+  taskId: string;
+  epoch: number;
+  pid: number;
+  code?: string | null;
+}
+
+describe('zombies and busy handlers', () => {
+  const spawnBaton = useProcesses();
+  let dir = '';
+  let store: SqliteStore | null = null;
+  let orchestrator: Orchestrator | null = null;
+  afterEach(async () => {
+    await orchestrator?.close({ graceful: false });
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function setup(): { db: string; ledger: string } {
+    dir = mkdtempSync(join(tmpdir(), 'baton-zombie-'));
+    const db = join(dir, 'baton.db');
+    store = new SqliteStore({ path: db });
+    orchestrator = sweepingOrchestrator(store);
+    return { db, ledger: join(dir, 'ledger.jsonl') };
+  }
+
+  it('refuses every write of a paused-then-resumed worker and makes it abort', async () => {
+    const { db, ledger } = setup();
+    const task = await orchestrator!.submit({
+      type: 'zombie',
+      payload: { ledger, stepMs: 50, ticks: 60 },
+      maxAttempts: 5,
+    });
+    const a = spawnBaton(workerArgs(db, ['--concurrency', '1']));
+    const entries = (): Entry[] => readLedger<Entry>(ledger);
+    await waitUntil(
+      () => entries().some((e) => e.event === 'progress'),
+      20_000,
+      'the first worker to make progress',
+    );
+    a.child.kill('SIGSTOP');
+    const progressBefore = entries().filter((e) => e.event === 'progress' && e.epoch === 1).length;
+    const b = spawnBaton(workerArgs(db, ['--concurrency', '1']));
+    await waitUntil(
+      () => entries().some((e) => e.event === 'start' && e.epoch === 2),
+      20_000,
+      'the second worker to take the task over',
+    );
+    a.child.kill('SIGCONT');
+    await waitUntil(
+      () => entries().some((e) => e.event === 'aborted' && e.epoch === 1),
+      20_000,
+      'the zombie to abort its handler',
+    );
+    const done = await orchestrator!.waitForTask(task.id, { timeoutMs: 30_000 });
+    expect(done).toMatchObject({ state: 'completed', epoch: 2, result: { epoch: 2 } });
+    const zombieProgress = entries().filter((e) => e.event === 'progress' && e.epoch === 1);
+    expect(zombieProgress).toHaveLength(progressBefore);
+    const aborted = entries().find((e) => e.event === 'aborted' && e.epoch === 1)!;
+    expect(aborted.pid).toBe(a.child.pid);
+    expect(aborted.code).toBe('LEASE_LOST');
+    expect(staleWrites(await allEvents(store!))).toEqual([]);
+    expect(b.child.exitCode).toBeNull();
+  });
+
+  it('keeps the lease of a CPU-bound handler that runs for several heartbeat intervals', async () => {
+    const { db } = setup();
+    const busyMs = TIMING.workerTimeoutMs * 3;
+    const task = await orchestrator!.submit({
+      type: 'busy',
+      payload: { ms: busyMs },
+      maxAttempts: 3,
+    });
+    spawnBaton(workerArgs(db, ['--concurrency', '1']));
+    const done = await orchestrator!.waitForTask(task.id, { timeoutMs: 30_000 });
+    expect(done).toMatchObject({
+      state: 'completed',
+      attempt: 1,
+      result: { spins: true, attempt: 1 },
+    });
+    const events = await allEvents(store!);
+    expect(events.filter((e) => e.type === 'worker:lost' || e.type === 'task:recovered')).toEqual(
+      [],
+    );
+  });
+});
