@@ -9,9 +9,9 @@
  * lines arrive, and the attempt settles only after all of them are durable.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { NonRetryableError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
@@ -75,9 +75,10 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
     }
     const { run, cwd, env } = parsed.data;
     const task = ctx.task;
+    const protocol = protocolEnv(ctx, options);
     const child = spawn('sh', ['-c', run], {
       cwd: cwd ?? process.cwd(),
-      env: { ...options.baseEnv, ...env, ...protocolEnv(ctx, options) },
+      env: { ...options.baseEnv, ...env, ...protocol },
       detached: true, // its own process group, so that an abort reaches every descendant
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -153,6 +154,9 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
       const detail = stderrTail.text().split('\n').slice(-5).join('\n').trim();
       throw new Error(detail === '' ? how : `${how}: ${detail}`);
     } finally {
+      if (protocol.BATON_CHECKPOINT_FILE !== undefined) {
+        rmSync(dirname(protocol.BATON_CHECKPOINT_FILE), { recursive: true, force: true });
+      }
       clearTimeout(killTimer);
       ctx.signal.removeEventListener('abort', onAbort);
       // A command whose own children still hold the group is stopped with it.

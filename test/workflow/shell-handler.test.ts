@@ -63,6 +63,23 @@ describe('shell handler', () => {
     expect(done.result).toEqual({ exitCode: 0, stdoutTail: '' });
   });
 
+  it('hands a checkpoint over 96 KiB as a file, removed after the attempt', async () => {
+    const { dir, orch, submit } = await setup();
+    const big = 'z'.repeat(100_000);
+    const task = await submit(
+      `if [ "$BATON_ATTEMPT" = 1 ]; then echo '::checkpoint::{"big":"${big}"}'; exit 1; fi
+       echo "\${BATON_CHECKPOINT:-unset} $BATON_CHECKPOINT_FILE" > seen.txt
+       wc -c < "$BATON_CHECKPOINT_FILE" >> seen.txt`,
+      { maxAttempts: 2 },
+    );
+    expect((await orch.waitForTask(task.id)).state).toBe('completed');
+    const [line, bytes] = readFileSync(join(dir, 'seen.txt'), 'utf8').trim().split('\n');
+    const [value, file] = line!.split(' ');
+    expect(value).toBe('unset');
+    expect(Number(bytes)).toBe(JSON.stringify({ big }).length);
+    expect(exists(file!)).toBe(false);
+  });
+
   it('fails an attempt on a non-zero exit with the end of stderr', async () => {
     const { orch, submit } = await setup();
     const task = await submit('echo out; echo "it broke" >&2; exit 9', { maxAttempts: 1 });
