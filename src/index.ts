@@ -1,6 +1,6 @@
 /** baton's public API. Each export is named; internals stay internal. */
 export { Orchestrator } from './engine/orchestrator.js';
-export type { RunWithTasks } from './engine/orchestrator.js';
+export type { RunWithTasks, TaskRecovery } from './engine/orchestrator.js';
 export { resolveOrchestratorOptions } from './engine/options.js';
 export type { OrchestratorOptions, TaskDefaults } from './engine/options.js';
 export type { BatonEvents, BatonEventName, Listener } from './engine/events.js';

@@ -14,7 +14,8 @@ import {
   type TaskSpec,
 } from '../core/task-spec.js';
 import { newestValidCheckpoint, verifiedCheckpoint } from '../store/checkpoints.js';
-import type { RecoverResult, RunFilter, Store, TaskFilter } from '../store/store.js';
+import type { RecoverResult, Recovery, RunFilter, Store, TaskFilter } from '../store/store.js';
+import type { Clock } from '../core/clock.js';
 import type { CheckpointRecord, RunRecord, TaskRecord, WorkerRecord } from '../store/types.js';
 import type { TaskHandler } from '../worker/handler.js';
 import { Limiter } from '../worker/limiter.js';
@@ -31,6 +32,36 @@ import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
 import { Tracer } from '../observability/tracing.js';
 import type { NewTask } from '../store/store.js';
+
+/** Seed 000's `TaskRecovery`: what recovery decided for a task. */
+export interface TaskRecovery extends Recovery {
+  /** The checkpoint the next attempt starts from (`resume`), or null. */
+  fromCheckpoint: CheckpointRecord | null;
+  fromBeginning: boolean;
+  /** The worker that started it again, when known within `waitForWorkerMs`. */
+  newWorkerId: string | null;
+}
+
+/** Resolves with the id of the worker that next starts `taskId` here, or null after `ms`. */
+function waitForStart(
+  bus: EventBus,
+  clock: Clock,
+  taskId: string,
+  ms: number,
+): Promise<string | null> {
+  return new Promise((resolve) => {
+    const off = bus.on('task:started', ({ task, workerId }) => {
+      if (task.id !== taskId) return;
+      off();
+      cancel();
+      resolve(workerId);
+    });
+    const cancel = clock.setTimer(() => {
+      off();
+      resolve(null);
+    }, ms);
+  });
+}
 
 export interface RunWithTasks {
   run: RunRecord;
@@ -225,6 +256,33 @@ export class Orchestrator {
     const result = await this.store.releaseWorker(workerId, reason);
     this.#reportRecovery(result);
     return result;
+  }
+
+  /**
+   * Takes a held task from its worker now and queues it again (seed 000's recoverTask): the
+   * decision is `resume` from its newest valid checkpoint, `restart` from the beginning, or
+   * `fail` when its attempts are spent. With `waitForWorkerMs`, waits that long for another
+   * worker to start it and names that worker.
+   */
+  async recoverTask(
+    taskId: string,
+    options: { reason?: string; waitForWorkerMs?: number } = {},
+  ): Promise<TaskRecovery> {
+    const started =
+      options.waitForWorkerMs === undefined
+        ? null
+        : waitForStart(this.#bus, this.options.clock, taskId, options.waitForWorkerMs);
+    const recovery = await this.store.releaseTask(taskId, options.reason ?? 'recovered by request');
+    for (const w of this.#workers) w.abort(taskId, 'lease-lost', 'task recovered by request');
+    this.#reportRecovery({ lostWorkers: [], recoveries: [recovery] });
+    const fromCheckpoint = recovery.action === 'resume' ? await this.getCheckpoint(taskId) : null;
+    const newWorkerId = recovery.action === 'fail' ? null : ((await started) ?? null);
+    return {
+      ...recovery,
+      fromCheckpoint,
+      fromBeginning: recovery.action === 'restart',
+      newWorkerId,
+    };
   }
 
   /** Runs one sweep for lost workers now. */

@@ -216,6 +216,13 @@ export interface Store {
   recoverExpired(workerTimeoutMs: number): Promise<RecoverResult>;
   /** Marks one worker lost now and recovers its tasks (`handleWorkerDisconnect`). */
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult>;
+  /**
+   * Takes one held task from its worker now and queues it again (seed 000's `recoverTask`):
+   * `resume` with a checkpoint, `restart` without, `fail` when its attempts are spent. The
+   * epoch is left for the next claim to bump, so the old holder's writes are refused from then.
+   * INVALID_TRANSITION when the task is not held.
+   */
+  releaseTask(taskId: string, reason: string): Promise<Recovery>;
 
   /** Changes a task outside any lease (reconciliation); returns the task after, or null if deleted. */
   operatorChange(

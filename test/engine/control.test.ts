@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
+import { checksumOf } from '../../src/core/checksum.js';
 import { nextEvent, settle, useEngine } from '../helpers/engine.js';
 import { newTask, worker } from '../store/conformance.js';
 
@@ -237,5 +238,48 @@ describe('retries, timeouts, cancellation and limits', () => {
     });
     expect(got).toMatchObject({ id: job.id, state: 'running', workerId: 'gpu-box' });
     expect((await orchestrator.getTasksByWorker('gpu-box')).map((t) => t.id)).toEqual([job.id]);
+  });
+
+  it('recovers a held task on demand (seed 000 recoverTask): resume from its checkpoint on another worker', async () => {
+    const { orchestrator, store } = engine();
+    const remote = await store.registerWorker(worker({ id: 'remote-2' }));
+    await store.submit([newTask({ type: 'job' })]);
+    const [held] = await store.claim({
+      workerId: remote.id,
+      limit: 1,
+      capabilities: [],
+      types: null,
+    });
+    const state = { page: 7 };
+    await store.checkpoint([
+      {
+        taskId: held!.id,
+        epoch: held!.epoch,
+        checkpoint: { progress: 70, state, checksum: checksumOf(state), keep: 5 },
+      },
+    ]);
+    const starts: unknown[] = [];
+    orchestrator.handle('job', (_p, ctx) => {
+      starts.push(ctx.lastCheckpoint?.state);
+      return 'resumed';
+    });
+    const local = await orchestrator.startWorker({ id: 'rescuer' });
+    const recovery = await orchestrator.recoverTask(held!.id, { waitForWorkerMs: 5000 });
+    expect(recovery).toMatchObject({
+      taskId: held!.id,
+      fromWorkerId: 'remote-2',
+      action: 'resume',
+      fromBeginning: false,
+      fromCheckpoint: { seq: 1, state: { page: 7 } },
+      newWorkerId: local.id,
+    });
+    expect(await orchestrator.waitForTask(held!.id)).toMatchObject({
+      state: 'completed',
+      result: 'resumed',
+    });
+    expect(starts).toEqual([{ page: 7 }]);
+    await expect(orchestrator.recoverTask(held!.id)).rejects.toMatchObject({
+      code: 'INVALID_TRANSITION',
+    });
   });
 });

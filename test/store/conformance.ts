@@ -486,6 +486,39 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       ).toEqual([]);
     });
 
+    it('recovers one held task on demand: resume with a checkpoint, the old lease refused', async () => {
+      const t = newTask();
+      await store.submit([t]);
+      const w = await store.registerWorker(worker());
+      const held = await claimOne(w.id);
+      const state = { page: 2 };
+      await store.checkpoint([
+        {
+          taskId: t.id,
+          epoch: held.epoch,
+          checkpoint: { progress: 40, state, checksum: checksumOf(state), keep: 5 },
+        },
+      ]);
+      const recovery = await store.releaseTask(t.id, 'operator recovery');
+      expect(recovery).toEqual({
+        taskId: t.id,
+        fromWorkerId: w.id,
+        action: 'resume',
+        checkpointSeq: 1,
+      });
+      expect((await store.getTask(t.id))!.state).toBe('queued');
+      await expect(store.releaseTask(t.id, 'again')).rejects.toMatchObject({
+        code: 'INVALID_TRANSITION',
+      });
+      const other = await store.registerWorker(worker());
+      const again = await claimOne(other.id);
+      expect(again).toMatchObject({ id: t.id, attempt: 2, epoch: held.epoch + 1 });
+      const [stale] = await store.complete([
+        { taskId: t.id, epoch: held.epoch, result: 1, durationMs: 1 },
+      ]);
+      expect(stale?.ok).toBe(false);
+    });
+
     it('pins a task to a capable active worker; others cannot claim it', async () => {
       const t = newTask({ capabilities: ['gpu'] });
       await store.submit([t]);

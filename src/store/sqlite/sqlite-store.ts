@@ -22,6 +22,7 @@ import type {
   OperatorChange,
   ProgressUpdate,
   RecoverResult,
+  Recovery,
   RunFilter,
   Store,
   StoredToken,
@@ -152,6 +153,9 @@ export class SqliteStore implements Store {
   }
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     return this.#write((ctx) => workers.releaseWorker(ctx, workerId, reason));
+  }
+  releaseTask(taskId: string, reason: string): Promise<Recovery> {
+    return this.#write((ctx) => workers.releaseTask(ctx, taskId, reason));
   }
   operatorChange(
     taskId: string,

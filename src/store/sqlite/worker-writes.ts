@@ -128,6 +128,19 @@ export function releaseWorker(ctx: Ctx, workerId: string, reason: string): Recov
   };
 }
 
+export function releaseTask(ctx: Ctx, taskId: string, reason: string): Recovery {
+  const row = taskRow(ctx, taskId);
+  if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
+  if (row.state !== 'assigned' && row.state !== 'running') {
+    throw new BatonError(
+      'INVALID_TRANSITION',
+      `task ${taskId} is ${row.state}; only a task held by a worker can be recovered`,
+      { details: { taskId, from: row.state, to: 'queued' } },
+    );
+  }
+  return recoverRow(ctx, row, ctx.clock.now(), reason);
+}
+
 /**
  * One task of a dead worker: resume from its newest checkpoint, restart without one, or fail
  * when its attempts are spent (the attempt counter grew at claim, so the crash counted).
