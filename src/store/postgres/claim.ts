@@ -1,6 +1,6 @@
 /**
- * The claim: one transaction that takes up to `limit` ready tasks for a worker and starts them
- * (attempt and epoch grow by one). Candidates are read in priority/FIFO order from the
+ * The claim: takes up to `limit` ready tasks for a worker and starts them (attempt and epoch
+ * grow by one). Candidates are read in priority/FIFO order from the
  * `tasks_ready` partial index with FOR UPDATE SKIP LOCKED, so concurrent claimers on other
  * connections pass over each other's rows instead of waiting or double-claiming.
  *
@@ -9,9 +9,9 @@
  * first takes a transaction-level advisory lock per limited type (in a fixed order, no
  * deadlocks) and counts in a later statement, whose fresh snapshot sees every earlier claim.
  *
- * A claim whose COMMIT was lost with its connection is run again with `sql.ambiguous`: it first
- * looks for tasks this worker holds that it did not report, and returns those, so a task is
- * never left running under a worker that does not know it holds it.
+ * A claim whose commit was lost with its connection is run again with `sql.ambiguous`: it first
+ * looks for the tasks this very call (its token) started, and returns those, so a task is never
+ * left running under a worker that does not know it holds it.
  */
 import type { ClaimRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
@@ -44,23 +44,105 @@ const START = `UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.e
   WHERE t.seq = ANY($2::bigint[])
   RETURNING ${TASK_COLUMNS}`;
 
-/** `token` is the same on every run of one claim call: it marks the tasks this call started. */
+/**
+ * The common claim, with no per-type limit to honour, in one statement: pinned tasks first,
+ * then ready ones in priority/FIFO order, both locked with SKIP LOCKED, started, and logged.
+ * Parameters: $1 worker, $2 types (null: any), $3 capabilities offered, $4 limit, $5 token,
+ * $6 run (null: any).
+ */
+const CLAIM_AND_START = `WITH worker AS (
+    SELECT 1 FROM workers WHERE id = $1 AND state = 'active'),
+  pinned AS (
+    SELECT seq FROM tasks
+    WHERE pinned_worker_id = $1 AND state = 'assigned' AND EXISTS (SELECT 1 FROM worker)
+    ORDER BY priority DESC, seq
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED),
+  ready AS (
+    SELECT seq FROM tasks
+    WHERE state = 'queued' AND EXISTS (SELECT 1 FROM worker)
+      AND (pinned_worker_id IS NULL OR pinned_worker_id = $1)
+      AND ($2::text[] IS NULL OR type = ANY($2::text[]))
+      AND capabilities <@ $3::text[]
+      AND ($6::text IS NULL OR run_id = $6::text)
+    ORDER BY priority DESC, seq
+    LIMIT greatest(0, $4 - (SELECT count(*) FROM pinned))
+    FOR UPDATE SKIP LOCKED),
+  started AS (
+    UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.epoch + 1,
+      attempt = t.attempt + 1, started_at = now_ms(), updated_at = now_ms(),
+      progress_message = NULL, claim_token = $5
+    WHERE t.seq IN (SELECT seq FROM pinned UNION ALL SELECT seq FROM ready)
+    RETURNING t.*, t.seq IN (SELECT seq FROM pinned) AS was_pinned),
+  logged AS (
+    INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
+    SELECT now_ms(), e.type, s.id, s.run_id, $1, e.from_state, e.to_state, e.reason,
+      json_build_object('attempt', s.attempt, 'epoch', s.epoch)
+    FROM started s CROSS JOIN LATERAL (VALUES
+      (1, 'task:assigned', 'queued', 'assigned', 'claimed'),
+      (2, 'task:started', 'assigned', 'running', 'attempt ' || s.attempt))
+      AS e(k, type, from_state, to_state, reason)
+    -- A pinned task was assigned when it was pinned; it only starts now.
+    WHERE e.k = 2 OR NOT s.was_pinned
+    ORDER BY s.was_pinned DESC, s.priority DESC, s.seq, e.k)
+SELECT ${TASK_COLUMNS} FROM started t ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
+
+/**
+ * `token` is the same on every run of one claim call: it marks the tasks this call started.
+ * Without per-type limits the claim is two statements, each its own transaction: promote the
+ * tasks whose time has come, then claim and start.
+ */
 export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise<TaskRecord[]> {
+  if (req.limit <= 0) return [];
+  const earlier = await startedEarlier(sql, req, token);
+  if (earlier.length > 0) return earlier;
+  if ((await promoteDue(sql)) > 0) sql.wake();
+  const rows = await sql.rows<TaskRow>(CLAIM_AND_START, [
+    req.workerId,
+    req.types,
+    req.capabilities,
+    req.limit,
+    token,
+    req.runId ?? null,
+  ]);
+  return rows.map(toTask);
+}
+
+/** After a lost commit: the tasks an earlier run of this very claim call did start, if any. */
+async function startedEarlier(sql: Sql, req: ClaimRequest, token: string): Promise<TaskRecord[]> {
+  if (!sql.ambiguous) return [];
+  const rows = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.worker_id = $1 AND t.claim_token = $2
+     AND t.state = 'running' ORDER BY t.priority DESC, t.seq`,
+    [req.workerId, token],
+  );
+  return rows.map(toTask);
+}
+
+/** The limited types this claim must honour (those the worker can run), in lock order. */
+export function applicableLimits(req: ClaimRequest): [string, number][] {
+  return Object.entries(req.typeLimits ?? {})
+    .filter(([type]) => req.types === null || req.types.includes(type))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * A claim under per-type limits, in one transaction: lock the limited types, count what is
+ * held of them store-wide, then pick and start within the room left.
+ */
+export async function claimLimited(
+  sql: Sql,
+  req: ClaimRequest,
+  token: string,
+): Promise<TaskRecord[]> {
   if (req.limit <= 0) return [];
   const [worker] = await sql.rows<{ state: string }>(`SELECT state FROM workers WHERE id = $1`, [
     req.workerId,
   ]);
   if (worker?.state !== 'active') return [];
-  if (sql.ambiguous) {
-    const unreported = await sql.rows<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.worker_id = $1 AND t.claim_token = $2
-       AND t.state = 'running' ORDER BY t.priority DESC, t.seq`,
-      [req.workerId, token],
-    );
-    if (unreported.length > 0) return unreported.map(toTask);
-  }
+  const earlier = await startedEarlier(sql, req, token);
+  if (earlier.length > 0) return earlier;
   if ((await promoteDue(sql)) > 0) sql.wake();
-
   const pinned = await sql.rows<{ seq: number }>(PICK_PINNED, [req.workerId, req.limit]);
   const started = await start(sql, req.workerId, token, pinned, 'assigned');
 
@@ -136,9 +218,7 @@ async function start(
  */
 async function typeCapacity(sql: Sql, req: ClaimRequest): Promise<Map<string, number>> {
   const capacity = new Map<string, number>();
-  const limits = Object.entries(req.typeLimits ?? {})
-    .filter(([type]) => req.types === null || req.types.includes(type))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const limits = applicableLimits(req);
   if (limits.length === 0) return capacity;
   const types = limits.map(([type]) => type);
   await sql.rows(

@@ -121,8 +121,10 @@ export class Db {
         if (sql.wakeRequested) await this.#notify(client);
         return value;
       } catch (error) {
-        if (isConnectionError(error)) broken = error;
-        throw error;
+        if (!isConnectionError(error)) throw error;
+        // Each statement commits on its own: the one in flight may have landed.
+        broken = error;
+        throw new AmbiguousCommit(error);
       } finally {
         client.off('error', onError);
         client.release(broken === undefined ? undefined : toError(broken));
@@ -176,7 +178,7 @@ export class Db {
   }
 }
 
-/** The connection broke while COMMIT was in flight: the work may or may not have landed. */
+/** The connection broke while a commit was in flight: the work may or may not have landed. */
 class AmbiguousCommit extends Error {
   constructor(cause: unknown) {
     super('connection lost during COMMIT', { cause });

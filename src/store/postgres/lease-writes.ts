@@ -23,7 +23,7 @@ import {
   type CheckpointRow,
   type TaskRow,
 } from './rows.js';
-import { recordAttempts } from './performance.js';
+import { addSamples, recordAttempts, type SampleGroup } from './performance.js';
 import { cancelDependents, releaseDependents } from './task-flow.js';
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
@@ -135,65 +135,77 @@ export async function checkpoint(sql: Sql, items: CheckpointWrite[]): Promise<Ch
   return out;
 }
 
+/**
+ * Completes held tasks, logs them and counts them for their workers (totals and performance)
+ * in one statement; the durations then join the performance window, and dependents are
+ * released only when a completed task has some.
+ */
+const COMPLETE = `WITH i AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::json[], $4::float8[]) WITH ORDINALITY
+      AS i(id, epoch, result, ms, n)),
+  done AS (
+    UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
+      finished_at = now_ms(), updated_at = now_ms()
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+    RETURNING t.*, i.ms, i.n),
+  logged AS (
+    INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
+    SELECT now_ms(), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
+      'handler returned',
+      json_build_object('attempt', d.attempt, 'epoch', d.epoch, 'durationMs', floor(d.ms + 0.5))
+    FROM done d ORDER BY d.n),
+  tally AS (
+    UPDATE workers w SET done = w.done + c.n, total_ms = w.total_ms + c.ms
+    FROM (SELECT worker_id, count(*) AS n, sum(ms) AS ms FROM done GROUP BY worker_id) c
+    WHERE w.id = c.worker_id),
+  perf AS (
+    INSERT INTO performance AS p (worker_id, type, done, failed, total_ms, samples, updated_at)
+    SELECT worker_id, type, count(*), 0, sum(ms), count(*), now_ms() FROM done
+    WHERE worker_id IS NOT NULL GROUP BY worker_id, type
+    ON CONFLICT (worker_id, type) DO UPDATE SET done = p.done + excluded.done,
+      total_ms = p.total_ms + excluded.total_ms, samples = p.samples + excluded.samples,
+      updated_at = excluded.updated_at
+    RETURNING worker_id, type, samples)
+SELECT ${TASK_COLUMNS}, t.n, t.ms, p.samples AS samples_after,
+  EXISTS (SELECT 1 FROM task_deps d WHERE d.dep_id = t.id) AS has_dependents
+FROM done t LEFT JOIN perf p ON p.worker_id = t.worker_id AND p.type = t.type
+ORDER BY t.n`;
+
+type CompletedRow = TaskRow & {
+  n: number;
+  ms: number;
+  samples_after: number | null;
+  has_dependents: boolean;
+};
+
 export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutcome[]> {
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
   for (const round of inRounds(items)) {
-    const rows = await sql.rows<TaskRow>(
-      `UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
-         finished_at = now_ms(), updated_at = now_ms()
-       FROM unnest($1::text[], $2::bigint[], $3::json[]) AS i(id, epoch, result)
-       WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
-       RETURNING ${TASK_COLUMNS}`,
-      [
-        round.map((r) => r.item.taskId),
-        round.map((r) => r.item.epoch),
-        round.map((r) => jsonOrNull(r.item.result)),
-      ],
-    );
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    const done = round.filter((r) => byId.has(r.item.taskId));
-    await logEvents(
-      sql,
-      done.map((r) => {
-        const row = byId.get(r.item.taskId)!;
-        return {
-          type: 'task:completed',
-          taskId: row.id,
-          runId: row.run_id,
-          workerId: row.worker_id,
-          from: 'running',
-          to: 'completed',
-          reason: 'handler returned',
-          data: {
-            attempt: row.attempt,
-            epoch: row.epoch,
-            durationMs: Math.round(r.item.durationMs),
-          },
-        };
-      }),
-    );
+    const rows = await sql.rows<CompletedRow>(COMPLETE, [
+      round.map((r) => r.item.taskId),
+      round.map((r) => r.item.epoch),
+      round.map((r) => jsonOrNull(r.item.result)),
+      round.map((r) => r.item.durationMs),
+    ]);
+    const groups = new Map<string, SampleGroup>();
+    for (const row of rows) {
+      out[round[row.n - 1]!.index] = { ok: true, task: toTask(row) };
+      if (row.worker_id === null || row.samples_after === null) continue;
+      const key = `${row.worker_id}\u0000${row.type}`;
+      const group = groups.get(key) ?? {
+        workerId: row.worker_id,
+        type: row.type,
+        samplesAfter: row.samples_after,
+        durations: [],
+      };
+      group.durations.push(row.ms);
+      groups.set(key, group);
+    }
+    await addSamples(sql, [...groups.values()]);
     await releaseDependents(
       sql,
-      done.map((r) => r.item.taskId),
+      rows.filter((row) => row.has_dependents).map((row) => row.id),
     );
-    await countForWorkers(
-      sql,
-      'done',
-      done.map((r) => ({ workerId: byId.get(r.item.taskId)!.worker_id, ms: r.item.durationMs })),
-    );
-    await recordAttempts(
-      sql,
-      done.map((r) => {
-        const row = byId.get(r.item.taskId)!;
-        return {
-          workerId: row.worker_id,
-          type: row.type,
-          outcome: 'done',
-          durationMs: r.item.durationMs,
-        };
-      }),
-    );
-    for (const r of done) out[r.index] = { ok: true, task: toTask(byId.get(r.item.taskId)!) };
   }
   return out;
 }

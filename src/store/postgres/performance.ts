@@ -38,44 +38,62 @@ export async function recordAttempts(sql: Sql, attempts: readonly Attempt[]): Pr
       counted.map((a) => a.durationMs),
     ],
   );
-  // Number this batch's durations so that they end at the pair's new sample count.
-  const key = (w: string, t: string): string => `${w}\u0000${t}`;
-  const doneByPair = new Map<string, number[]>();
-  for (const a of counted) {
-    if (a.outcome !== 'done') continue;
-    const list = doneByPair.get(key(a.workerId, a.type)) ?? [];
-    list.push(a.durationMs);
-    doneByPair.set(key(a.workerId, a.type), list);
-  }
+  await addSamples(
+    sql,
+    totals.map((row) => ({
+      workerId: row.worker_id,
+      type: row.type,
+      samplesAfter: row.samples,
+      durations: counted
+        .filter((a) => a.outcome === 'done' && a.workerId === row.worker_id && a.type === row.type)
+        .map((a) => a.durationMs),
+    })),
+  );
+}
+
+export interface SampleGroup {
+  workerId: string;
+  type: string;
+  /** The pair's sample count once this batch is counted. */
+  samplesAfter: number;
+  /** This batch's durations for the pair, in order. */
+  durations: number[];
+}
+
+/**
+ * Adds durations to each pair's window, numbered so that they end at its new sample count,
+ * and drops what fell out of the window (one statement).
+ */
+export async function addSamples(sql: Sql, groups: readonly SampleGroup[]): Promise<void> {
   const samples: { w: string; t: string; seq: number; ms: number }[] = [];
   const prune: { w: string; t: string; upto: number }[] = [];
-  for (const row of totals) {
-    const durations = doneByPair.get(key(row.worker_id, row.type)) ?? [];
-    if (durations.length === 0) continue;
-    const first = row.samples - durations.length + 1;
-    durations.forEach((ms, i) =>
-      samples.push({ w: row.worker_id, t: row.type, seq: first + i, ms }),
-    );
-    prune.push({ w: row.worker_id, t: row.type, upto: row.samples - PERFORMANCE_WINDOW });
+  for (const g of groups) {
+    if (g.durations.length === 0) continue;
+    const first = g.samplesAfter - g.durations.length + 1;
+    const upto = g.samplesAfter - PERFORMANCE_WINDOW;
+    g.durations.forEach((ms, i) => {
+      // Only what stays in the window: the DELETE below cannot see this statement's inserts.
+      if (first + i > upto) samples.push({ w: g.workerId, t: g.type, seq: first + i, ms });
+    });
+    if (upto > 0) prune.push({ w: g.workerId, t: g.type, upto });
   }
   if (samples.length === 0) return;
   await sql.rows(
-    `INSERT INTO performance_samples (worker_id, type, seq, duration_ms)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[])`,
-    [
-      samples.map((s) => s.w),
-      samples.map((s) => s.t),
-      samples.map((s) => s.seq),
-      samples.map((s) => s.ms),
-    ],
-  );
-  const stale = prune.filter((p) => p.upto > 0);
-  if (stale.length === 0) return;
-  await sql.rows(
-    `DELETE FROM performance_samples s USING unnest($1::text[], $2::text[], $3::bigint[])
+    `WITH added AS (
+       INSERT INTO performance_samples (worker_id, type, seq, duration_ms)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[]))
+     DELETE FROM performance_samples s USING unnest($5::text[], $6::text[], $7::bigint[])
        AS p(worker_id, type, upto)
      WHERE s.worker_id = p.worker_id AND s.type = p.type AND s.seq <= p.upto`,
-    [stale.map((p) => p.w), stale.map((p) => p.t), stale.map((p) => p.upto)],
+    [
+      samples.map((x) => x.w),
+      samples.map((x) => x.t),
+      samples.map((x) => x.seq),
+      samples.map((x) => x.ms),
+      prune.map((x) => x.w),
+      prune.map((x) => x.t),
+      prune.map((x) => x.upto),
+    ],
   );
 }
 

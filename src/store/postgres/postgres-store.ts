@@ -34,7 +34,7 @@ import type {
   WriteOutcome,
 } from '../store.js';
 import type { EventRecord, TaskRecord, TokenRecord, WorkerRecord, WorkerState } from '../types.js';
-import { claim } from './claim.js';
+import { applicableLimits, claim, claimLimited } from './claim.js';
 import { Db, type Sql } from './db.js';
 import * as lease from './lease-writes.js';
 import { migrate } from './migrate.js';
@@ -144,7 +144,10 @@ export class PostgresStore implements Store {
   }
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
     const token = randomUUID();
-    return this.#tx((sql) => claim(sql, request, token));
+    if (applicableLimits(request).length > 0) {
+      return this.#tx((sql) => claimLimited(sql, request, token));
+    }
+    return this.#auto((sql) => claim(sql, request, token));
   }
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
     return this.#auto((sql) => lease.progress(sql, items));

@@ -1,0 +1,230 @@
+/**
+ * Benchmark scenarios on PostgreSQL, each given a server URL: baton's no-op tasks and tasks
+ * that take one checkpoint each (N tasks submitted in batches with `submitMany`, in-process
+ * workers), and the peer, Graphile Worker, on the same server with its batching turned on
+ * (`localQueue`, batched completion), so the figures read as ratios. Every scenario works in a
+ * schema of its own and drops it afterwards. Latency is submit→start: from just before the
+ * submitting call to the handler's first line, carried in the payload so that no lookup races
+ * the start.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import type { TaskSpec } from '../core/task-spec.js';
+import { Orchestrator } from '../engine/orchestrator.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
+import type { TaskHandler } from '../worker/handler.js';
+import { startPgServer } from './pg-server.js';
+import { summarize, type BenchResult } from './stats.js';
+
+export interface PgScenarioOptions {
+  /** Tasks to run. */
+  tasks: number;
+  /** Handlers running at once. Default 24 (the peer's setting in the issue). */
+  concurrency?: number;
+  /** Tasks per submit transaction. Default 500. */
+  submitBatch?: number;
+}
+
+/** The payload of every benchmark task: when its submit began (performance.now()). */
+type Stamp = { at: number };
+
+/** Runs `fn` on `url`, or on a throwaway embedded server (durable settings) when none is given. */
+export async function withPostgres<T>(
+  url: string | undefined,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  if (url !== undefined && url !== '') return fn(url);
+  const server = await startPgServer();
+  try {
+    return await fn(server.url);
+  } finally {
+    await server.destroy();
+  }
+}
+
+/** (a) No-op tasks through baton on PostgreSQL. */
+export function batonNoop(url: string, o: PgScenarioOptions): Promise<BenchResult> {
+  return batonThroughput(url, 'noop', o, () => null);
+}
+
+/** (b) Tasks that save one durable checkpoint each. */
+export function batonWithCheckpoint(url: string, o: PgScenarioOptions): Promise<BenchResult> {
+  return batonThroughput(url, 'with-checkpoint', o, async (_payload, ctx) => {
+    await ctx.checkpoint({ step: 1, at: ctx.attempt }, 50);
+    return null;
+  });
+}
+
+async function batonThroughput(
+  url: string,
+  scenario: string,
+  o: PgScenarioOptions,
+  work: TaskHandler,
+): Promise<BenchResult> {
+  const concurrency = o.concurrency ?? 24;
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const store = await PostgresStore.open({ url, schema, poolSize: 10 });
+  const orchestrator = new Orchestrator({
+    store,
+    sweeper: false,
+    claimBatchSize: Math.min(256, concurrency),
+  });
+  const latencies: number[] = [];
+  orchestrator.handle<Stamp>('bench', (payload, ctx) => {
+    latencies.push(performance.now() - payload.at);
+    return work(payload, ctx);
+  });
+  try {
+    const seconds = await timeRun(
+      o.tasks,
+      async (done) => {
+        orchestrator.on('task:completed', done);
+        await orchestrator.startWorker({ concurrency });
+        return async (count) => {
+          const at = performance.now();
+          const specs: TaskSpec[] = Array.from({ length: count }, () => ({
+            type: 'bench',
+            payload: { at },
+          }));
+          await orchestrator.submitMany(specs);
+        };
+      },
+      o.submitBatch,
+    );
+    return result(scenario, o.tasks, concurrency, seconds, latencies);
+  } finally {
+    await orchestrator.close();
+    await dropSchema(url, schema);
+    await store.close();
+  }
+}
+
+/**
+ * (c) Graphile Worker on the same server: concurrency 24, a local queue (jobs fetched and
+ * locked in batches) and batched completions, as its performance guide recommends.
+ */
+export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Promise<BenchResult> {
+  const concurrency = o.concurrency ?? 24;
+  const { Logger, makeWorkerUtils, run } = await import('graphile-worker');
+  const schema = `graphile_bench_${randomBytes(4).toString('hex')}`;
+  const logger = new Logger(() => () => undefined);
+  const utils = await makeWorkerUtils({ connectionString: url, schema, logger });
+  const latencies: number[] = [];
+  let handled = 0;
+  let allHandled: () => void = () => undefined;
+  const handledAll = new Promise<void>((resolve) => (allHandled = resolve));
+  try {
+    await utils.migrate();
+    const runner = await run({
+      connectionString: url,
+      schema,
+      logger,
+      concurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      taskList: {
+        bench: (payload) => {
+          latencies.push(performance.now() - (payload as Stamp).at);
+          if (++handled === o.tasks) allHandled();
+        },
+      },
+      preset: {
+        worker: {
+          localQueue: { size: 4 * concurrency },
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+        },
+      },
+    });
+    try {
+      const seconds = await timeRun(
+        o.tasks,
+        (done) => {
+          // A job is finished when its batched completion has removed it from the table.
+          void handledAll.then(async () => {
+            while ((await countJobs(utils, schema)) > 0) {
+              await new Promise((r) => setTimeout(r, 2));
+            }
+            for (let i = 0; i < o.tasks; i++) done();
+          });
+          return Promise.resolve(async (count: number) => {
+            const at = performance.now();
+            await utils.addJobs(
+              Array.from({ length: count }, () => ({ identifier: 'bench', payload: { at } })),
+            );
+          });
+        },
+        o.submitBatch,
+      );
+      return { ...result('graphile-worker-noop', o.tasks, concurrency, seconds, latencies) };
+    } finally {
+      await runner.stop();
+    }
+  } finally {
+    await utils.withPgClient((client) => client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    await utils.release();
+  }
+}
+
+/** Jobs still in Graphile Worker's table (a completed job is deleted from it). */
+async function countJobs(
+  utils: { withPgClient: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T> },
+  schema: string,
+): Promise<number> {
+  const rows = await utils.withPgClient((client) =>
+    client.query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}"._private_jobs`),
+  );
+  return Number(rows.rows[0]?.n ?? 0);
+}
+
+/**
+ * Submits `tasks` in batches through the function `setup` returns and resolves with the
+ * seconds from the first submit to the last `done()`.
+ */
+async function timeRun(
+  tasks: number,
+  setup: (done: () => void) => Promise<(count: number) => Promise<void>>,
+  submitBatch = 500,
+): Promise<number> {
+  let remaining = tasks;
+  let finish: () => void = () => undefined;
+  const allDone = new Promise<void>((resolve) => (finish = resolve));
+  const submit = await setup(() => {
+    if (--remaining === 0) finish();
+  });
+  const started = performance.now();
+  for (let sent = 0; sent < tasks; sent += submitBatch) {
+    await submit(Math.min(submitBatch, tasks - sent));
+  }
+  await allDone;
+  return (performance.now() - started) / 1000;
+}
+
+function result(
+  scenario: string,
+  tasks: number,
+  concurrency: number,
+  seconds: number,
+  latencies: number[],
+): BenchResult {
+  return {
+    scenario,
+    store: 'postgres',
+    tasks,
+    concurrency,
+    tasksPerSec: Math.round(tasks / seconds),
+    ...summarize(latencies),
+    latency: 'submit-to-start',
+  };
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
