@@ -98,4 +98,50 @@ describe('zombies and busy handlers', () => {
       [],
     );
   });
+
+  it('drains on SIGTERM: finishes what it holds, takes nothing new, exits as stopped', async () => {
+    const { db, ledger } = setup();
+    const first = await orchestrator!.submit({
+      type: 'zombie',
+      payload: { ledger, stepMs: 40, ticks: 10 },
+    });
+    const w = spawnBaton(workerArgs(db, ['--concurrency', '1', '--id', 'drainer']));
+    await waitUntil(
+      () => readLedger<Entry>(ledger).some((e) => e.event === 'start' && e.taskId === first.id),
+      20_000,
+      'the worker to start the first task',
+    );
+    const second = await orchestrator!.submit({
+      type: 'zombie',
+      payload: { ledger, stepMs: 10, ticks: 2 },
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      w.child.on('exit', (code) => resolve(code)),
+    );
+    w.child.kill('SIGTERM');
+    await waitUntil(
+      async () => (await store!.getWorker('drainer'))?.state !== 'active',
+      10_000,
+      'draining',
+    );
+    expect(await exited).toBe(0);
+    expect(await store!.getTask(first.id)).toMatchObject({
+      state: 'completed',
+      workerId: 'drainer',
+    });
+    expect((await store!.getTask(second.id))!.state).toBe('queued');
+    expect((await store!.getWorker('drainer'))!.state).toBe('stopped');
+    const states = (await allEvents(store!)).filter(
+      (e) => e.workerId === 'drainer' && e.type.startsWith('worker:'),
+    );
+    expect(states.map((e) => e.type)).toEqual([
+      'worker:registered',
+      'worker:draining',
+      'worker:stopped',
+    ]);
+    spawnBaton(workerArgs(db, ['--concurrency', '1']));
+    expect(await orchestrator!.waitForTask(second.id, { timeoutMs: 20_000 })).toMatchObject({
+      state: 'completed',
+    });
+  });
 });
