@@ -62,6 +62,7 @@ export class Worker {
   readonly #meta: Record<string, string | number>;
   #pumping = false;
   #wakeScheduled = false;
+  #heldDirty = false;
   #again = false;
   #stopping = false;
   #started = false;
@@ -240,8 +241,14 @@ export class Worker {
     return [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
   }
 
+  /** Tells the heartbeat thread what is held, at most once per turn of the event loop. */
   #heldChanged(): void {
-    this.#heartbeats?.setHeld(this.#leases());
+    if (this.#heldDirty || !this.#heartbeats) return;
+    this.#heldDirty = true;
+    setImmediate(() => {
+      this.#heldDirty = false;
+      this.#heartbeats?.setHeld(this.#leases());
+    });
   }
 
   /** Renews liveness now and aborts attempts whose lease is gone. */
