@@ -23,8 +23,8 @@ import {
   type CheckpointRow,
   type TaskRow,
 } from './rows.js';
-import { addSamples, recordAttempts, type SampleGroup } from './performance.js';
-import { cancelDependents, releaseDependents } from './task-flow.js';
+import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
+import { cancelDependents } from './task-flow.js';
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
 export function inRounds<T extends LeaseRef>(items: readonly T[]): { item: T; index: number }[][] {
@@ -136,9 +136,10 @@ export async function checkpoint(sql: Sql, items: CheckpointWrite[]): Promise<Ch
 }
 
 /**
- * Completes held tasks, logs them and counts them for their workers (totals and performance)
- * in one statement; the durations then join the performance window, and dependents are
- * released only when a completed task has some.
+ * Completes held tasks in one statement: the fenced update, its events, the workers' totals and
+ * performance, and the release of dependents that waited only for these (queued, and logged).
+ * A dependent updated by two completions at once is re-read after the first commits, so its
+ * count stays right.
  */
 const COMPLETE = `WITH i AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::json[], $4::float8[]) WITH ORDINALITY
@@ -147,7 +148,7 @@ const COMPLETE = `WITH i AS (
     UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
       finished_at = now_ms(), updated_at = now_ms()
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
-    RETURNING t.*, i.ms, i.n),
+    RETURNING t.*, i.ms, i.n, 1 AS done),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
     SELECT now_ms(), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
@@ -158,54 +159,36 @@ const COMPLETE = `WITH i AS (
     UPDATE workers w SET done = w.done + c.n, total_ms = w.total_ms + c.ms
     FROM (SELECT worker_id, count(*) AS n, sum(ms) AS ms FROM done GROUP BY worker_id) c
     WHERE w.id = c.worker_id),
-  perf AS (
-    INSERT INTO performance AS p (worker_id, type, done, failed, total_ms, samples, updated_at)
-    SELECT worker_id, type, count(*), 0, sum(ms), count(*), now_ms() FROM done
-    WHERE worker_id IS NOT NULL GROUP BY worker_id, type
-    ON CONFLICT (worker_id, type) DO UPDATE SET done = p.done + excluded.done,
-      total_ms = p.total_ms + excluded.total_ms, samples = p.samples + excluded.samples,
-      updated_at = excluded.updated_at
-    RETURNING worker_id, type, samples)
-SELECT ${TASK_COLUMNS}, t.n, t.ms, p.samples AS samples_after,
-  EXISTS (SELECT 1 FROM task_deps d WHERE d.dep_id = t.id) AS has_dependents
-FROM done t LEFT JOIN perf p ON p.worker_id = t.worker_id AND p.type = t.type
-ORDER BY t.n`;
-
-type CompletedRow = TaskRow & {
-  n: number;
-  ms: number;
-  samples_after: number | null;
-  has_dependents: boolean;
-};
+  perf AS (${upsertPerformanceSql('done', '$5')}),
+  waiting AS (
+    SELECT d.task_id, count(*)::int AS n FROM task_deps d JOIN done ON d.dep_id = done.id
+    GROUP BY d.task_id),
+  released AS (
+    UPDATE tasks t SET deps_remaining = t.deps_remaining - w.n, updated_at = now_ms(),
+      state = CASE WHEN t.deps_remaining - w.n <= 0 AND t.run_at <= now_ms()
+                   THEN 'queued' ELSE t.state END
+    FROM waiting w WHERE t.id = w.task_id AND t.state = 'pending'
+    RETURNING t.id, t.run_id, t.seq, t.state),
+  released_logged AS (
+    INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
+    SELECT now_ms(), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
+    FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
+SELECT ${TASK_COLUMNS}, t.n,
+  (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now
+FROM done t ORDER BY t.n`;
 
 export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutcome[]> {
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
   for (const round of inRounds(items)) {
-    const rows = await sql.rows<CompletedRow>(COMPLETE, [
+    const rows = await sql.rows<TaskRow & { n: number; queued_now: number }>(COMPLETE, [
       round.map((r) => r.item.taskId),
       round.map((r) => r.item.epoch),
       round.map((r) => jsonOrNull(r.item.result)),
       round.map((r) => r.item.durationMs),
+      PERFORMANCE_WINDOW,
     ]);
-    const groups = new Map<string, SampleGroup>();
-    for (const row of rows) {
-      out[round[row.n - 1]!.index] = { ok: true, task: toTask(row) };
-      if (row.worker_id === null || row.samples_after === null) continue;
-      const key = `${row.worker_id}\u0000${row.type}`;
-      const group = groups.get(key) ?? {
-        workerId: row.worker_id,
-        type: row.type,
-        samplesAfter: row.samples_after,
-        durations: [],
-      };
-      group.durations.push(row.ms);
-      groups.set(key, group);
-    }
-    await addSamples(sql, [...groups.values()]);
-    await releaseDependents(
-      sql,
-      rows.filter((row) => row.has_dependents).map((row) => row.id),
-    );
+    for (const row of rows) out[round[row.n - 1]!.index] = { ok: true, task: toTask(row) };
+    if (rows.some((row) => row.queued_now > 0)) sql.wake();
   }
   return out;
 }

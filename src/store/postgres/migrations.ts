@@ -169,4 +169,16 @@ DROP INDEX events_run;
 CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 `,
   },
+  {
+    version: 4,
+    name: 'performance-window-in-row',
+    // The window of recent durations lives in the pair's row: one row update per batch of
+    // outcomes instead of a row inserted (and later deleted) per completed attempt.
+    sql: `
+ALTER TABLE performance ADD COLUMN recent double precision[] NOT NULL DEFAULT '{}';
+UPDATE performance p SET recent = coalesce((SELECT array_agg(s.duration_ms ORDER BY s.seq)
+  FROM performance_samples s WHERE s.worker_id = p.worker_id AND s.type = p.type), '{}');
+DROP TABLE performance_samples;
+`,
+  },
 ];

@@ -1,8 +1,8 @@
 /**
- * Performance statistics of the PostgreSQL store: written in the transaction that records
- * attempts' outcomes (so they never disagree with them), one upsert per batch; read per
- * worker and task type. The upsert locks each (worker, type) row, so the sample numbers it
- * hands out are consecutive even when two batches of one pair commit at once.
+ * Performance statistics of the PostgreSQL store, per worker and task type: running totals and
+ * a window of recent successful durations kept in the pair's row (`recent`, newest last,
+ * trimmed to PERFORMANCE_WINDOW). Written in the statement or transaction that records the
+ * outcomes, so they never disagree with them; percentiles are read from the window.
  */
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
@@ -10,6 +10,28 @@ import type { TaskRecord } from '../types.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+
+export { PERFORMANCE_WINDOW };
+
+/**
+ * The upsert of a batch's outcomes, `src` naming rows with worker_id, type, done (1 or 0),
+ * ms and n (order). `$window` is the parameter holding PERFORMANCE_WINDOW.
+ */
+export function upsertPerformanceSql(src: string, window: string): string {
+  return `INSERT INTO performance AS p (worker_id, type, done, failed, total_ms, samples, recent,
+      updated_at)
+    SELECT worker_id, type, sum(done), sum(1 - done), sum(done * ms), sum(done),
+      coalesce((array_agg(ms ORDER BY n) FILTER (WHERE done = 1))
+        [greatest(1, sum(done)::int - ${window} + 1):], '{}'),
+      now_ms()
+    FROM ${src} WHERE worker_id IS NOT NULL GROUP BY worker_id, type
+    ON CONFLICT (worker_id, type) DO UPDATE SET done = p.done + excluded.done,
+      failed = p.failed + excluded.failed, total_ms = p.total_ms + excluded.total_ms,
+      samples = p.samples + excluded.samples,
+      recent = (p.recent || excluded.recent)
+        [greatest(1, cardinality(p.recent) + cardinality(excluded.recent) - ${window} + 1):],
+      updated_at = excluded.updated_at`;
+}
 
 export interface Attempt {
   workerId: string | null;
@@ -20,79 +42,19 @@ export interface Attempt {
 
 /** Counts attempts' outcomes; completed ones add their durations to the window. */
 export async function recordAttempts(sql: Sql, attempts: readonly Attempt[]): Promise<void> {
-  const counted = attempts.filter((a): a is Attempt & { workerId: string } => a.workerId !== null);
-  if (counted.length === 0) return;
-  const totals = await sql.rows<{ worker_id: string; type: string; samples: number }>(
-    `INSERT INTO performance AS p (worker_id, type, done, failed, total_ms, samples, updated_at)
-     SELECT worker_id, type, sum(done), sum(1 - done), sum(done * ms), sum(done), now_ms()
-     FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[]) AS a(worker_id, type, done, ms)
-     GROUP BY worker_id, type
-     ON CONFLICT (worker_id, type) DO UPDATE SET done = p.done + excluded.done,
-       failed = p.failed + excluded.failed, total_ms = p.total_ms + excluded.total_ms,
-       samples = p.samples + excluded.samples, updated_at = excluded.updated_at
-     RETURNING worker_id, type, samples`,
-    [
-      counted.map((a) => a.workerId),
-      counted.map((a) => a.type),
-      counted.map((a) => (a.outcome === 'done' ? 1 : 0)),
-      counted.map((a) => a.durationMs),
-    ],
-  );
-  await addSamples(
-    sql,
-    totals.map((row) => ({
-      workerId: row.worker_id,
-      type: row.type,
-      samplesAfter: row.samples,
-      durations: counted
-        .filter((a) => a.outcome === 'done' && a.workerId === row.worker_id && a.type === row.type)
-        .map((a) => a.durationMs),
-    })),
-  );
-}
-
-export interface SampleGroup {
-  workerId: string;
-  type: string;
-  /** The pair's sample count once this batch is counted. */
-  samplesAfter: number;
-  /** This batch's durations for the pair, in order. */
-  durations: number[];
-}
-
-/**
- * Adds durations to each pair's window, numbered so that they end at its new sample count,
- * and drops what fell out of the window (one statement).
- */
-export async function addSamples(sql: Sql, groups: readonly SampleGroup[]): Promise<void> {
-  const samples: { w: string; t: string; seq: number; ms: number }[] = [];
-  const prune: { w: string; t: string; upto: number }[] = [];
-  for (const g of groups) {
-    if (g.durations.length === 0) continue;
-    const first = g.samplesAfter - g.durations.length + 1;
-    const upto = g.samplesAfter - PERFORMANCE_WINDOW;
-    g.durations.forEach((ms, i) => {
-      // Only what stays in the window: the DELETE below cannot see this statement's inserts.
-      if (first + i > upto) samples.push({ w: g.workerId, t: g.type, seq: first + i, ms });
-    });
-    if (upto > 0) prune.push({ w: g.workerId, t: g.type, upto });
-  }
-  if (samples.length === 0) return;
+  if (attempts.every((a) => a.workerId === null)) return;
   await sql.rows(
-    `WITH added AS (
-       INSERT INTO performance_samples (worker_id, type, seq, duration_ms)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[]))
-     DELETE FROM performance_samples s USING unnest($5::text[], $6::text[], $7::bigint[])
-       AS p(worker_id, type, upto)
-     WHERE s.worker_id = p.worker_id AND s.type = p.type AND s.seq <= p.upto`,
+    upsertPerformanceSql(
+      `unnest($1::text[], $2::text[], $3::int[], $4::float8[]) WITH ORDINALITY
+       AS a(worker_id, type, done, ms, n)`,
+      '$5',
+    ),
     [
-      samples.map((x) => x.w),
-      samples.map((x) => x.t),
-      samples.map((x) => x.seq),
-      samples.map((x) => x.ms),
-      prune.map((x) => x.w),
-      prune.map((x) => x.t),
-      prune.map((x) => x.upto),
+      attempts.map((a) => a.workerId),
+      attempts.map((a) => a.type),
+      attempts.map((a) => (a.outcome === 'done' ? 1 : 0)),
+      attempts.map((a) => a.durationMs),
+      PERFORMANCE_WINDOW,
     ],
   );
 }
@@ -104,7 +66,7 @@ interface PerformanceRow {
   failed: number;
   total_ms: number;
   updated_at: number;
-  window: number[] | null;
+  recent: number[];
 }
 
 export async function listPerformance(
@@ -112,12 +74,9 @@ export async function listPerformance(
   filter: PerformanceFilter,
 ): Promise<PerformanceRecord[]> {
   const rows = await sql.rows<PerformanceRow>(
-    `SELECT p.worker_id, p.type, p.done, p.failed, p.total_ms, p.updated_at,
-       (SELECT array_agg(s.duration_ms) FROM performance_samples s
-         WHERE s.worker_id = p.worker_id AND s.type = p.type) AS window
-     FROM performance p
-     WHERE ($1::text IS NULL OR p.worker_id = $1) AND ($2::text IS NULL OR p.type = $2)
-     ORDER BY p.worker_id COLLATE "C", p.type COLLATE "C"`,
+    `SELECT worker_id, type, done, failed, total_ms, updated_at, recent FROM performance
+     WHERE ($1::text IS NULL OR worker_id = $1) AND ($2::text IS NULL OR type = $2)
+     ORDER BY worker_id COLLATE "C", type COLLATE "C"`,
     [filter.workerId ?? null, filter.type ?? null],
   );
   return rows.map((r) =>
@@ -130,7 +89,7 @@ export async function listPerformance(
         totalMs: r.total_ms,
         updatedAt: r.updated_at,
       },
-      r.window ?? [],
+      r.recent,
     ),
   );
 }

@@ -25,6 +25,7 @@ import type {
   OperatorChange,
   ProgressUpdate,
   RecoverResult,
+  Recovery,
   RunFilter,
   Store,
   StoredToken,
@@ -156,6 +157,8 @@ export class PostgresStore implements Store {
     return this.#tx((sql) => lease.checkpoint(sql, items));
   }
   complete(items: Completion[]): Promise<WriteOutcome[]> {
+    // One statement is its own transaction; two items about one task need one around them.
+    if (lease.inRounds(items).length <= 1) return this.#auto((sql) => lease.complete(sql, items));
     return this.#tx((sql) => lease.complete(sql, items));
   }
   fail(items: Failure[]): Promise<WriteOutcome[]> {
@@ -178,6 +181,9 @@ export class PostgresStore implements Store {
   }
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     return this.#tx((sql) => workers.releaseWorker(sql, workerId, reason));
+  }
+  releaseTask(taskId: string, reason: string): Promise<Recovery> {
+    return this.#tx((sql) => workers.releaseTask(sql, taskId, reason));
   }
   operatorChange(
     taskId: string,

@@ -137,6 +137,23 @@ export async function releaseWorker(
   return { lostWorkers: changed.length > 0 ? [workerId] : [], recoveries };
 }
 
+/** Takes one held task from its worker now (seed 000's recoverTask); the row is locked first. */
+export async function releaseTask(sql: Sql, taskId: string, reason: string): Promise<Recovery> {
+  const [row] = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 FOR UPDATE`,
+    [taskId],
+  );
+  if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
+  if (row.state !== 'assigned' && row.state !== 'running') {
+    throw new BatonError(
+      'INVALID_TRANSITION',
+      `task ${taskId} is ${row.state}; only a task held by a worker can be recovered`,
+      { details: { taskId, from: row.state, to: 'queued' } },
+    );
+  }
+  return recoverRow(sql, row, reason);
+}
+
 /**
  * One task of a dead worker: resume from its newest checkpoint, restart without one, or fail
  * when its attempts are spent (the attempt counter grew at claim, so the crash counted).
