@@ -51,7 +51,7 @@ export interface HttpWorkerStoreOptions extends HttpOptions {
   claimWaitMs?: number;
   /** Largest request body this client sends (bytes); bigger batches are split. Default 4 MiB. */
   maxBatchBytes?: number;
-  /** Attempts of a request that fails on the network. Default 5. */
+  /** Attempts of a request that fails on the network, is rate limited or meets a 5xx. Default 8. */
   networkAttempts?: number;
 }
 
@@ -69,7 +69,7 @@ export class HttpWorkerStore implements WorkerStore {
     this.#http = new HttpTransport(options);
     this.#claimWaitMs = options.claimWaitMs ?? 20_000;
     this.#maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
-    this.#attempts = options.networkAttempts ?? 5;
+    this.#attempts = options.networkAttempts ?? 8;
   }
 
   async #post<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.output<S>> {
@@ -77,9 +77,11 @@ export class HttpWorkerStore implements WorkerStore {
       try {
         return await this.#http.request(path, { method: 'POST', body, schema });
       } catch (error) {
-        // A refusal from the server is an answer; only a failed exchange is worth repeating.
-        if (isBatonError(error) || attempt >= this.#attempts) throw error;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        // A refusal is an answer; a failed exchange, a rate limit or a server in trouble is
+        // worth repeating, else an outcome would be dropped and its task left running.
+        const waitMs = retryDelayMs(error, attempt);
+        if (waitMs === null || attempt >= this.#attempts) throw error;
+        await new Promise((r) => setTimeout(r, waitMs));
       }
     }
   }
@@ -241,6 +243,18 @@ export class HttpWorkerStore implements WorkerStore {
     }
     if (chunk.length > 0) yield chunk;
   }
+}
+
+/** How long to wait before repeating a failed request, or null when it must not be. */
+function retryDelayMs(error: unknown, attempt: number): number | null {
+  const backoff = Math.min(5000, 100 * 2 ** attempt);
+  if (!isBatonError(error)) return backoff; // the exchange failed (network, timeout)
+  const status = Number(error.details.status ?? 0);
+  if (error.code === 'RATE_LIMITED') {
+    const seconds = Number(error.details.retryAfterSeconds ?? 1);
+    return Math.max(backoff, (Number.isFinite(seconds) ? seconds : 1) * 1000);
+  }
+  return status >= 500 ? backoff : null;
 }
 
 function lostOutcome(path: string): unknown {

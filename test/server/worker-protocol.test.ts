@@ -225,4 +225,70 @@ describe('remote-worker protocol', () => {
     expect((await write({ a: 1 }, checksumOf({ a: 1 }))).status).toBe(200);
     expect(await h.store.listCheckpoints(task.id)).toHaveLength(1);
   });
+
+  it('keeps every outcome through rate limiting (429 is waited out, not dropped)', async () => {
+    const h = await open({ server: { rateLimit: { perSecond: 40, burst: 4 } } });
+    let limited = 0;
+    const counting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (res.status === 429) limited++;
+      return res;
+    };
+    const { worker } = createWorker({
+      store: new HttpWorkerStore({
+        url: h.url,
+        token: h.tokens.worker,
+        claimWaitMs: 1000,
+        fetch: counting,
+      }),
+      handlers: { one: () => 1 },
+      concurrency: 8,
+      heartbeatIntervalMs: 200,
+    });
+    await worker.start();
+    try {
+      // Submitted and watched in-process: only the worker's token is rate limited here.
+      const tasks = await h.orchestrator.submitMany(
+        Array.from({ length: 12 }, () => ({ type: 'one' })),
+      );
+      for (const t of tasks) {
+        expect(await h.orchestrator.waitForTask(t.id, { timeoutMs: 30_000 })).toMatchObject({
+          state: 'completed',
+          result: 1,
+        });
+      }
+      expect(limited).toBeGreaterThan(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('a task cancelled over the API stops where it runs, on the remote worker', async () => {
+    const h = await open();
+    let aborted: unknown = null;
+    const { worker } = createWorker({
+      store: new HttpWorkerStore({ url: h.url, token: h.tokens.worker, claimWaitMs: 1000 }),
+      heartbeatIntervalMs: 100,
+      handlers: {
+        wait: (_p, ctx) =>
+          new Promise((resolve) =>
+            ctx.signal.addEventListener('abort', () => {
+              aborted = ctx.signal.reason;
+              resolve('stopped');
+            }),
+          ),
+      },
+    });
+    await worker.start();
+    try {
+      const client = new BatonClient({ url: h.url, token: h.tokens.client });
+      const task = await client.submitTask({ type: 'wait' });
+      await eventually(async () => (await client.getTask(task.id)).state === 'running', 'running');
+      await client.cancelTask(task.id);
+      await eventually(() => aborted !== null, 'the handler to be aborted');
+      expect(await client.getTask(task.id)).toMatchObject({ state: 'cancelled', result: null });
+    } finally {
+      await worker.stop();
+    }
+  });
 });
