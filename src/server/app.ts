@@ -67,7 +67,7 @@ export function createServer(options: ServerOptions): BatonServer {
     }
     const token = await authenticate(o.store, header);
     if (limiter) {
-      const waitMs = limiter.take(`token:${token.name}`, Date.now());
+      const waitMs = limiter.take(`token:${token.name}`, clock.now());
       if (waitMs > 0) {
         throw refuse('RATE_LIMITED', `token ${token.name} is over its rate limit`, {
           retryAfterMs: waitMs,

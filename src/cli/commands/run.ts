@@ -16,6 +16,8 @@ import {
   retryFailed,
   type WorkflowRun,
 } from '../../workflow/resume.js';
+import { toRunJson } from '../../workflow/json-shapes.js';
+import { runTasks } from '../../workflow/run-journal.js';
 import { toRunSpec } from '../../workflow/to-run-spec.js';
 import {
   CliExit,
@@ -89,7 +91,14 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
         throw usageError(`--resume-step: no run of ${file} is recorded in this store`);
       }
       const unfinished = previous.find((p) => isUnfinished(p.run));
-      if (resuming) view.notice(`No unfinished run of ${file} to resume: starting a fresh run`);
+      const newest = previous[0];
+      if (resuming && newest) {
+        // Resuming is idempotent: a finished workflow is not run again behind the user's back.
+        view.notice(`Nothing to resume: run ${newest.run.id} of ${file} already completed`);
+        view.finish(toRunJson(newest.run, await runTasks(store, newest.run.id)));
+        return;
+      }
+      if (resuming) view.notice(`No run of ${file} to resume: starting a fresh run`);
       else if (unfinished) {
         view.notice(
           `Previous unfinished run ${unfinished.run.id} of ${file} (${unfinished.run.state}, ` +
