@@ -22,6 +22,11 @@ import { adminRoutes } from './routes-admin.js';
 import { runRoutes } from './routes-runs.js';
 import { taskRoutes } from './routes-tasks.js';
 import { workerRoutes } from './routes-worker.js';
+import { BatonMetrics } from '../observability/metrics.js';
+import { mountDashboard } from './dashboard.js';
+import { dashboardRoutes } from './dashboard-routes.js';
+import { mountEventStream } from './dashboard-stream.js';
+import { mountMetrics } from './metrics-route.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '1.0.0';
@@ -31,6 +36,8 @@ export interface BatonServer {
   /** The route table: what the app serves and the OpenAPI document describes. */
   routes: ApiRoute[];
   orchestrator: Orchestrator;
+  /** Prometheus metrics served at `/metrics`. */
+  metrics: BatonMetrics;
   /** Wakes waiting claims (e.g. after work was submitted by other means in this process). */
   notifyWork(): void;
   /** Claims waiting for work now (long polls). */
@@ -58,7 +65,10 @@ export function createServer(options: ServerOptions): BatonServer {
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),
+    ...dashboardRoutes(),
   ];
+  const metrics = new BatonMetrics(o.store);
+  const unobserve = metrics.observe(orchestrator);
 
   async function tokenOf(c: Context): Promise<TokenRecord> {
     const header = c.req.header('authorization');
@@ -142,15 +152,21 @@ export function createServer(options: ServerOptions): BatonServer {
     });
   }
 
+  mountMetrics(app, metrics, tokenOf);
+  mountEventStream(app, `${API_PREFIX}/dashboard/events`, deps, tokenOf);
+  mountDashboard(app);
+
   return {
     app,
     routes,
     orchestrator,
+    metrics,
     notifyWork: () => claims.notify(),
     waitingClaims: () => claims.waiting,
     async close() {
       claims.close();
       for (const off of unsubscribe) off();
+      unobserve();
       if (ownsOrchestrator) await orchestrator.close({ graceful: false });
     },
   };
