@@ -125,6 +125,8 @@ export class HttpWorkerStore implements WorkerStore {
       return tasks as TaskRecord[];
     } catch (error) {
       if (this.#claims.signal.aborted) return [];
+      // The server is out of reach: pause before the runtime's next look, not 250 ms later.
+      if (!isBatonError(error)) await new Promise((r) => setTimeout(r, 1000));
       throw error;
     }
   }

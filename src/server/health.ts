@@ -12,12 +12,15 @@ export interface Readiness {
 }
 
 export async function readiness(deps: ServerDeps): Promise<Readiness> {
-  let counts: Awaited<ReturnType<typeof deps.store.countTasks>>;
   try {
-    counts = await deps.store.countTasks({});
+    return await check(deps);
   } catch {
     return { ready: false, reason: 'store unreachable', queued: 0, running: 0 };
   }
+}
+
+async function check(deps: ServerDeps): Promise<Readiness> {
+  const counts = await deps.store.countTasks({});
   const queued = counts.queued ?? 0;
   const running = (counts.assigned ?? 0) + (counts.running ?? 0);
   if (queued > 0 && running === 0) {
