@@ -11,6 +11,7 @@
  * (see the claim). Errors the server raised for the statement itself are never retried, except
  * deadlocks and serialization failures, which are retried at once.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { BatonError } from '../../core/errors.js';
 
@@ -45,6 +46,22 @@ export const typeParsers: pg.CustomTypesConfig = {
 const RETRY_AT_ONCE = new Set(['40001', '40P01']); // serialization failure, deadlock
 const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, starting, too many
 
+const prepared = new Map<string, string | null>();
+
+/**
+ * Statements are prepared once per connection (named by a hash of their text): the claim and
+ * completion statements cost more to plan than to run. Scripts (migrations) and DDL are not.
+ */
+function preparedName(text: string): string | null {
+  let name = prepared.get(text);
+  if (name === undefined) {
+    const dml = /^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b/i.test(text);
+    name = dml ? `baton_${createHash('sha1').update(text).digest('hex').slice(0, 16)}` : null;
+    prepared.set(text, name);
+  }
+  return name;
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -67,7 +84,10 @@ export class Db {
       max: options.poolSize,
       types: typeParsers,
       // Every session works in the store's schema; now_ms() and the tables resolve there.
-      options: `-c search_path=${options.schema}`,
+      // Bitmap scans off: every query here is an index lookup or an ordered index scan, and
+      // with statistics not yet gathered (a freshly loaded backlog) the planner would rather
+      // bitmap-scan `tasks_ready` and sort the whole backlog on every claim.
+      options: `-c search_path=${options.schema} -c enable_bitmapscan=off`,
       application_name: 'baton',
     });
     // An idle client whose server went away: the pool drops it; the next query reconnects.
@@ -143,7 +163,11 @@ export class Db {
       ambiguous,
       wakeRequested: false,
       async rows<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
-        const result = await client.query(text, params as unknown[]);
+        const name = preparedName(text);
+        const values = params as unknown[];
+        const result = await client.query(
+          name === null ? { text, values } : { name, text, values },
+        );
         return result.rows as R[];
       },
       wake(): void {

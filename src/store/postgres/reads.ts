@@ -41,6 +41,11 @@ class Where {
   toString(): string {
     return this.clauses.length > 0 ? `WHERE ${this.clauses.join(' AND ')}` : '';
   }
+  /** A parameter for LIMIT: one statement text (one prepared statement) for every page size. */
+  limit(n: number): string {
+    this.params.push(n);
+    return `LIMIT $${this.params.length}`;
+  }
 }
 
 export async function getTask(sql: Sql, taskId: string): Promise<TaskRecord | null> {
@@ -64,7 +69,7 @@ export async function listTasks(sql: Sql, filter: TaskFilter): Promise<TaskRecor
   }
   const rows = await sql.rows<TaskRow>(
     `SELECT ${TASK_COLUMNS} FROM tasks t ${where.toString()}
-     ORDER BY t.seq LIMIT ${pageSize(filter.limit)}`,
+     ORDER BY t.seq ${where.limit(pageSize(filter.limit))}`,
     where.params,
   );
   return rows.map(toTask);
@@ -148,7 +153,7 @@ export async function listRuns(sql: Sql, filter: RunFilter): Promise<RunRecord[]
     );
   }
   const rows = await sql.rows<RunRow>(
-    `${RUN_SELECT} ${where.toString()} ORDER BY r.seq DESC LIMIT ${pageSize(filter.limit)}`,
+    `${RUN_SELECT} ${where.toString()} ORDER BY r.seq DESC ${where.limit(pageSize(filter.limit))}`,
     where.params,
   );
   return rows.map(toRun);
@@ -171,7 +176,7 @@ export async function listEvents(sql: Sql, filter: EventFilter): Promise<EventRe
   if (filter.runId !== undefined) where.add((p) => `run_id = ${p}`, filter.runId);
   const limit = Math.max(1, Math.min(10_000, Math.floor(filter.limit ?? 1000)));
   const rows = await sql.rows<EventRow>(
-    `SELECT * FROM events ${where.toString()} ORDER BY id LIMIT ${limit}`,
+    `SELECT * FROM events ${where.toString()} ORDER BY id ${where.limit(limit)}`,
     where.params,
   );
   return rows.map(toEvent);
