@@ -23,6 +23,7 @@ import { runRoutes } from './routes-runs.js';
 import { taskRoutes } from './routes-tasks.js';
 import { workerRoutes } from './routes-worker.js';
 import { BatonMetrics } from '../observability/metrics.js';
+import { instrumentStore } from '../observability/instrument-store.js';
 import { mountDashboard } from './dashboard.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { mountEventStream } from './dashboard-stream.js';
@@ -55,7 +56,10 @@ export function createServer(options: ServerOptions): BatonServer {
   if (ownsOrchestrator) orchestrator.start();
   const clock = o.clock ?? orchestrator.options.clock ?? systemClock;
   const claims = new ClaimSignal(clock);
-  const deps: ServerDeps = { store: o.store, orchestrator, options: o, clock, claims };
+  const metrics = new BatonMetrics(o.store);
+  // The API's store calls are timed for `baton_store_operation_seconds`.
+  const store = instrumentStore(o.store, metrics.storeLatency);
+  const deps: ServerDeps = { store, orchestrator, options: o, clock, claims };
   const unsubscribe = (['task:submitted', 'task:queued', 'task:recovered'] as const).map((e) =>
     orchestrator.on(e, () => claims.notify()),
   );
@@ -67,7 +71,6 @@ export function createServer(options: ServerOptions): BatonServer {
     ...workerRoutes(),
     ...dashboardRoutes(),
   ];
-  const metrics = new BatonMetrics(o.store);
   const unobserve = metrics.observe(orchestrator);
 
   async function tokenOf(c: Context): Promise<TokenRecord> {

@@ -47,6 +47,12 @@ describe('GET /metrics on baton serve', () => {
       expect(valueOf(samples, 'baton_task_duration_seconds_count', { type: 'shell' })).toBe(3);
       expect(valueOf(samples, 'baton_queue_wait_seconds_count', { type: 'shell' })).toBe(4);
     }
+    // The API's own store calls are timed.
+    await fetch(`${h.url}/api/v1/runs`, { headers: { Authorization: `Bearer ${h.tokens.read}` } });
+    const timed = parsePrometheus(await (await get(h.tokens.read)).text());
+    expect(
+      valueOf(timed, 'baton_store_operation_seconds_count', { operation: 'listRuns' }),
+    ).toBeGreaterThanOrEqual(1);
     expect((await get(h.tokens.worker)).status).toBe(403);
     expect((await get()).status).toBe(401);
     expect((await get('bt_unknown')).status).toBe(401);
