@@ -80,6 +80,14 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
       for (const change of rec.changes) view.notice(`  ${change.message}`);
       if (rec.changes.length === 0) view.notice('  No outside changes since the run stopped');
       await applyReconciliation(orch, rec);
+      // Tasks still held by a live worker (another `baton run`, a `baton worker`) stay with it.
+      const released = new Set(rec.changes.map((c) => c.taskId));
+      for (const t of await runTasks(store, target.run.id, ['assigned', 'running'])) {
+        if (released.has(t.id)) continue;
+        view.notice(
+          `  Task ${t.key ?? t.id} is ${t.state} on live worker ${t.workerId ?? '?'}: left to it`,
+        );
+      }
       if (resumeStep !== undefined) {
         for (const line of await restoreStep(orch, target, resumeStep)) view.notice(`  ${line}`);
         mode = 'resume-step';
