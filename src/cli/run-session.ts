@@ -103,7 +103,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
     orch.on('task:completed', ({ task }) => {
       if (!mine(task.runId)) return;
       view.task('completed', toTaskJson(task));
-      void refreshTotals();
+      void refreshTotals().catch(() => undefined); // display only
     }),
     orch.on(
       'task:cancelled',
