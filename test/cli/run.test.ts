@@ -1,4 +1,5 @@
 /** `baton run`: dependency order, retries with backoff, timeouts, JSON output, bad input. */
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { alive, taskOf, useSandbox, waitFor, type RunJson } from './baton-process.js';
@@ -41,6 +42,16 @@ tasks:
     const run = await lastRun(s);
     expect(run.state).toBe('completed');
     expect(run.tasks.map((t) => t.key)).toEqual(['top', 'left', 'right', 'bottom']);
+  });
+
+  it('runs examples/hello.yaml, the README quick start', async () => {
+    const s = sandbox();
+    const result = await s.baton(['run', resolve('examples/hello.yaml')]);
+    expect(result.code).toBe(0);
+    const run = await lastRun(s);
+    expect(run.state).toBe('completed');
+    expect(run.tasks.map((t) => t.key)).toEqual(['prepare', 'fetch-a', 'fetch-b', 'report']);
+    expect(result.stdout).toContain('fetch-b checkpoint 5 at 100%');
   });
 
   it('retries a failing task with backoff until it succeeds', async () => {
