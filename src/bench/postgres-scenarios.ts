@@ -43,6 +43,26 @@ export async function withPostgres<T>(
   }
 }
 
+/**
+ * The three scenarios on one server (a throwaway one when `url` is absent), the peer first;
+ * baton's rows carry `vsGraphileWorker`, their throughput as a multiple of the peer's.
+ */
+export function postgresBench(
+  url: string | undefined,
+  o: PgScenarioOptions,
+): Promise<BenchResult[]> {
+  return withPostgres(url, async (server) => {
+    const peer = await graphileWorkerNoop(server, o);
+    const ratio = (r: BenchResult): BenchResult => ({
+      ...r,
+      vsGraphileWorker: Math.round((r.tasksPerSec / Math.max(1, peer.tasksPerSec)) * 100) / 100,
+    });
+    const noop = ratio(await batonNoop(server, o));
+    const checkpointed = ratio(await batonWithCheckpoint(server, o));
+    return [peer, noop, checkpointed];
+  });
+}
+
 /** (a) No-op tasks through baton on PostgreSQL. */
 export function batonNoop(url: string, o: PgScenarioOptions): Promise<BenchResult> {
   return batonThroughput(url, 'noop', o, () => null);

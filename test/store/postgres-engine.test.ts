@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
-import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { openStore } from '../../src/store/open-store.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
 
 const db = usePostgres();
@@ -33,6 +34,23 @@ describe('orchestrator on postgres', () => {
     open.push(made);
     return made;
   }
+
+  it('is what openStore() opens for a postgres:// URL, in the schema the URL names', async () => {
+    const schema = db.newSchema('url');
+    const url = new URL(db.url);
+    url.searchParams.set('schema', schema);
+    const store = await openStore(url.toString());
+    if (!(store instanceof PostgresStore)) throw new Error(`opened a ${store.kind} store`);
+    try {
+      expect(store.schema).toBe(schema);
+      expect(Math.abs((await store.now()) - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await db.dropStore(store);
+    }
+    await expect(openStore(`${db.url}?schema=Not-Valid`)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+  });
 
   it('runs a DAG to the end in dependency order', async () => {
     const { orchestrator } = await engine();
