@@ -106,40 +106,38 @@ export async function restoreStep(
   const order = checkAcyclic(
     tasks.map((t) => ({ id: t.id, label: t.key ?? t.id, dependsOn: t.dependsOn })),
   );
+  for (const task of tasks) ensureNotHeld(task);
+  // The mark goes first: if this process dies half-way, the tasks it meant to reopen still
+  // start from scratch when a later session runs them.
+  const restarted = tasks
+    .filter((t) => !done.has(t.id))
+    .map((t) => ({ taskId: t.id, seq: t.checkpointSeq }));
+  await recordJournal(
+    orch.store,
+    run.id,
+    RESUME_STEP_EVENT,
+    `restored the checkpoint after step ${step}`,
+    { step, key: chosen.key, restarted },
+  );
   const messages: string[] = [];
-  const restarted: { taskId: string; seq: number }[] = [];
   for (const id of order) {
     const task = await orch.store.getTask(id);
     if (!task || !byId.has(id)) continue;
     const label = task.key ?? task.id;
     if (done.has(id)) {
       if (task.state === 'completed') continue;
-      ensureNotHeld(task);
       await orch.completeTask(id, null, `restored by --resume-step ${step}`);
       messages.push(`Task ${label} restored as completed (it was completed after step ${step})`);
       continue;
     }
-    ensureNotHeld(task);
     if (task.state === 'completed') await orch.revertTask(id, `reopened by --resume-step ${step}`);
     else if (task.state === 'failed' || task.state === 'cancelled') {
       await orch.retry(id, `reopened by --resume-step ${step}`);
     }
-    restarted.push({ taskId: id, seq: task.checkpointSeq });
     if (task.state !== 'pending' && task.state !== 'queued') {
       messages.push(`Task ${label} reopened (was ${task.state}): it runs again from scratch`);
     }
   }
-  await recordJournal(
-    orch.store,
-    run.id,
-    RESUME_STEP_EVENT,
-    `restored the checkpoint after step ${step}`,
-    {
-      step,
-      key: chosen.key,
-      restarted,
-    },
-  );
   messages.unshift(
     `Restored the checkpoint after step ${step} (${chosen.key}): ${done.size} step(s) done, continuing with the rest`,
   );
