@@ -8,6 +8,7 @@ import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { openStore } from '../../src/store/open-store.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
+import { newTask as newTaskSpec } from './conformance.js';
 
 const db = usePostgres();
 
@@ -137,5 +138,40 @@ describe('orchestrator on postgres', () => {
     // Every handler ran at least once; the server's restart cost at most a few reruns.
     expect(runs.size).toBe(total);
     expect(errors.length).toBeGreaterThanOrEqual(0);
+  });
+
+  it('keeps its LISTEN connection across a server restart and says so with a wake-up', async () => {
+    if (!db.canRestart) return;
+    const listening = await db.openStore();
+    const submitting = await db.openStore({ schema: listening.schema });
+    let wakes = 0;
+    let waiter: { until: number; resolve: () => void } | null = null;
+    const wakesReach = (n: number): Promise<void> =>
+      wakes >= n ? Promise.resolve() : new Promise((resolve) => (waiter = { until: n, resolve }));
+    const stop = listening.onWake(() => {
+      wakes++;
+      if (waiter && wakes >= waiter.until) waiter.resolve();
+    });
+    const submitUntilWoken = async (n: number): Promise<void> => {
+      const reached = wakesReach(n);
+      let done = false;
+      void reached.then(() => (done = true));
+      while (!done) {
+        await submitting.submit([newTaskSpec()]);
+        await Promise.race([reached, new Promise((r) => setTimeout(r, 50))]);
+      }
+    };
+    try {
+      await submitUntilWoken(1);
+      const before = wakes;
+      await db.restart();
+      // Back: one wake-up for what may have been missed, then live notifications again.
+      await submitUntilWoken(before + 2);
+      expect(wakes).toBeGreaterThanOrEqual(before + 2);
+    } finally {
+      stop();
+      await db.dropStore(submitting);
+      await db.dropStore(listening);
+    }
   });
 });
