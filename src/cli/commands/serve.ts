@@ -4,13 +4,18 @@
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { isBatonError } from '../../core/errors.js';
 import { Orchestrator } from '../../engine/orchestrator.js';
+import { Router } from '../../engine/router.js';
+import { LeastLoadedStrategy, PerformanceStrategy } from '../../engine/routing-strategy.js';
+import { createLogger, logLifecycle } from '../../observability/logger.js';
 import { openStore } from '../../store/open-store.js';
 import { DEFAULT_PORT, startServer } from '../../server/start.js';
 import {
   intOption,
   parseOption,
   storeUrl,
+  usageError,
   withStoreOption,
   type StoreOption,
 } from '../cli-context.js';
@@ -23,6 +28,7 @@ interface ServeFlags extends StoreOption {
   maxBodyBytes?: string;
   maxQueueDepth?: string;
   corsOrigin?: string[];
+  routing?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -42,6 +48,10 @@ export function registerServe(program: Command): void {
       .option(
         '--cors-origin <url...>',
         'origins allowed to call the API from a browser (default none)',
+      )
+      .option(
+        '--routing <strategy>',
+        'pin queued tasks to chosen workers: performance, least-loaded or off (default off)',
       ),
   ).action(async (flags: ServeFlags) => {
     const port = parseOption(intOption(0, 65535, 'a port'), flags.port, '--port');
@@ -52,16 +62,31 @@ export function registerServe(program: Command): void {
     const rate = num(flags.rateLimit, '--rate-limit', 0, 1_000_000);
     const maxBodyBytes = num(flags.maxBodyBytes, '--max-body-bytes', 1024, 1024 ** 3);
     const maxQueueDepth = num(flags.maxQueueDepth, '--max-queue-depth', 1, 1e9);
+    const routing = parseOption(
+      z.enum(['off', 'performance', 'least-loaded']),
+      flags.routing ?? 'off',
+      '--routing',
+    );
     const store = await openStore(storeUrl(flags));
     const orchestrator = new Orchestrator({
       store,
       ...(workerTimeoutMs !== undefined && { workerTimeoutMs }),
     });
-    orchestrator.on('engine:error', ({ error }) =>
-      process.stderr.write(`baton serve: ${String(error)}\n`),
-    );
+    // JSON lines on stderr (pretty on a terminal), never task payloads.
+    const logger = createLogger({ base: { service: 'baton-serve' } });
+    logLifecycle(orchestrator, logger);
+    const router =
+      routing === 'off'
+        ? null
+        : new Router({
+            store,
+            strategy:
+              routing === 'performance' ? new PerformanceStrategy() : new LeastLoadedStrategy(),
+            onError: (error) => logger.error({ err: error }, 'routing pass failed'),
+          });
     try {
       orchestrator.start();
+      router?.start();
       const server = await startServer({
         store,
         orchestrator,
@@ -73,6 +98,9 @@ export function registerServe(program: Command): void {
         ...(maxBodyBytes !== undefined && { maxBodyBytes }),
         ...(maxQueueDepth !== undefined && { maxQueueDepth }),
         ...(flags.corsOrigin !== undefined && { corsOrigins: flags.corsOrigin }),
+      }).catch((error: unknown) => {
+        // Refusing a public address without tokens is a usage problem (exit 2), not a failure.
+        throw isBatonError(error, 'FORBIDDEN') ? usageError(error.message) : error;
       });
       const tokens = await store.listTokens();
       process.stdout.write(`baton serve listening on ${server.url}\n`);
@@ -92,6 +120,7 @@ export function registerServe(program: Command): void {
       });
       await server.stop();
     } finally {
+      await router?.stop();
       await orchestrator.close({ graceful: false });
       await store.close();
     }
