@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { HttpWorkerStore } from '../../client/http-worker-store.js';
+import { createLogger, logLifecycle } from '../../observability/logger.js';
 import { openStore } from '../../store/open-store.js';
 import { createShellHandler } from '../../worker/shell-handler.js';
 import { createWorker } from '../../worker/standalone.js';
@@ -24,8 +25,6 @@ interface WorkerFlags extends StoreOption {
   heartbeatIntervalMs?: string;
   workerTimeoutMs?: string;
 }
-
-const log = (line: string): void => void process.stderr.write(`baton worker: ${line}\n`);
 
 export function registerWorker(program: Command): void {
   program
@@ -47,6 +46,9 @@ export function registerWorker(program: Command): void {
       '--store mode: how long a silent worker lives before this one sweeps it (default 3000)',
     )
     .action(async (flags: WorkerFlags) => {
+      // Structured lines on stderr: JSON, or pretty on a terminal.
+      const logger = createLogger({ base: { service: 'baton-worker' } });
+      const log = (line: string): void => logger.info(line);
       const capabilities = parseCapabilities(flags.capabilities);
       const concurrency = parseOption(intOption(1, 1000), flags.concurrency, '--concurrency');
       const heartbeatIntervalMs =
@@ -98,7 +100,7 @@ export function registerWorker(program: Command): void {
         ...(heartbeatIntervalMs !== undefined && { heartbeatIntervalMs }),
       });
       const worker = standalone.worker;
-      standalone.on('engine:error', ({ error }) => log(`error: ${String(error)}`));
+      logLifecycle(standalone, logger);
       standalone.on('task:lease-lost', ({ taskId }) => log(`lease on ${taskId} lost`));
       await worker.start();
       log(
