@@ -2,7 +2,7 @@
  * The commands end to end, as a user runs them: `baton token create/list/revoke`,
  * `baton serve` and `baton worker --server` as real processes (bin/baton.js).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -64,8 +64,13 @@ describe('baton serve, worker --server and token as processes', () => {
       () => /listening on (http:\/\/\S+)/.exec(serve.output())?.[1],
       'serve to listen',
     );
+    writeFileSync(join(dir, 'handlers.mjs'), 'export const handlers = { double: (n) => n * 2 };');
     const w = spawnBaton(
-      ['worker', '--server', url, '--token', workerToken, '--capabilities', 'docs'],
+      [
+        'worker',
+        ...['--server', url, '--token', workerToken, '--capabilities', 'docs'],
+        ...['--handlers', './handlers.mjs'],
+      ],
       dir,
     );
     const client = new BatonClient({ url, token: adminToken.token });
@@ -78,6 +83,11 @@ describe('baton serve, worker --server and token as processes', () => {
     });
     const done = await client.waitForRun(run.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
     expect(done.tasks.map((t) => t.state)).toEqual(['completed', 'completed']);
+    const doubled = await client.submitTask({ type: 'double', payload: 21 });
+    expect(await client.waitForTask(doubled.id, { pollIntervalMs: 50 })).toMatchObject({
+      state: 'completed',
+      result: 42,
+    });
 
     expect((await baton(['token', 'revoke', 'ops', '--store', store], dir)).code).toBe(0);
     await expect(client.listRuns()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
