@@ -106,24 +106,27 @@ describe('baton run --resume', () => {
     expect(after.find((r) => r.id !== old!.id)?.state).toBe('completed');
   });
 
-  it('stops the running commands on SIGINT, exits 130 and leaves the run resumable', async () => {
-    const s = sandbox();
-    s.write('pipeline.yaml', PIPELINE);
-    const running = s.start(['run', 'pipeline.yaml']);
-    await waitFor(() => running.stdout.includes('b checkpoint 4 '), 'b to checkpoint');
-    const pid = Number(s.read('b.pid'));
-    running.child.kill('SIGINT');
-    const result = await running.done;
-    expect(result.code).toBe(130);
-    expect(result.stdout).toContain('--resume');
-    expect(alive(pid)).toBe(false);
-    const resumed = await s.baton(['run', 'pipeline.yaml', '--resume']);
-    expect(resumed.code).toBe(0);
-    const ledger = s.lines('ledger.txt');
-    expect(ledger.filter((l) => l === 'a')).toHaveLength(1);
-    expect(ledger.some((l) => l.startsWith('b resumed-from '))).toBe(true);
-    expect(ledger.filter((l) => l === 'b done')).toHaveLength(1);
-  });
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'stops the running commands on %s, exits 130 and leaves the run resumable',
+    async (signal) => {
+      const s = sandbox();
+      s.write('pipeline.yaml', PIPELINE);
+      const running = s.start(['run', 'pipeline.yaml']);
+      await waitFor(() => running.stdout.includes('b checkpoint 4 '), 'b to checkpoint');
+      const pid = Number(s.read('b.pid'));
+      running.child.kill(signal);
+      const result = await running.done;
+      expect(result.code).toBe(130);
+      expect(result.stdout).toContain('--resume');
+      expect(alive(pid)).toBe(false);
+      const resumed = await s.baton(['run', 'pipeline.yaml', '--resume']);
+      expect(resumed.code).toBe(0);
+      const ledger = s.lines('ledger.txt');
+      expect(ledger.filter((l) => l === 'a')).toHaveLength(1);
+      expect(ledger.some((l) => l.startsWith('b resumed-from '))).toBe(true);
+      expect(ledger.filter((l) => l === 'b done')).toHaveLength(1);
+    },
+  );
 });
 
 describe('baton run --resume-step', () => {

@@ -54,6 +54,32 @@ tasks:
     expect(result.stdout).toContain('fetch-b checkpoint 5 at 100%');
   });
 
+  it('keeps at most `concurrency` tasks running and passes each task its env', async () => {
+    const s = sandbox();
+    const task = (n: number): string =>
+      `  t${n}:\n    env: { WHO: w${n} }\n    run: echo "start $WHO" >> ledger.txt; sleep 0.2; echo "end $WHO" >> ledger.txt\n`;
+    s.write(
+      'limit.yaml',
+      `name: limit\nconcurrency: 2\ntasks:\n${[1, 2, 3, 4, 5].map(task).join('')}`,
+    );
+    expect((await s.baton(['run', 'limit.yaml'])).code).toBe(0);
+    const ledger = s.lines('ledger.txt');
+    let running = 0;
+    let most = 0;
+    for (const line of ledger) {
+      running += line.startsWith('start ') ? 1 : -1;
+      most = Math.max(most, running);
+    }
+    expect(most).toBe(2);
+    expect(ledger.filter((l) => l.startsWith('end ')).sort()).toEqual([
+      'end w1',
+      'end w2',
+      'end w3',
+      'end w4',
+      'end w5',
+    ]);
+  });
+
   it('retries a failing task with backoff until it succeeds', async () => {
     const s = sandbox();
     s.write(
