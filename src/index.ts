@@ -62,3 +62,19 @@ export { toRunSpec, SHELL_TASK_TYPE } from './workflow/to-run-spec.js';
 export type { Workflow } from './workflow/schema.js';
 export { toRunJson, toTaskJson, toWorkerJson, toCheckpointJson } from './workflow/json-shapes.js';
 export type { RunJson, TaskJson, WorkerJson, CheckpointJson } from './workflow/json-shapes.js';
+
+export { Router } from './engine/router.js';
+export type { RouterOptions, RoutingPass } from './engine/router.js';
+export { PerformanceStrategy, LeastLoadedStrategy, canRun } from './engine/routing-strategy.js';
+export type {
+  RoutingStrategy,
+  RoutingCandidate,
+  RoutingDecision,
+  PerformanceStrategyOptions,
+} from './engine/routing-strategy.js';
+export type { PerformanceRecord, PerformanceFilter } from './store/performance.js';
+export { BatonMetrics } from './observability/metrics.js';
+export { instrumentStore } from './observability/instrument-store.js';
+export { Tracer, TRACER_NAME } from './observability/tracing.js';
+export { createLogger, logLifecycle } from './observability/logger.js';
+export type { LoggerOptions, Logger } from './observability/logger.js';
