@@ -4,7 +4,7 @@
  * and `baton run --resume` does both and goes on.
  */
 import { describe, expect, it } from 'vitest';
-import { taskOf, useSandbox, type RunJson, type Sandbox } from './baton-process.js';
+import { taskOf, useSandbox, waitFor, type RunJson, type Sandbox } from './baton-process.js';
 
 const sandbox = useSandbox();
 
@@ -103,5 +103,51 @@ describe('baton reconcile', () => {
     const unknown = await s.baton(['task', 'complete', 'no-such-task']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('TASK_NOT_FOUND');
+  });
+});
+
+describe('baton reconcile after a crash', () => {
+  const SLOW = `name: slow
+tasks:
+  a:
+    run: echo a >> ledger.txt
+  b:
+    needs: [a]
+    run: |
+      i=0
+      if [ -n "$BATON_CHECKPOINT" ]; then
+        i=$(echo "$BATON_CHECKPOINT" | sed 's/[^0-9]//g')
+        echo "b resumed-from $i" >> ledger.txt
+      fi
+      while [ "$i" -lt 30 ]; do i=$((i + 1)); sleep 0.05; echo "::checkpoint::{\\"i\\":$i}"; done
+      echo "b done" >> ledger.txt
+`;
+
+  it('reports the dead worker’s task, releases it with --apply, and resume continues it', async () => {
+    const s = sandbox();
+    s.write('slow.yaml', SLOW);
+    const running = s.start(['run', 'slow.yaml']);
+    await waitFor(() => running.stdout.includes('b checkpoint 3 '), 'b to checkpoint');
+    running.child.kill('SIGKILL');
+    await running.done;
+    const { runs } = await s.json<{ runs: RunJson[] }>(['status', '--json']);
+    const runId = runs[0]!.id;
+
+    const dry = await s.baton(['reconcile', runId]);
+    expect(dry.stdout).toMatch(/Task b was running on worker .*, which is gone: it resumes from/);
+    expect(taskOf(await run(s, runId), 'b').state).toBe('running');
+
+    const applied = await s.baton(['reconcile', runId, '--apply']);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/released 1 task\(s\) of dead worker/);
+    expect(['queued', 'pending']).toContain(taskOf(await run(s, runId), 'b').state);
+
+    const resumed = await s.baton(['run', 'slow.yaml', '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('No outside changes since the run stopped');
+    const ledger = s.lines('ledger.txt');
+    expect(ledger[0]).toBe('a');
+    expect(Number(ledger[1]?.split(' ')[2])).toBeGreaterThanOrEqual(3);
+    expect(ledger.slice(2)).toEqual(['b done']);
   });
 });
