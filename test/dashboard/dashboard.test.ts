@@ -3,6 +3,7 @@
  * runs page, a 10-task DAG, live state changes without reload, and cancel by role.
  */
 import type { Page } from 'playwright-core';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { useServer, type ServerHarness } from '../server/harness.js';
 import { screenshot, signIn, useBrowser } from './browser.js';
@@ -183,5 +184,66 @@ describe('dashboard in a browser', () => {
     );
     expect(await runState(h, run.id)).toBe('cancelled');
     await screenshot(admin, 'cancelled');
+  });
+
+  it('shows a task with a corrupt checkpoint and its error, retries it, and lists workers', async () => {
+    const h = await open();
+    h.orchestrator.handle('shell', async (_payload, ctx) => {
+      if (ctx.key !== 'saver') return null;
+      if (ctx.attempt === 1) {
+        await ctx.checkpoint({ page: 1 }, 30);
+        await ctx.checkpoint({ page: 2 }, 60);
+        throw new Error('disk full on page 3');
+      }
+      return { pages: 3 };
+    });
+    await h.orchestrator.startWorker({ id: 'ui-worker', concurrency: 2 });
+    const run = await submitRun(h, {
+      name: 'with-checkpoints',
+      tasks: { first: { run: 'true' }, saver: { run: 'true', retries: 0 } },
+    });
+    await h.orchestrator.waitForRun(run.id);
+    const saver = (await h.store.listTasks({ runId: run.id })).find((t) => t.key === 'saver')!;
+    expect(saver.state).toBe('failed');
+    // Bit rot on disk: the oldest checkpoint no longer matches its checksum.
+    const db = new Database(h.store.path);
+    db.prepare('UPDATE checkpoints SET state = ? WHERE task_id = ? AND seq = 1').run(
+      '{"page":999}',
+      saver.id,
+    );
+    db.close();
+
+    const browser = await launch();
+    const page = await signIn(browser, h.url, h.tokens.admin);
+    await page.selectOption('select[name="state"]', 'failed');
+    await page.waitForSelector(
+      `[data-testid="run-row"][data-run-id="${run.id}"][data-state="failed"]`,
+    );
+    await page.goto(`${h.url}/#/runs/${run.id}`);
+    await page.click('[data-testid="task-node"][data-key="saver"]');
+    await page.waitForSelector('[data-testid="task-error"]');
+    expect(await page.textContent('[data-testid="task-error"]')).toContain('disk full on page 3');
+    await page.waitForSelector('[data-testid="checkpoint"][data-intact="false"]');
+    expect(await page.locator('[data-testid="checkpoint"]').count()).toBe(2);
+    expect(await page.textContent('[data-testid="checkpoint"][data-intact="false"]')).toContain(
+      'corrupt',
+    );
+    expect(await page.textContent('[data-testid="task-detail"]')).toContain('disk full on page 3');
+    await screenshot(page, 'task-detail');
+
+    await page.click('[data-testid="retry-task"]');
+    await page.waitForSelector(
+      '[data-testid="task-node"][data-key="saver"][data-state="completed"]',
+    );
+    await page.waitForSelector('[data-testid="task-result"]');
+
+    await page.click('[data-testid="nav-workers"]');
+    const row = await page.waitForSelector(
+      '[data-testid="worker-row"][data-worker-id="ui-worker"]',
+    );
+    const text = (await row.textContent()) ?? '';
+    expect(text).toContain('active');
+    expect(text).toMatch(/\d+(\.\d)? m?s$/); // its p95
+    await screenshot(page, 'workers');
   });
 });
