@@ -44,7 +44,7 @@ import {
   workerRecordSchema,
   writeOutcomesSchema,
 } from '../server/worker-schemas.js';
-import { HttpTransport, type HttpOptions } from './http.js';
+import { HttpTransport, type HttpOptions, type RequestOptions } from './http.js';
 
 export interface HttpWorkerStoreOptions extends HttpOptions {
   /** How long a claim waits on the server for work (ms). Default 20000. */
@@ -53,10 +53,16 @@ export interface HttpWorkerStoreOptions extends HttpOptions {
   maxBatchBytes?: number;
   /** Attempts of a request that fails on the network, is rate limited or meets a 5xx. Default 8. */
   networkAttempts?: number;
+  /**
+   * More `baton serve` instances on the same store (base URLs). A request that fails on the
+   * network moves on to the next one: the lease lives in the store, not in a server.
+   */
+  fallbackUrls?: string[];
 }
 
 export class HttpWorkerStore implements WorkerStore {
-  readonly #http: HttpTransport;
+  readonly #transports: HttpTransport[];
+  #current = 0;
   readonly #claimWaitMs: number;
   readonly #maxBatchBytes: number;
   readonly #attempts: number;
@@ -66,19 +72,41 @@ export class HttpWorkerStore implements WorkerStore {
   #claims = new AbortController();
 
   constructor(options: HttpWorkerStoreOptions) {
-    this.#http = new HttpTransport(options);
+    const { fallbackUrls = [], ...http } = options;
+    this.#transports = [options.url, ...fallbackUrls].map(
+      (url) => new HttpTransport({ ...http, url }),
+    );
     this.#claimWaitMs = options.claimWaitMs ?? 20_000;
     this.#maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
     this.#attempts = options.networkAttempts ?? 8;
   }
 
-  async #post<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.output<S>> {
+  get #http(): HttpTransport {
+    return this.#transports[this.#current]!;
+  }
+
+  /** After a failed exchange: the next server, if there is another. */
+  #failOver(error: unknown): void {
+    if (!isBatonError(error)) this.#current = (this.#current + 1) % this.#transports.length;
+  }
+
+  /** The base URL requests go to now. */
+  get url(): string {
+    return this.#http.base;
+  }
+
+  #post<S extends z.ZodType>(path: string, body: unknown, schema: S): Promise<z.output<S>> {
+    return this.#send(path, { method: 'POST', body, schema });
+  }
+
+  async #send<S extends z.ZodType>(path: string, o: RequestOptions<S>): Promise<z.output<S>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#http.request(path, { method: 'POST', body, schema });
+        return await this.#http.request(path, o);
       } catch (error) {
         // A refusal is an answer; a failed exchange, a rate limit or a server in trouble is
         // worth repeating, else an outcome would be dropped and its task left running.
+        this.#failOver(error);
         const waitMs = retryDelayMs(error, attempt);
         if (waitMs === null || attempt >= this.#attempts) throw error;
         await new Promise((r) => setTimeout(r, waitMs));
@@ -125,6 +153,7 @@ export class HttpWorkerStore implements WorkerStore {
       return tasks as TaskRecord[];
     } catch (error) {
       if (this.#claims.signal.aborted) return [];
+      this.#failOver(error);
       // The server is out of reach: pause before the runtime's next look, not 250 ms later.
       if (!isBatonError(error)) await new Promise((r) => setTimeout(r, 1000));
       throw error;
@@ -163,11 +192,11 @@ export class HttpWorkerStore implements WorkerStore {
   }
 
   async nextDueAt(): Promise<number | null> {
-    return (await this.#http.request('/worker/next-due', { schema: nextDueSchema })).dueAt;
+    return (await this.#send('/worker/next-due', { schema: nextDueSchema })).dueAt;
   }
 
   async listCheckpoints(taskId: string): Promise<CheckpointRecord[]> {
-    const { checkpoints } = await this.#http.request(
+    const { checkpoints } = await this.#send(
       `/worker/tasks/${encodeURIComponent(taskId)}/checkpoints`,
       { query: { workerId: this.#holderOf(taskId) }, schema: checkpointRecordListSchema },
     );

@@ -81,4 +81,42 @@ describe('the typed client package and several servers', () => {
       await second.stop();
     }
   });
+
+  it('a worker fails over to another server on the same store when its server goes away', async () => {
+    const h = await open();
+    const second = await startServer({ store: h.store, host: '127.0.0.1', port: 0 });
+    let secondStopped = false;
+    const store = new HttpWorkerStore({
+      url: second.url,
+      fallbackUrls: [h.url],
+      token: h.tokens.worker,
+      claimWaitMs: 500,
+    });
+    const { worker } = createWorker({
+      store,
+      handlers: { echo: (p) => p },
+      heartbeatIntervalMs: 200,
+    });
+    try {
+      await worker.start();
+      const client = new BatonClient({ url: h.url, token: h.tokens.client });
+      const before = await client.submitTask({ type: 'echo', payload: 1 });
+      await client.waitForTask(before.id, { pollIntervalMs: 20 });
+      await second.stop();
+      secondStopped = true;
+      const after = await client.submitTask({ type: 'echo', payload: 2 });
+      expect(
+        await client.waitForTask(after.id, { pollIntervalMs: 20, timeoutMs: 20_000 }),
+      ).toMatchObject({
+        state: 'completed',
+        result: 2,
+        workerId: worker.id,
+      });
+      expect(store.url).toBe(`${h.url}/api/v1`);
+      expect((await h.store.getWorker(worker.id))?.state).toBe('active');
+      await worker.stop();
+    } finally {
+      if (!secondStopped) await second.stop();
+    }
+  });
 });

@@ -30,7 +30,10 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description('a worker process, on a server (--server) or on a store (--store)')
-    .option('--server <url>', 'URL of baton serve (e.g. http://10.0.0.5:7420)')
+    .option(
+      '--server <urls>',
+      'URL of baton serve (e.g. http://10.0.0.5:7420); more, comma-separated, to fail over',
+    )
     .option('--token <token>', 'worker token for --server (env BATON_TOKEN)')
     .option(
       '--store <url>',
@@ -83,7 +86,10 @@ export function registerWorker(program: Command): void {
         return;
       }
       if (flags.store !== undefined) throw usageError('give --server or --store, not both');
-      const url = parseOption(z.url({ protocol: /^https?$/ }), flags.server, '--server');
+      // Several instances of baton serve on one store: the others take over when one is gone.
+      const [url, ...fallbackUrls] = flags.server
+        .split(',')
+        .map((u) => parseOption(z.url({ protocol: /^https?$/ }), u.trim(), '--server'));
       const envToken = process.env.BATON_TOKEN;
       const token = flags.token ?? (envToken === '' ? undefined : envToken);
       const shell = createShellHandler({ baseEnv: process.env });
@@ -92,7 +98,11 @@ export function registerWorker(program: Command): void {
         ...(flags.handlers !== undefined ? await loadHandlers(flags.handlers) : {}),
       };
       const standalone = createWorker({
-        store: new HttpWorkerStore({ url, ...(token !== undefined && { token }) }),
+        store: new HttpWorkerStore({
+          url: url!,
+          fallbackUrls,
+          ...(token !== undefined && { token }),
+        }),
         handlers,
         capabilities,
         concurrency,
