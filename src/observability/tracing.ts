@@ -127,8 +127,12 @@ export class Tracer {
         const scope = trace.setSpan(contextFrom(task.traceParent), span);
         const attrs = taskAttributes(task);
         return fn({
-          child: (name, body) =>
-            this.#active(`baton.${name}`, scope, attrs, SpanKind.INTERNAL, () => body()),
+          child: (name, body) => {
+            // The handler's error is caught to be recorded; the attempt's span says it failed.
+            if (name === 'fail')
+              span.setStatus({ code: SpanStatusCode.ERROR, message: 'attempt failed' });
+            return this.#active(`baton.${name}`, scope, attrs, SpanKind.INTERNAL, () => body());
+          },
           inScope: (body) => context.with(scope, body),
         });
       },

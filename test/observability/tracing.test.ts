@@ -1,4 +1,4 @@
-import { context, trace } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncHooksContextManager } from '@opentelemetry/context-async-hooks';
 import {
   BasicTracerProvider,
@@ -164,6 +164,9 @@ describe('tracing', () => {
     expect(parentId(route)).toBe(submit.spanContext().spanId);
     const fail = spans.find((s) => s.name === 'baton.fail')!;
     expect(attr(fail, 'baton.task.id')).toBe(task.id);
+    const execute = spans.find((s) => s.name === 'baton.execute')!;
+    expect(execute.status.code).toBe(SpanStatusCode.ERROR);
+    expect(parentId(fail)).toBe(execute.spanContext().spanId);
   });
 
   it('reads and writes W3C traceparent headers', () => {
