@@ -142,6 +142,11 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
       process.once('SIGINT', () => process.exit(130));
       await orch.close({ graceful: false });
       await shell.idle();
+      // Handing the tasks back fails those whose last attempt it was (WORKER_LOST); an
+      // interrupt is not their fault, so they wait for the next session instead.
+      for (const task of await runTasks(store, runId, 'failed')) {
+        if (task.error?.code === 'WORKER_LOST') await orch.retry(task.id, `interrupted (${ended})`);
+      }
       return { interrupted: true, signal: ended };
     }
     await orch.close();

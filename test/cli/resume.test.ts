@@ -119,6 +119,10 @@ describe('baton run --resume', () => {
       expect(result.code).toBe(130);
       expect(result.stdout).toContain('--resume');
       expect(alive(pid)).toBe(false);
+      // Left waiting, not failed: the interrupt was not the task's fault.
+      const [stopped] = await runs(s);
+      expect(stopped!.state).toBe('running');
+      expect(taskOf(stopped!, 'b').state).toBe('queued');
       const resumed = await s.baton(['run', 'pipeline.yaml', '--resume']);
       expect(resumed.code).toBe(0);
       const ledger = s.lines('ledger.txt');
