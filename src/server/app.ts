@@ -11,7 +11,7 @@ import { Orchestrator } from '../engine/orchestrator.js';
 import type { TokenRecord } from '../store/types.js';
 import { authenticate, requireRight } from './auth.js';
 import { readJsonBody } from './body.js';
-import { ClaimSignal } from './claim-signal.js';
+import { ClaimSignal, wakeOnStore } from './claim-signal.js';
 import { refuse, toErrorResponse } from './errors.js';
 import { readiness } from './health.js';
 import { openApiDocument } from './openapi.js';
@@ -63,6 +63,7 @@ export function createServer(options: ServerOptions): BatonServer {
   const unsubscribe = (['task:submitted', 'task:queued', 'task:recovered'] as const).map((e) =>
     orchestrator.on(e, () => claims.notify()),
   );
+  unsubscribe.push(wakeOnStore(o.store, claims));
   const limiter = o.rateLimit === false ? null : new RateLimiter(o.rateLimit);
   const routes = [
     ...runRoutes(o.maxPageSize),

@@ -54,3 +54,16 @@ export class ClaimSignal {
     });
   }
 }
+
+/** A store that announces, across processes, when tasks may have become claimable. */
+type WakingStore = { onWake(listener: () => void): () => void };
+
+/**
+ * Subscribes `claims` to the store's cross-process wake-ups when it has them (PostgreSQL's
+ * LISTEN/NOTIFY), so work submitted through another instance or process reaches a waiting
+ * claim here in milliseconds instead of at the next poll. Returns the unsubscribe function.
+ */
+export function wakeOnStore(store: object, claims: ClaimSignal): () => void {
+  if (!('onWake' in store) || typeof store.onWake !== 'function') return () => undefined;
+  return (store as WakingStore).onWake(() => claims.notify());
+}

@@ -98,7 +98,7 @@ export const registerBody = z.strictObject({
   id: idSchema,
   capabilities: z.array(label).max(50),
   types: z.array(label).max(1000).nullable(),
-  concurrency: z.number().int().min(1).max(10_000),
+  concurrency: z.number().int().min(1).max(1000),
   meta: z.record(z.string().max(100), jsonValueSchema),
 });
 

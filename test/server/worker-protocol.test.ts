@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { BatonClient } from '../../src/client/baton-client.js';
 import { HttpWorkerStore } from '../../src/client/http-worker-store.js';
 import { checksumOf } from '../../src/core/checksum.js';
+import { startServer } from '../../src/server/start.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { createWorker } from '../../src/worker/standalone.js';
 import { eventually, requester, useServer, type ServerHarness } from './harness.js';
 
@@ -290,5 +292,49 @@ describe('remote-worker protocol', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it("wakes waiting claims on the store's cross-process wake-ups (PostgreSQL's LISTEN/NOTIFY)", async () => {
+    const h = await open();
+    // A store that announces work, as PostgresStore.onWake does; the other handle submits
+    // behind this server's back, as another process would.
+    const listeners = new Set<() => void>();
+    class WakingStore extends SqliteStore {
+      onWake(listener: () => void): () => void {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      }
+    }
+    const store = new WakingStore({ path: h.store.path });
+    const server = await startServer({ store, port: 0, claimPollIntervalMs: 60_000 });
+    try {
+      const req = (path: string, body: unknown) =>
+        fetch(`${server.url}${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${h.tokens.worker}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify(body),
+        });
+      await req('/api/v1/worker/register', registration('waker'));
+      const claim = req('/api/v1/worker/claim', {
+        workerId: 'waker',
+        limit: 1,
+        capabilities: [],
+        types: null,
+        waitMs: 30_000,
+      });
+      await eventually(() => server.waitingClaims() === 1, 'the claim to wait');
+      const task = await h.orchestrator.submit({ type: 't' }); // the harness's server, not this one
+      expect(listeners.size).toBe(1);
+      for (const wake of listeners) wake();
+      const { tasks } = (await (await claim).json()) as { tasks: { id: string }[] };
+      expect(tasks.map((t) => t.id)).toEqual([task.id]);
+    } finally {
+      await server.stop();
+      await store.close();
+    }
+    expect(listeners.size).toBe(0);
   });
 });
