@@ -7,6 +7,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { checksumOf } from '../../src/core/checksum.js';
+import { claim } from '../../src/store/postgres/claim.js';
+import { typeParsers, type Sql } from '../../src/store/postgres/db.js';
+import { checkpoint, complete } from '../../src/store/postgres/lease-writes.js';
 import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -204,5 +208,69 @@ describe('postgres store under concurrency', () => {
     });
     expect(await store.listTasks({})).toHaveLength(1);
     await db.dropStore(store);
+  });
+});
+
+describe('postgres store after a commit lost with its connection', () => {
+  /** A unit of work as the store runs it on its second try: a real connection, `ambiguous` set. */
+  async function retrySql(store: PostgresStore): Promise<{ sql: Sql; end: () => Promise<void> }> {
+    const client = new pg.Client({
+      connectionString: db.url,
+      types: typeParsers,
+      options: `-c search_path=${store.schema}`,
+    });
+    await client.connect();
+    const sql: Sql = {
+      ambiguous: true,
+      rows: async <R>(text: string, params: readonly unknown[] = []) =>
+        (await client.query(text, [...params])).rows as R[],
+      wake: () => undefined,
+    };
+    return { sql, end: () => client.end() };
+  }
+
+  it('a claim run again returns what its first run started, and starts nothing more', async () => {
+    const store = await db.openStore();
+    await store.submit(Array.from({ length: 6 }, () => newTask()));
+    const w = await store.registerWorker(worker());
+    const request = { workerId: w.id, limit: 3, capabilities: [], types: null };
+    const { sql, end } = await retrySql(store);
+    try {
+      const first = await claim({ ...sql, ambiguous: false }, request, 'token-1');
+      const again = await claim(sql, request, 'token-1');
+      expect(again.map((t) => [t.id, t.epoch])).toEqual(first.map((t) => [t.id, t.epoch]));
+      expect(await store.countTasks({})).toEqual({ running: 3, queued: 3 });
+      // A different call (another token) after a lost commit that did not land claims anew.
+      expect(await claim(sql, request, 'token-2')).toHaveLength(3);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+
+  it('a completion or checkpoint run again is reported as landed, not lost, and not doubled', async () => {
+    const store = await db.openStore();
+    await store.submit([newTask(), newTask()]);
+    const w = await store.registerWorker(worker());
+    const [a, b] = await store.claim({ workerId: w.id, limit: 2, capabilities: [], types: null });
+    const state = { page: 1 };
+    const cp = { progress: 10, state, checksum: checksumOf(state), keep: 5 };
+    await store.checkpoint([{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
+    await store.complete([{ taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 }]);
+    const { sql, end } = await retrySql(store);
+    try {
+      const [done] = await complete(sql, [
+        { taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 },
+      ]);
+      expect(done).toMatchObject({ ok: true, task: { state: 'completed' } });
+      const [saved] = await checkpoint(sql, [{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
+      expect(saved).toMatchObject({ ok: true, checkpoint: { seq: 1 } });
+      expect((await store.listCheckpoints(b!.id)).map((c) => c.seq)).toEqual([1]);
+      const events = await store.listEvents({ taskId: a!.id });
+      expect(events.filter((e) => e.type === 'task:completed')).toHaveLength(1);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
   });
 });

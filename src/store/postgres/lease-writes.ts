@@ -59,80 +59,79 @@ export async function progress(sql: Sql, items: ProgressUpdate[]): Promise<boole
   return out;
 }
 
+/**
+ * Saves checkpoints of held tasks in one statement: the fenced bump of the task's sequence,
+ * the new rows, the pruning of all but the newest `keep` per task (the new row is never among
+ * them: a statement does not see its own inserts), and the events.
+ */
+const CHECKPOINT = `WITH i AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::json[], $5::text[],
+      $6::int[]) WITH ORDINALITY AS i(id, epoch, progress, state, checksum, keep, n)),
+  bumped AS (
+    UPDATE tasks t SET checkpoint_seq = t.checkpoint_seq + 1, progress = i.progress,
+      updated_at = now_ms()
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+    RETURNING t.id, t.checkpoint_seq, t.attempt, t.run_id, t.worker_id, i.epoch, i.progress,
+      i.state, i.checksum, i.keep, i.n),
+  saved AS (
+    INSERT INTO checkpoints (task_id, seq, attempt, epoch, progress, state, checksum, created_at)
+    SELECT id, checkpoint_seq, attempt, epoch, progress, state, checksum, now_ms() FROM bumped
+    RETURNING *),
+  pruned AS (
+    DELETE FROM checkpoints c USING bumped b
+    WHERE c.task_id = b.id AND c.seq <= b.checkpoint_seq - greatest(1, b.keep)),
+  logged AS (
+    INSERT INTO events (at, type, task_id, run_id, worker_id, reason, data)
+    SELECT now_ms(), 'task:checkpoint', b.id, b.run_id, b.worker_id,
+      'checkpoint ' || b.checkpoint_seq,
+      json_build_object('seq', b.checkpoint_seq, 'progress', b.progress, 'epoch', b.epoch)
+    FROM bumped b ORDER BY b.n)
+SELECT s.*, b.n FROM saved s JOIN bumped b ON b.id = s.task_id ORDER BY b.n`;
+
 export async function checkpoint(sql: Sql, items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
   const out: CheckpointOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
-  for (const round of inRounds(items)) {
-    const bumped = await sql.rows<{
-      id: string;
-      checkpoint_seq: number;
-      attempt: number;
-      run_id: string | null;
-      worker_id: string | null;
-    }>(
-      `UPDATE tasks t SET checkpoint_seq = t.checkpoint_seq + 1, progress = i.progress,
-         updated_at = now_ms()
-       FROM unnest($1::text[], $2::bigint[], $3::float8[]) AS i(id, epoch, progress)
-       WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
-       RETURNING t.id, t.checkpoint_seq, t.attempt, t.run_id, t.worker_id`,
-      [
-        round.map((r) => r.item.taskId),
-        round.map((r) => r.item.epoch),
-        round.map((r) => r.item.checkpoint.progress),
-      ],
-    );
-    if (bumped.length === 0) continue;
-    const byId = new Map(bumped.map((b) => [b.id, b]));
-    const held = round.filter((r) => byId.has(r.item.taskId));
-    const seqOf = (r: (typeof held)[number]): number => byId.get(r.item.taskId)!.checkpoint_seq;
-    const saved = await sql.rows<CheckpointRow>(
-      `INSERT INTO checkpoints (task_id, seq, attempt, epoch, progress, state, checksum, created_at)
-       SELECT i.*, now_ms() FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[],
-         $5::float8[], $6::json[], $7::text[])
-         AS i(task_id, seq, attempt, epoch, progress, state, checksum)
-       RETURNING *`,
-      [
-        held.map((r) => r.item.taskId),
-        held.map(seqOf),
-        held.map((r) => byId.get(r.item.taskId)!.attempt),
-        held.map((r) => r.item.epoch),
-        held.map((r) => r.item.checkpoint.progress),
-        held.map((r) => JSON.stringify(r.item.checkpoint.state)),
-        held.map((r) => r.item.checkpoint.checksum),
-      ],
-    );
-    // Keep the newest `keep` checkpoints of each task, in the same transaction.
-    await sql.rows(
-      `DELETE FROM checkpoints c USING unnest($1::text[], $2::int[]) AS p(task_id, upto)
-       WHERE c.task_id = p.task_id AND c.seq <= p.upto`,
-      [
-        held.map((r) => r.item.taskId),
-        held.map((r) => seqOf(r) - Math.max(1, r.item.checkpoint.keep)),
-      ],
-    );
-    await logEvents(
-      sql,
-      held.map((r) => {
-        const b = byId.get(r.item.taskId)!;
-        return {
-          type: 'task:checkpoint',
-          taskId: b.id,
-          runId: b.run_id,
-          workerId: b.worker_id,
-          reason: `checkpoint ${b.checkpoint_seq}`,
-          data: {
-            seq: b.checkpoint_seq,
-            progress: r.item.checkpoint.progress,
-            epoch: r.item.epoch,
-          },
-        };
-      }),
-    );
-    const savedById = new Map(saved.map((s) => [s.task_id, s]));
-    for (const r of held) {
-      out[r.index] = { ok: true, checkpoint: toCheckpoint(savedById.get(r.item.taskId)!) };
+  const landed = sql.ambiguous ? await landedEarlier(sql, items) : new Map<number, CheckpointRow>();
+  for (const [index, row] of landed) out[index] = { ok: true, checkpoint: toCheckpoint(row) };
+  // Indexes (into `items`) of what is still to be saved.
+  const pending = items.map((_, i) => i).filter((i) => !landed.has(i));
+  for (const round of inRounds(pending.map((i) => items[i]!))) {
+    const rows = await sql.rows<CheckpointRow & { n: number }>(CHECKPOINT, [
+      round.map((r) => r.item.taskId),
+      round.map((r) => r.item.epoch),
+      round.map((r) => r.item.checkpoint.progress),
+      round.map((r) => JSON.stringify(r.item.checkpoint.state)),
+      round.map((r) => r.item.checkpoint.checksum),
+      round.map((r) => r.item.checkpoint.keep),
+    ]);
+    for (const row of rows) {
+      out[pending[round[row.n - 1]!.index]!] = { ok: true, checkpoint: toCheckpoint(row) };
     }
   }
   return out;
+}
+
+/**
+ * After a lost commit: the items whose checkpoint did land (the task's newest checkpoint was
+ * written under the same epoch with the same checksum), so that they are not saved twice.
+ */
+async function landedEarlier(
+  sql: Sql,
+  items: CheckpointWrite[],
+): Promise<Map<number, CheckpointRow>> {
+  const rows = await sql.rows<CheckpointRow>(
+    `SELECT c.* FROM tasks t JOIN checkpoints c ON c.task_id = t.id AND c.seq = t.checkpoint_seq
+     WHERE t.id = ANY($1::text[])`,
+    [items.map((i) => i.taskId)],
+  );
+  const newest = new Map(rows.map((r) => [r.task_id, r]));
+  const landed = new Map<number, CheckpointRow>();
+  items.forEach((item, index) => {
+    const row = newest.get(item.taskId);
+    if (row && row.epoch === item.epoch && row.checksum === item.checkpoint.checksum) {
+      landed.set(index, row);
+    }
+  });
+  return landed;
 }
 
 /**
@@ -179,6 +178,19 @@ FROM done t ORDER BY t.n`;
 
 export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutcome[]> {
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
+  if (sql.ambiguous) {
+    // After a lost commit: a task completed under the very epoch we hold was completed by us
+    // (an operator's completion bumps the epoch), so report it done rather than lost.
+    const rows = await sql.rows<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = ANY($1::text[]) AND t.state = 'completed'`,
+      [items.map((i) => i.taskId)],
+    );
+    const done = new Map(rows.map((r) => [r.id, r]));
+    items.forEach((item, i) => {
+      const row = done.get(item.taskId);
+      if (row?.epoch === item.epoch) out[i] = { ok: true, task: toTask(row) };
+    });
+  }
   for (const round of inRounds(items)) {
     const rows = await sql.rows<TaskRow & { n: number; queued_now: number }>(COMPLETE, [
       round.map((r) => r.item.taskId),

@@ -154,6 +154,10 @@ export class PostgresStore implements Store {
     return this.#auto((sql) => lease.progress(sql, items));
   }
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
+    // One statement is its own transaction; two items about one task need one around them.
+    if (lease.inRounds(items).length <= 1) {
+      return this.#auto((sql) => lease.checkpoint(sql, items));
+    }
     return this.#tx((sql) => lease.checkpoint(sql, items));
   }
   complete(items: Completion[]): Promise<WriteOutcome[]> {
