@@ -64,6 +64,24 @@ describe('baton checkpoints', () => {
     expect(list[0]).toMatchObject({ state: { i: 12 }, progress: 100, attempt: 1 });
   });
 
+  it('keeps only N with --keep-checkpoints N', async () => {
+    const s = sandbox();
+    s.write('counter.yaml', COUNTER(9, '0'));
+    expect((await s.baton(['run', 'counter.yaml', '--keep-checkpoints', '3'])).code).toBe(0);
+    const list = await s.json<CheckpointJson[]>([
+      'checkpoints',
+      'list',
+      await countTask(s),
+      '--json',
+    ]);
+    expect(list.map((c) => c.seq)).toEqual([9, 8, 7]);
+    const bad = await s.baton(['run', 'counter.yaml', '--keep-checkpoints', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'invalid --keep-checkpoints: expected a whole number from 1 to 1000',
+    );
+  });
+
   it('detects a corrupted checkpoint row: listed as corrupt, refused on restore', async () => {
     const s = sandbox();
     s.write('counter.yaml', COUNTER(6, '0'));

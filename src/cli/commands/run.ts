@@ -35,6 +35,7 @@ import { runSession } from '../run-session.js';
 interface RunFlags extends StoreOption {
   resume?: boolean;
   resumeStep?: string;
+  keepCheckpoints: string;
   json?: boolean;
 }
 
@@ -46,6 +47,7 @@ export function registerRun(program: Command): void {
       .argument('<file>', 'workflow file (YAML or JSON)')
       .option('--resume', 'continue the newest unfinished run of this workflow')
       .option('--resume-step <n>', 'restore the checkpoint taken after step N, continue with N+1')
+      .option('--keep-checkpoints <n>', 'checkpoints kept per task (older ones pruned)', '5')
       .option('--json', 'one JSON object per line'),
   ).action((file: string, flags: RunFlags) => runCommand(file, flags));
 }
@@ -55,6 +57,11 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
     flags.resumeStep === undefined
       ? undefined
       : parseOption(intOption(1, 10_000, 'a step number'), flags.resumeStep, '--resume-step');
+  const checkpointsToKeep = parseOption(
+    intOption(1, 1000),
+    flags.keepCheckpoints,
+    '--keep-checkpoints',
+  );
   const loaded = await loadWorkflowFile(file);
   const path = resolve(file);
   const view = new ProgressView(flags.json ? 'json' : process.stdout.isTTY ? 'tty' : 'plain');
@@ -64,7 +71,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
   ];
 
   await withStore(flags, async (store) => {
-    const orch = new Orchestrator({ store, maxConcurrentTasks: concurrency });
+    const orch = new Orchestrator({ store, maxConcurrentTasks: concurrency, checkpointsToKeep });
     const resuming = flags.resume === true || resumeStep !== undefined;
     const previous = await findWorkflowRuns(store, loaded.workflow.name, path);
     let runId: string;
