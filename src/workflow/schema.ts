@@ -13,6 +13,8 @@ export const MAX_WORKFLOW_TASKS = 10_000;
 export const MAX_CONCURRENCY = 1024;
 /** Longest `run:` command (bytes of text). */
 export const MAX_COMMAND_LENGTH = 64 * 1024;
+/** Longest value of an `env` variable. */
+export const MAX_ENV_VALUE = 32 * 1024;
 /** Longest backoff before a retry. */
 export const MAX_BACKOFF_MS = 24 * 3_600_000;
 
@@ -83,11 +85,19 @@ export const workflowTaskSchema = z.strictObject({
   env: z
     .record(
       z.string().regex(ENV_NAME, 'expected an environment variable name such as TARGET'),
-      z.union([z.string(), z.number(), z.boolean()], {
-        error: 'expected a string, number or boolean',
-      }),
+      z.union(
+        [
+          z.string().max(MAX_ENV_VALUE, `expected at most ${MAX_ENV_VALUE} characters`),
+          z.number(),
+          z.boolean(),
+        ],
+        {
+          error: 'expected a string, number or boolean',
+        },
+      ),
       { error: typeError('expected a map of NAME: value') },
     )
+    .refine((env) => Object.keys(env).length <= 200, 'expected at most 200 variables')
     .optional(),
   /** Only workers offering all of these run the task. */
   capabilities: z.array(label, { error: 'expected a list of names' }).max(50).optional(),

@@ -108,6 +108,7 @@ describe('workflow files', () => {
     ['env: { 1BAD: x }', 'tasks.a.env.1BAD', 'environment variable name'],
     ['env: { OK: [1] }', 'tasks.a.env.OK', 'string, number or boolean'],
     ['needs: a', 'tasks.a.needs', 'list of task names'],
+    [`env: { BIG: ${'x'.repeat(33 * 1024)} }`, 'tasks.a.env.BIG', 'at most 32768 characters'],
   ])('refuses `%s` naming %s', (line, field, message) => {
     const found = problems(`name: x\ntasks:\n  a:\n    run: echo\n    ${line}\n`);
     expect(found[0]).toMatchObject({ field, line: 5 });
