@@ -168,6 +168,22 @@ describe('postgres store under concurrency', () => {
     await db.dropStore(store);
   });
 
+  it('keeps working when another process changes a table under its prepared statements', async () => {
+    const store = await db.openStore({ poolSize: 1 });
+    const t = newTask();
+    await store.submit([t]);
+    expect((await store.getTask(t.id))!.id).toBe(t.id); // prepared on the pool's one connection
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(`ALTER TABLE "${store.schema}".tasks ADD COLUMN added_later text`);
+    } finally {
+      await client.end();
+    }
+    expect((await store.getTask(t.id))!.id).toBe(t.id);
+    await db.dropStore(store);
+  });
+
   it('wakes listeners in other processes when tasks become claimable', async () => {
     const first = await db.openStore();
     const [other] = await peers(first, 1);

@@ -42,8 +42,14 @@ export const typeParsers: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-/** SQLSTATEs after which the same work may simply be run again. */
-const RETRY_AT_ONCE = new Set(['40001', '40P01']); // serialization failure, deadlock
+const STALE_PLAN = '0A000';
+/**
+ * SQLSTATEs after which the same work may simply be run again: serialization failure,
+ * deadlock, and a prepared statement whose table changed under it (another process migrated
+ * the schema: "cached plan must not change result type"), after which the connection, with its
+ * prepared statements, is dropped.
+ */
+const RETRY_AT_ONCE = new Set(['40001', '40P01', STALE_PLAN]);
 const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, starting, too many
 
 const prepared = new Map<string, string | null>();
@@ -119,7 +125,7 @@ export class Db {
         if (!committing) {
           await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
         } else broken = error;
-        if (isConnectionError(error)) broken = error;
+        if (isConnectionError(error) || isStalePlan(error)) broken = error;
         throw committing && isConnectionError(error) ? new AmbiguousCommit(error) : error;
       } finally {
         client.off('error', onError);
@@ -141,6 +147,7 @@ export class Db {
         if (sql.wakeRequested) await this.#notify(client);
         return value;
       } catch (error) {
+        if (isStalePlan(error)) broken = error;
         if (!isConnectionError(error)) throw error;
         // Each statement commits on its own: the one in flight may have landed.
         broken = error;
@@ -207,6 +214,10 @@ class AmbiguousCommit extends Error {
   constructor(cause: unknown) {
     super('connection lost during COMMIT', { cause });
   }
+}
+
+function isStalePlan(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === STALE_PLAN;
 }
 
 function isRetryableAtOnce(error: unknown): boolean {
