@@ -16,7 +16,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { isBatonError } from '../core/errors.js';
 import type { PerformanceRecord } from '../store/performance.js';
-import type { Store } from '../store/store.js';
+import type { PinRequest, Store } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import type { Tracer } from '../observability/tracing.js';
 import {
@@ -28,7 +28,13 @@ import {
 
 export type RouterStore = Pick<
   Store,
-  'listWorkers' | 'listTasks' | 'listPerformance' | 'assign' | 'recordRouting' | 'releasePinned'
+  | 'listWorkers'
+  | 'listTasks'
+  | 'listPerformance'
+  | 'assign'
+  | 'recordRouting'
+  | 'releasePinned'
+  | 'pinTasks'
 >;
 
 export interface RouterOptions {
@@ -133,25 +139,52 @@ export class Router {
       released.push(...back.map((t) => t.id));
     }
     const stats = indexPerformance(performance);
-    const routed = new Map<string, string>();
+    const pins: PinRequest[] = [];
     for (const task of queued) {
       if (task.pinnedWorkerId !== null) continue;
       const capable = [...active.values()].filter((w) => canRun(w, task));
       if (capable.length === 0) continue;
-      const workerId = await this.#routeTask(task, capable, pinned, stats);
-      if (workerId === null) continue;
-      routed.set(task.id, workerId);
-      pinned.set(workerId, (pinned.get(workerId) ?? 0) + 1);
+      const pin = await this.#decide(task, capable, pinned, stats);
+      if (pin === null) continue;
+      pins.push(pin);
+      pinned.set(pin.workerId, (pinned.get(pin.workerId) ?? 0) + 1);
     }
+    const routed = new Map<string, string>();
+    const written = await this.#pin(pins);
+    pins.forEach((pin, i) => {
+      if (written[i]) routed.set(pin.taskId, pin.workerId);
+    });
     return { routed, released };
   }
 
-  async #routeTask(
+  /** Writes a pass's pins: in one transaction where the store can, else one by one. */
+  async #pin(pins: PinRequest[]): Promise<boolean[]> {
+    if (pins.length === 0) return [];
+    if (this.#store.pinTasks) {
+      return (await this.#store.pinTasks(pins)).map((task) => task !== null);
+    }
+    const out: boolean[] = [];
+    for (const pin of pins) {
+      try {
+        await this.#store.assign(pin.taskId, pin.workerId, pin.reason);
+      } catch (error) {
+        // Claimed, cancelled or its worker left since we looked: nothing to route.
+        if (!isBatonError(error)) throw error;
+        out.push(false);
+        continue;
+      }
+      await this.#store.recordRouting(pin.taskId, pin.routing);
+      out.push(true);
+    }
+    return out;
+  }
+
+  async #decide(
     task: TaskRecord,
     capable: WorkerRecord[],
     pinned: Map<string, number>,
     stats: Map<string, Map<string, PerformanceRecord>>,
-  ): Promise<string | null> {
+  ): Promise<PinRequest | null> {
     const byWorker = stats.get(task.type);
     const candidates: RoutingCandidate[] = capable.map((worker) => ({
       worker,
@@ -159,28 +192,30 @@ export class Router {
       pinned: pinned.get(worker.id) ?? 0,
       peerP50Ms: peerP50(byWorker, worker.id),
     }));
-    const run = async (): Promise<string | null> => {
+    const decide = (): PinRequest | null => {
       const decision = this.#strategy.choose(task, candidates);
       if (decision === null) return null;
-      try {
-        await this.#store.assign(task.id, decision.workerId, decision.reason);
-      } catch (error) {
-        // Claimed, cancelled or its worker left since we looked: nothing to route.
-        if (isBatonError(error)) return null;
-        throw error;
-      }
-      await this.#store.recordRouting(task.id, {
-        strategy: this.#strategy.name,
+      return {
+        taskId: task.id,
         workerId: decision.workerId,
-        score: decision.score,
         reason: decision.reason,
-        candidates: candidates.map((c) => c.worker.id),
-        at: this.#clock.now(),
-      });
-      return decision.workerId;
+        routing: {
+          strategy: this.#strategy.name,
+          workerId: decision.workerId,
+          score: decision.score,
+          reason: decision.reason,
+          candidates: candidates.map((c) => c.worker.id),
+          at: this.#clock.now(),
+        },
+      };
     };
-    if (this.#tracer === null) return run();
-    return this.#tracer.routeSpan(task, run);
+    if (this.#tracer === null) return decide();
+    let pin: PinRequest | null = null;
+    await this.#tracer.routeSpan(task, () => {
+      pin = decide();
+      return Promise.resolve(pin?.workerId ?? null);
+    });
+    return pin;
   }
 }
 

@@ -31,7 +31,11 @@ export interface RoutingStrategy {
 }
 
 export interface PerformanceStrategyOptions {
-  /** Most not-yet-started tasks pinned to a worker, as a multiple of its concurrency. Default 1. */
+  /**
+   * Most not-yet-started tasks pinned to a worker, as a multiple of its concurrency, once every
+   * candidate has a history. Default 8 (a bounded line: pins are not moved once made). Until then (cold start) the line is one concurrency
+   * long, so that a guess made without figures cannot queue much work on a slow worker.
+   */
   maxPinnedPerSlot?: number;
   /** Attempts a worker needs before its own figures are trusted over its peers'. Default 3. */
   minSamples?: number;
@@ -42,6 +46,9 @@ export interface PerformanceStrategyOptions {
  * of it per slot, times its typical duration (p50 of recent attempts), divided by its success
  * rate (a worker that fails half the time needs two tries). A fast worker therefore gets a
  * longer line than a slow one, in proportion to its speed, and an unreliable one gets less.
+ *
+ * When the best worker's line is full the task is left unpinned rather than handed to a worse
+ * worker: whoever frees a slot first claims it, as without a router.
  */
 export class PerformanceStrategy implements RoutingStrategy {
   readonly name = 'performance';
@@ -49,17 +56,19 @@ export class PerformanceStrategy implements RoutingStrategy {
   readonly #minSamples: number;
 
   constructor(options: PerformanceStrategyOptions = {}) {
-    this.#maxPinnedPerSlot = options.maxPinnedPerSlot ?? 1;
+    this.#maxPinnedPerSlot = options.maxPinnedPerSlot ?? 8;
     this.#minSamples = options.minSamples ?? 3;
   }
 
   choose(_task: TaskRecord, candidates: readonly RoutingCandidate[]): RoutingDecision | null {
     const scored = candidates
-      .filter((c) => c.pinned < Math.max(1, c.worker.concurrency * this.#maxPinnedPerSlot))
       .map((c) => ({ c, ...this.#estimate(c) }))
       .sort((a, b) => a.score - b.score || a.c.worker.id.localeCompare(b.c.worker.id));
     const best = scored[0];
     if (!best) return null;
+    const everyoneKnown = scored.every((s) => s.trusted);
+    const line = best.c.worker.concurrency * (everyoneKnown ? this.#maxPinnedPerSlot : 1);
+    if (best.c.pinned >= Math.max(1, line)) return null;
     const runnerUp = scored[1];
     const load = `${best.c.worker.running + best.c.pinned}/${best.c.worker.concurrency}`;
     const reason =
@@ -68,7 +77,7 @@ export class PerformanceStrategy implements RoutingStrategy {
       `load ${load})` +
       (runnerUp
         ? `; next ${runnerUp.c.worker.id} at ${Math.round(runnerUp.score)} ms`
-        : '; only capable worker with room');
+        : '; only capable worker');
     return { workerId: best.c.worker.id, score: best.score, reason };
   }
 
@@ -85,8 +94,8 @@ export class PerformanceStrategy implements RoutingStrategy {
       1,
       trusted ? (perf.p50Ms ?? perf.meanMs) : (c.peerP50Ms ?? perf?.p50Ms ?? 1),
     );
-    // Laplace smoothing: a worker's first failure does not condemn it.
-    const successRate = attempts === 0 ? 1 : (perf!.done + 1) / (attempts + 2);
+    // Smoothed by one imaginary success: a worker's first failure does not condemn it.
+    const successRate = attempts === 0 ? 1 : (perf!.done + 1) / (attempts + 1);
     const ahead = c.worker.running + c.pinned + 1;
     const rounds = Math.ceil(ahead / Math.max(1, c.worker.concurrency));
     return {

@@ -109,6 +109,16 @@ export interface CheckpointWrite extends LeaseRef {
 export type CheckpointOutcome =
   { ok: true; checkpoint: CheckpointRecord } | { ok: false; code: 'LEASE_LOST' };
 
+/** A router's decision: pin a queued task to a worker and record why. */
+export interface PinRequest {
+  taskId: string;
+  workerId: string;
+  /** Logged with the `task:assigned` event. */
+  reason: string;
+  /** Recorded on the task (`routing`). */
+  routing: JsonValue;
+}
+
 export interface WorkerRegistration {
   id: string;
   capabilities: string[];
@@ -262,6 +272,12 @@ export interface Store {
    * `complete` and `fail` keep them up to date in the same transaction as the outcome.
    */
   listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]>;
+  /**
+   * Pins each task to its worker with `assign`'s checks and records the routing decision, all
+   * in one transaction; an item whose task or worker no longer qualifies is skipped (null).
+   * Optional: without it a router calls `assign` and `recordRouting` per task.
+   */
+  pinTasks?(items: PinRequest[]): Promise<(TaskRecord | null)[]>;
   /** Requeues the tasks pinned to a worker that it has not started (router pins never strand). */
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]>;
 }

@@ -785,6 +785,32 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(await store.releasePinned(a.id, 'again')).toEqual([]);
     });
 
+    it('pins a batch of tasks with their routing in one call, skipping those that moved on', async () => {
+      if (!store.pinTasks) {
+        // Optional: the router falls back to assign + recordRouting (PostgreSQL for now).
+        expect(store.kind).toBe('postgres');
+        return;
+      }
+      const a = await store.registerWorker(worker());
+      const [t1, t2, t3] = (await store.submit([newTask(), newTask(), newTask()])).tasks;
+      await store.cancel(t3!.id, 'changed my mind');
+      const out = await store.pinTasks([
+        { taskId: t1!.id, workerId: a.id, reason: 'fastest', routing: { workerId: a.id, n: 1 } },
+        { taskId: t2!.id, workerId: 'nobody', reason: 'gone', routing: { n: 2 } },
+        { taskId: t3!.id, workerId: a.id, reason: 'too late', routing: { n: 3 } },
+      ]);
+      expect(out.map((t) => t?.id ?? null)).toEqual([t1!.id, null, null]);
+      expect(await store.getTask(t1!.id)).toMatchObject({
+        state: 'assigned',
+        pinnedWorkerId: a.id,
+        routing: { workerId: a.id, n: 1 },
+      });
+      expect(await store.getTask(t2!.id)).toMatchObject({ state: 'queued', routing: null });
+      expect((await store.getTask(t3!.id))!.routing).toBeNull();
+      const events = await store.listEvents({ taskId: t1!.id });
+      expect(events.at(-1)).toMatchObject({ type: 'task:assigned', reason: 'fastest' });
+    });
+
     it('keeps the trace context a task was submitted with', async () => {
       const traceParent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       const [traced, plain] = (await store.submit([newTask({ traceParent }), newTask()])).tasks;

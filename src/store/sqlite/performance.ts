@@ -4,7 +4,10 @@
  */
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
+import { isBatonError } from '../../core/errors.js';
+import type { PinRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
+import { assign } from './worker-writes.js';
 import { logEvent, record, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
 
@@ -101,4 +104,20 @@ export function releasePinned(ctx: Ctx, workerId: string, reason: string): TaskR
     });
   }
   return rows.map((row) => record(ctx, row));
+}
+
+/** Router pins of one pass in one transaction (one fsync, not two per task). */
+export function pinTasks(ctx: Ctx, items: PinRequest[]): (TaskRecord | null)[] {
+  const setRouting = ctx.sql.get('UPDATE tasks SET routing = ? WHERE id = ?');
+  return items.map((item) => {
+    try {
+      // `assign` checks everything before it writes: a refusal leaves nothing behind.
+      const task = assign(ctx, item.taskId, item.workerId, item.reason);
+      setRouting.run(JSON.stringify(item.routing), item.taskId);
+      return { ...task, routing: item.routing };
+    } catch (error) {
+      if (isBatonError(error)) return null;
+      throw error;
+    }
+  });
 }

@@ -20,6 +20,7 @@ import type {
   NewToken,
   NewTask,
   OperatorChange,
+  PinRequest,
   ProgressUpdate,
   RecoverResult,
   Recovery,
@@ -220,6 +221,9 @@ export class SqliteStore implements Store {
 
   listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
     return this.#read((ctx) => performance.listPerformance(ctx, filter));
+  }
+  pinTasks(items: PinRequest[]): Promise<(TaskRecord | null)[]> {
+    return this.#write((ctx) => performance.pinTasks(ctx, items));
   }
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
     return this.#write((ctx) => performance.releasePinned(ctx, workerId, reason));
