@@ -78,3 +78,12 @@ export { instrumentStore } from './observability/instrument-store.js';
 export { Tracer, TRACER_NAME } from './observability/tracing.js';
 export { createLogger, logLifecycle } from './observability/logger.js';
 export type { LoggerOptions, Logger } from './observability/logger.js';
+
+export { createServer, startServer } from './server/index.js';
+export type {
+  BatonServer,
+  RunningServer,
+  ServerOptions,
+  StartServerOptions,
+} from './server/index.js';
+export type { TokenRecord, TokenRole } from './store/types.js';
