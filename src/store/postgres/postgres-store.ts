@@ -23,6 +23,7 @@ import type {
   NewTask,
   NewToken,
   OperatorChange,
+  PinRequest,
   ProgressUpdate,
   RecoverResult,
   Recovery,
@@ -252,6 +253,9 @@ export class PostgresStore implements Store {
 
   listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
     return this.#auto((sql) => performance.listPerformance(sql, filter));
+  }
+  pinTasks(items: PinRequest[]): Promise<(TaskRecord | null)[]> {
+    return this.#tx((sql) => workers.pinTasks(sql, items));
   }
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
     return this.#tx((sql) => performance.releasePinned(sql, workerId, reason));

@@ -5,11 +5,12 @@
  * and the held tasks are locked with SKIP LOCKED before they are recovered, so each task is
  * recovered by one sweeper only; the others pass over it.
  */
-import { BatonError } from '../../core/errors.js';
+import { BatonError, isBatonError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/json.js';
 import type {
   HeartbeatResult,
   LeaseRef,
+  PinRequest,
   RecoverResult,
   Recovery,
   WorkerRegistration,
@@ -264,4 +265,26 @@ export async function assign(
   ]);
   if (to === 'assigned') sql.wake();
   return toTask(updated!);
+}
+
+/**
+ * Router pins of one pass in one transaction (one commit, not two per task). `assign` checks
+ * everything before it writes, so an item refused (task or worker moved on) leaves nothing.
+ */
+export async function pinTasks(sql: Sql, items: PinRequest[]): Promise<(TaskRecord | null)[]> {
+  const out: (TaskRecord | null)[] = [];
+  for (const item of items) {
+    try {
+      const task = await assign(sql, item.taskId, item.workerId, item.reason);
+      await sql.rows(`UPDATE tasks SET routing = $2 WHERE id = $1`, [
+        item.taskId,
+        JSON.stringify(item.routing),
+      ]);
+      out.push({ ...task, routing: item.routing });
+    } catch (error) {
+      if (!isBatonError(error)) throw error;
+      out.push(null);
+    }
+  }
+  return out;
 }
