@@ -1,7 +1,7 @@
 // One run: its DAG laid out by dagre, each task coloured by state with its live progress;
 // clicking a task opens its detail. Live: the event feed for this run triggers a reload of
 // the graph, and `progress` messages move the bars in place.
-import { useEffect, useState } from '/dashboard/vendor/hooks.js';
+import { useEffect, useMemo, useState } from '/dashboard/vendor/hooks.js';
 import dagre from '/dashboard/vendor/dagre.js';
 import { api, debounce, follow } from '/dashboard/api.js';
 import { Action, formatDuration, html, Progress, StateBadge } from '/dashboard/ui.js';
@@ -22,7 +22,9 @@ function layout(tasks) {
 }
 
 function Graph({ tasks, selected, onSelect }) {
-  const g = layout(tasks);
+  // Layout depends only on which tasks exist and how they connect, not on their state.
+  const shape = tasks.map((t) => `${t.id}<${t.dependsOn.join(',')}`).join(';');
+  const g = useMemo(() => layout(tasks), [shape]);
   const { width = 200, height = 100 } = g.graph();
   const byId = new Map(tasks.map((t) => [t.id, t]));
   return html`<svg

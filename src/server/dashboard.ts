@@ -5,7 +5,7 @@
  * shows it fetches from the API with the token the visitor types into its sign-in form, so an
  * unauthenticated visitor sees the form and nothing else.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,8 @@ function vendorAssets(): Map<string, Asset> {
 
 function ownAssets(dir: string): Map<string, Asset> {
   const out = new Map<string, Asset>();
+  // A package installed without its dashboard still serves the API; `/` then answers 404.
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const type = TYPES[extname(name)];
     if (type !== undefined) out.set(name, { body: readFileSync(join(dir, name), 'utf8'), type });
