@@ -1,0 +1,159 @@
+/**
+ * The lease writes of the worker protocol: progress, checkpoint, complete, fail. Each acts
+ * for a worker registered with the same token, only about tasks that worker holds, and the
+ * store refuses a stale epoch: any refused item makes the answer 409 LEASE_LOST, with the
+ * per-item outcomes in its details (the held items were committed). Sizes and checksums are
+ * checked before anything is written.
+ */
+import { checksumOf } from '../core/checksum.js';
+import { jsonBytes } from '../core/json.js';
+import type { CheckpointOutcome, WriteOutcome } from '../store/store.js';
+import { refuse } from './errors.js';
+import { route } from './route.js';
+import { fencedWrite, LOST, ownWorker } from './worker-access.js';
+import {
+  checkpointBody,
+  checkpointOutcomesSchema,
+  completeBody,
+  failBody,
+  MAX_RETRY_DELAY_MS,
+  progressBody,
+  progressOutcomesSchema,
+  writeOutcomesSchema,
+} from './worker-schemas.js';
+
+const lostWrite = (o: WriteOutcome): boolean => !o.ok;
+const lostCheckpoint = (o: CheckpointOutcome): boolean => !o.ok;
+
+export function leaseWriteRoutes() {
+  return [
+    route({
+      method: 'POST',
+      path: '/worker/progress',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Report progress of held tasks (409 LEASE_LOST if any lease is stale)',
+      body: progressBody,
+      response: progressOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (items) => deps.store.progress(items),
+          (ok) => !ok,
+          false,
+          false,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/checkpoint',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Save checkpoints of held tasks (checksums verified, size bounded)',
+      body: checkpointBody,
+      response: checkpointOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const { maxCheckpointBytes, checkpointsToKeep } = deps.orchestrator.options;
+        body.items.forEach((item, i) => {
+          const bytes = jsonBytes(item.checkpoint.state);
+          if (bytes > maxCheckpointBytes) {
+            throw refuse(
+              'CHECKPOINT_TOO_LARGE',
+              `checkpoint of ${bytes} bytes exceeds the limit of ${maxCheckpointBytes}`,
+              { field: `items.${i}.checkpoint.state`, bytes, limit: maxCheckpointBytes },
+            );
+          }
+          if (checksumOf(item.checkpoint.state) !== item.checkpoint.checksum) {
+            throw refuse('VALIDATION_FAILED', 'checkpoint checksum does not match its state', {
+              field: `items.${i}.checkpoint.checksum`,
+            });
+          }
+        });
+        const items = body.items.map((item) => ({
+          ...item,
+          checkpoint: {
+            ...item.checkpoint,
+            keep: Math.min(item.checkpoint.keep, checkpointsToKeep),
+          },
+        }));
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          items,
+          (held) => deps.store.checkpoint(held),
+          lostCheckpoint,
+          LOST as CheckpointOutcome,
+          false,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/complete',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary:
+        'Record results of held tasks (409 LEASE_LOST and nothing recorded for a stale lease)',
+      body: completeBody,
+      response: writeOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const { maxResultBytes } = deps.orchestrator.options;
+        body.items.forEach((item, i) => {
+          const bytes = jsonBytes(item.result);
+          if (bytes > maxResultBytes) {
+            throw refuse(
+              'RESULT_NOT_SERIALIZABLE',
+              `result of ${bytes} bytes exceeds the limit of ${maxResultBytes}`,
+              { field: `items.${i}.result`, bytes, limit: maxResultBytes },
+            );
+          }
+        });
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (held) => deps.store.complete(held),
+          lostWrite,
+          LOST as WriteOutcome,
+          true,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/fail',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Record failed attempts of held tasks (retried at retryAt, or failed for good)',
+      body: failBody,
+      response: writeOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const latest = deps.clock.now() + MAX_RETRY_DELAY_MS;
+        const items = body.items.map((item) => ({
+          ...item,
+          retryAt: item.retryAt === null ? null : Math.min(item.retryAt, latest),
+        }));
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          items,
+          (held) => deps.store.fail(held),
+          lostWrite,
+          LOST as WriteOutcome,
+          true,
+        );
+        return { outcomes };
+      },
+    }),
+  ];
+}
