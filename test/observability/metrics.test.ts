@@ -3,7 +3,7 @@ import { NonRetryableError } from '../../src/core/errors.js';
 import { instrumentStore } from '../../src/observability/instrument-store.js';
 import { BatonMetrics } from '../../src/observability/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { useEngine } from '../helpers/engine.js';
+import { nextEvent, useEngine } from '../helpers/engine.js';
 import { parsePrometheus, valueOf } from './prom-text.js';
 
 describe('metrics', () => {
@@ -88,6 +88,33 @@ describe('metrics', () => {
       await other.close();
     }
     stopObserving();
+  });
+
+  it('counts a recovery (event log) and the lease loss this process saw (local bus)', async () => {
+    const { orchestrator, store } = engine();
+    const metrics = new BatonMetrics(store);
+    const stop = metrics.observe(orchestrator);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    orchestrator.handle('slow', async () => {
+      await gate;
+    });
+    const started = nextEvent(orchestrator, 'task:started');
+    await orchestrator.startWorker({ id: 'w-lost' });
+    const task = await orchestrator.submit({ type: 'slow' });
+    await started;
+    const lost = nextEvent(orchestrator, 'task:lease-lost');
+    await orchestrator.handleWorkerDisconnect('w-lost', 'test says so');
+    await lost;
+    release();
+    await orchestrator.waitForTask(task.id);
+    const samples = parsePrometheus(await metrics.scrape());
+    expect(valueOf(samples, 'baton_tasks_recovered_total')).toBe(1);
+    expect(valueOf(samples, 'baton_lease_losses_total')).toBeGreaterThanOrEqual(1);
+    expect(valueOf(samples, 'baton_tasks_completed_total')).toBe(1);
+    // Queued twice (submit, recovery), started twice: two waits observed.
+    expect(valueOf(samples, 'baton_queue_wait_seconds_count', { type: 'slow' })).toBe(2);
+    stop();
   });
 
   it('times the store calls of this process', async () => {
