@@ -21,6 +21,11 @@ export type CrashPointHook = (point: CrashPoint, task: TaskRecord) => void;
 
 export interface AttemptDeps {
   crashPoint?: CrashPointHook;
+  /**
+   * Called once when the handler is done and only the outcome's write remains: the worker
+   * frees the slot then, so its next claim overlaps this commit.
+   */
+  onSettled?: () => void;
   store: WorkerStore;
   options: WorkerRuntimeOptions;
   bus: EventBus;
@@ -150,6 +155,7 @@ export async function runAttempt(
     );
     const result = storable(value, options.maxResultBytes);
     cancelTimer();
+    deps.onSettled?.();
     deps.crashPoint?.('before-complete', task);
     const durationMs = clock.now() - startedAt;
     report(await spans.child('complete', () => batcher.complete({ ...lease, result, durationMs })));
@@ -162,6 +168,7 @@ export async function runAttempt(
       ? clock.now() + backoffDelayMs(task.attempt, task.backoff)
       : null;
     const durationMs = clock.now() - startedAt;
+    deps.onSettled?.();
     report(
       await spans.child('fail', () =>
         batcher.fail({ ...lease, error: taskError, retryAt, durationMs }),

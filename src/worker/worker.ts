@@ -63,6 +63,8 @@ export class Worker {
   #pumping = false;
   #wakeScheduled = false;
   #heldDirty = false;
+  /** Attempts whose handler is still running: what `concurrency` limits. */
+  #busy = 0;
   #again = false;
   #stopping = false;
   #started = false;
@@ -146,7 +148,7 @@ export class Worker {
     try {
       do {
         this.#again = false;
-        const room = Math.min(claimBatchSize, this.concurrency - this.#held.size);
+        const room = Math.min(claimBatchSize, this.concurrency - this.#busy);
         const granted = room > 0 ? this.#deps.limiter.take(room) : 0;
         if (granted === 0) {
           full = true;
@@ -201,11 +203,21 @@ export class Worker {
   #start(task: TaskRecord): void {
     const controller = new AbortController();
     this.#held.set(task.id, { task, controller });
+    this.#busy++;
     this.#heldChanged();
     const { bus, options } = this.#deps;
     this.#crashPoint?.('after-claim', task);
     bus.emit('task:assigned', { task, workerId: this.id });
     bus.emit('task:started', { task, workerId: this.id });
+    // The slot is freed when the handler is done; the lease is held until its outcome commits.
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      this.#busy--;
+      this.#deps.limiter.give(1);
+      this.wake();
+    };
     void this.#tracer
       .attempt(task, this.id, (trace) =>
         runAttempt(task, controller, {
@@ -216,6 +228,7 @@ export class Worker {
           workerId: this.id,
           handler: this.#deps.handlers.get(task.type),
           trace,
+          onSettled: settle,
           ...(this.#crashPoint && { crashPoint: this.#crashPoint }),
         }),
       )
@@ -223,9 +236,8 @@ export class Worker {
       .finally(() => {
         this.#held.delete(task.id);
         this.#heldChanged();
-        this.#deps.limiter.give(1);
+        settle();
         if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
-        this.wake();
       });
   }
 
