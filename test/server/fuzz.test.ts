@@ -255,7 +255,7 @@ describe('fuzz: malformed requests never get a 5xx and never change the store', 
       fc.constant('x'.repeat(70 * 1024)),
       fc.constant(undefined),
     );
-    const query = fc
+    const encoded = fc
       .dictionary(
         fc.oneof(ascii, fc.constantFrom('limit', 'cursor', 'state', 'runId', 'name', 'workerId')),
         weird,
@@ -266,6 +266,12 @@ describe('fuzz: malformed requests never get a 5xx and never change the store', 
           .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
           .join('&'),
       );
+    // Raw text too: broken percent-encoding, repeated keys, stray `&` and `=`.
+    const raw = fc.oneof(
+      ascii.map((t) => t.replace(/#/g, '')),
+      fc.constantFrom('limit=%zz', '%E0=1', 'state=%', 'limit=1&limit=2', '&&==&', 'cursor=%00'),
+    );
+    const query = fc.oneof(encoded, raw);
     const routed = fc
       .record({
         route: fc.constantFrom(...routes),
