@@ -101,18 +101,22 @@ export function createServer(options: ServerOptions): BatonServer {
     }
     return c.json(body, status as 400);
   });
-  app.notFound((c) =>
-    c.json(
+  app.notFound((c) => {
+    // A path the API serves with other methods is 405 (with Allow), anything else 404.
+    const allowed = routes.filter((r) => pathPattern(r.path).test(c.req.path)).map((r) => r.method);
+    if (allowed.length > 0) c.header('Allow', allowed.join(', '));
+    const [code, status] = allowed.length > 0 ? ['METHOD_NOT_ALLOWED', 405] : ['NOT_FOUND', 404];
+    return c.json(
       {
         error: {
-          code: 'NOT_FOUND',
+          code,
           message: `no route ${c.req.method} ${c.req.path}`,
-          details: {},
+          details: allowed.length > 0 ? { allowed } : {},
         },
       },
-      404,
-    ),
-  );
+      status as 404,
+    );
+  });
   app.use(
     '*',
     o.corsOrigins.length > 0
@@ -174,6 +178,22 @@ export function createServer(options: ServerOptions): BatonServer {
       if (ownsOrchestrator) await orchestrator.close({ graceful: false });
     },
   };
+}
+
+const patterns = new Map<string, RegExp>();
+
+/** `/runs/:id` → a pattern matching `/api/v1/runs/<anything but a slash>`. */
+function pathPattern(path: string): RegExp {
+  let pattern = patterns.get(path);
+  if (!pattern) {
+    const escaped = `${API_PREFIX}${path}`
+      .split(/:[A-Za-z]+/)
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]+');
+    pattern = new RegExp(`^${escaped}$`);
+    patterns.set(path, pattern);
+  }
+  return pattern;
 }
 
 function queriesOf(c: Context): Record<string, string | string[]> {

@@ -89,6 +89,9 @@ describe('baton serve: REST routes', () => {
     await expectError(await req('GET', '/api/v1/runs/nope'), 404, 'RUN_NOT_FOUND');
     await expectError(await req('GET', '/api/v1/tasks/nope'), 404, 'TASK_NOT_FOUND');
     await expectError(await req('GET', '/api/v1/nothing-here'), 404, 'NOT_FOUND');
+    const wrongMethod = await req('DELETE', '/api/v1/runs');
+    expect(wrongMethod.headers.get('allow')).toBe('POST, GET');
+    await expectError(wrongMethod, 405, 'METHOD_NOT_ALLOWED');
   });
 
   it('cancels a run, then resumes it: cancelled tasks run again', async () => {
