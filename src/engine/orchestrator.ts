@@ -78,6 +78,7 @@ export class Orchestrator {
   readonly #sweeper: Sweeper;
   // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
   readonly #tracer = new Tracer();
+  #router: SubmitRouter | null = null;
   #started = false;
 
   constructor(options: OrchestratorOptions) {
@@ -107,6 +108,14 @@ export class Orchestrator {
   handle<P = JsonValue | null, R = unknown>(type: string, handler: TaskHandler<P, R>): this {
     this.#handlers.set(type, handler as TaskHandler);
     return this;
+  }
+
+  /**
+   * Routes tasks submitted here before any worker is woken for them (see engine/router.ts).
+   * A routing failure is reported on `engine:error`; the submit stands. `null` turns it off.
+   */
+  useRouter(router: SubmitRouter | null): void {
+    this.#router = router;
   }
 
   /** Starts the lost-worker sweeper (unless `sweeper: false`). Idempotent. */
@@ -148,6 +157,7 @@ export class Orchestrator {
     const result = await this.#tracer.submit({ 'baton.tasks': tasks.length }, (traceParent) =>
       this.store.submit(withTrace(tasks, traceParent)),
     );
+    await this.#routeSubmitted(result.tasks, result.existing);
     this.#announce(result.tasks, result.existing);
     return result.tasks;
   }
@@ -162,6 +172,7 @@ export class Orchestrator {
     const result = await this.#tracer.submit(attributes, (traceParent) =>
       this.store.submit(withTrace(tasks, traceParent), run),
     );
+    await this.#routeSubmitted(result.tasks, result.existing);
     this.#announce(result.tasks, result.existing);
     return { run: await this.getRun(runId), tasks: result.tasks };
   }
@@ -342,6 +353,15 @@ export class Orchestrator {
     this.#started = false;
   }
 
+  async #routeSubmitted(tasks: TaskRecord[], existing: boolean[]): Promise<void> {
+    if (this.#router === null) return;
+    try {
+      await this.#router.routeTasks(tasks.filter((_t, i) => !existing[i]));
+    } catch (error) {
+      this.#reportError(error);
+    }
+  }
+
   #announce(tasks: TaskRecord[], existing: boolean[]): void {
     const bus = this.#bus;
     tasks.forEach((task, i) => {
@@ -373,4 +393,9 @@ export class Orchestrator {
 /** Stores the submit span's traceparent with each task, so its worker continues the trace. */
 function withTrace(tasks: NewTask[], traceParent: string | undefined): NewTask[] {
   return traceParent === undefined ? tasks : tasks.map((t) => ({ ...t, traceParent }));
+}
+
+/** What `useRouter` takes: a `Router`, or anything that routes freshly submitted tasks. */
+export interface SubmitRouter {
+  routeTasks(tasks: readonly TaskRecord[]): Promise<unknown>;
 }

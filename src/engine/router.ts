@@ -71,6 +71,7 @@ export class Router {
   #cancel: () => void = () => undefined;
   #running = false;
   #pass: Promise<RoutingPass> | null = null;
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(options: RouterOptions) {
     this.#store = options.store;
@@ -101,10 +102,31 @@ export class Router {
 
   /** Runs one pass now (a pass already in flight is joined, not doubled). */
   route(): Promise<RoutingPass> {
-    this.#pass ??= this.#routeOnce().finally(() => {
+    this.#pass ??= this.#serial(() => this.#routeOnce(null)).finally(() => {
       this.#pass = null;
     });
     return this.#pass;
+  }
+
+  /**
+   * Routes these tasks now: what an orchestrator calls right after a submit commits and before
+   * it wakes any worker (`orchestrator.useRouter`), so that fresh work is routed before an
+   * idle worker can claim it. Tasks that are not queued are left alone.
+   */
+  routeTasks(tasks: readonly TaskRecord[]): Promise<RoutingPass> {
+    const queued = tasks.filter((t) => t.state === 'queued' && t.pinnedWorkerId === null);
+    if (queued.length === 0) return Promise.resolve({ routed: new Map(), released: [] });
+    return this.#serial(() => this.#routeOnce(queued));
+  }
+
+  /** One pass at a time, so that two never count the same line twice. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(fn);
+    this.#chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
   }
 
   #schedule(ms: number): void {
@@ -116,12 +138,13 @@ export class Router {
     }, ms);
   }
 
-  async #routeOnce(): Promise<RoutingPass> {
+  /** Routes `given` tasks, or (null) the oldest queued ones. */
+  async #routeOnce(given: readonly TaskRecord[] | null): Promise<RoutingPass> {
     const store = this.#store;
     const [workers, pinnedTasks, queued, performance] = await Promise.all([
       store.listWorkers(),
       store.listTasks({ state: 'assigned', limit: 1000 }),
-      store.listTasks({ state: 'queued', limit: this.#batchSize }),
+      given ?? store.listTasks({ state: 'queued', limit: this.#batchSize }),
       store.listPerformance({}),
     ]);
     const active = new Map(workers.filter((w) => w.state === 'active').map((w) => [w.id, w]));
