@@ -79,6 +79,17 @@ describe('baton serve process', () => {
     expect(routed).toMatchObject({ state: 'assigned', pinnedWorkerId: 'only' });
     expect(routed!.routing).toMatchObject({ strategy: 'performance', workerId: 'only' });
 
+    // Submitted through the API: routed at submit, before any worker could claim it.
+    const posted = await fetch(`${url}/api/v1/runs`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'via-api', tasks: { one: { run: 'true' } } }),
+    });
+    expect(posted.status).toBe(201);
+    const { tasks } = (await posted.json()) as { tasks: { id: string }[] };
+    const viaApi = await store.getTask(tasks[0]!.id);
+    expect(viaApi).toMatchObject({ state: 'assigned', pinnedWorkerId: 'only' });
+
     serve.child.kill('SIGTERM');
     expect(await serve.exited).toBe(0);
     expect(serve.output()).not.toContain('PAYLOAD-SECRET');

@@ -86,7 +86,9 @@ export function registerServe(program: Command): void {
           });
     try {
       orchestrator.start();
+      // Passes route the backlog and work submitted elsewhere; submits here are routed at once.
       router?.start();
+      orchestrator.useRouter(router);
       const server = await startServer({
         store,
         orchestrator,
