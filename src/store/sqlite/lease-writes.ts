@@ -13,7 +13,7 @@ import type {
   WriteOutcome,
 } from '../store.js';
 import type { TaskRecord } from '../types.js';
-import { HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
+import { EventBatch, HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
 import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
 import { recordAttempt } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
@@ -41,6 +41,7 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
   if (worker?.state !== 'active' || req.limit <= 0) return [];
   promoteDue(ctx, now);
   const started: TaskRow[] = [];
+  const events = new EventBatch(now);
   // Tasks pinned to this worker (assignToNetworkAgent) come first.
   const pinned = ctx.sql
     .get(
@@ -48,7 +49,8 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
        ORDER BY priority DESC, seq LIMIT ?`,
     )
     .all(req.workerId, req.limit) as { seq: number }[];
-  for (const { seq } of pinned) started.push(start(ctx, req.workerId, seq, now, 'assigned'));
+  for (const { seq } of pinned)
+    started.push(start(ctx, events, req.workerId, seq, now, 'assigned'));
 
   const room = req.limit - started.length;
   if (room > 0) {
@@ -68,14 +70,16 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
         if (left <= 0) continue;
         capacity.set(c.type, left - 1);
       }
-      started.push(start(ctx, req.workerId, c.seq, now, 'queued'));
+      started.push(start(ctx, events, req.workerId, c.seq, now, 'queued'));
     }
   }
+  events.write(ctx);
   return started.map((row) => record(ctx, row));
 }
 
 function start(
   ctx: Ctx,
+  events: EventBatch,
   workerId: string,
   seq: number,
   now: number,
@@ -84,7 +88,7 @@ function start(
   const row = ctx.sql.get(START).get(workerId, now, now, seq) as TaskRow;
   const data = { attempt: row.attempt, epoch: row.epoch };
   if (from === 'queued') {
-    logEvent(ctx, now, {
+    events.add({
       type: 'task:assigned',
       taskId: row.id,
       runId: row.run_id,
@@ -95,7 +99,7 @@ function start(
       data,
     });
   }
-  logEvent(ctx, now, {
+  events.add({
     type: 'task:started',
     taskId: row.id,
     runId: row.run_id,
@@ -183,6 +187,8 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
      WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
   );
   const tally = new WorkerTally();
+  const events = new EventBatch(now);
+  const released: string[] = [];
   const outcomes = items.map((item): WriteOutcome => {
     const row = stmt.get(
       item.result === null ? null : JSON.stringify(item.result),
@@ -192,7 +198,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       item.epoch,
     ) as TaskRow | undefined;
     if (!row) return { ok: false, code: 'LEASE_LOST' };
-    logEvent(ctx, now, {
+    events.add({
       type: 'task:completed',
       taskId: row.id,
       runId: row.run_id,
@@ -202,11 +208,13 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       reason: 'handler returned',
       data: { attempt: row.attempt, epoch: row.epoch, durationMs: Math.round(item.durationMs) },
     });
-    releaseDependents(ctx, row.id, now);
+    released.push(row.id);
     tally.count(row.worker_id, 'done', item.durationMs);
     recordAttempt(ctx, row.worker_id, row.type, 'done', item.durationMs, now);
     return { ok: true, task: record(ctx, row) };
   });
+  events.write(ctx);
+  if (released.length > 0) releaseDependents(ctx, released, now);
   tally.write(ctx);
   return outcomes;
 }

@@ -6,15 +6,22 @@ import type { TaskState } from '../../core/states.js';
 import { logEvent, OPEN_STATES_SQL, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
 
-/** A dependency of these tasks completed: count it, queue those with nothing left to wait for. */
-export function releaseDependents(ctx: Ctx, taskId: string, now: number): void {
+/**
+ * Dependencies of these tasks completed: count them, queue those with nothing left to wait
+ * for. One statement for a whole batch of completions.
+ */
+export function releaseDependents(ctx: Ctx, taskIds: string | string[], now: number): void {
+  const ids = JSON.stringify(Array.isArray(taskIds) ? taskIds : [taskIds]);
   const rows = ctx.sql
     .get(
-      `UPDATE tasks SET deps_remaining = deps_remaining - 1, updated_at = ?
-       WHERE id IN (SELECT task_id FROM task_deps WHERE dep_id = ?) AND state = 'pending'
+      `UPDATE tasks SET updated_at = :now, deps_remaining = deps_remaining - (
+         SELECT count(*) FROM task_deps d
+         WHERE d.task_id = tasks.id AND d.dep_id IN (SELECT value FROM json_each(:ids)))
+       WHERE id IN (SELECT task_id FROM task_deps WHERE dep_id IN (SELECT value FROM json_each(:ids)))
+         AND state = 'pending'
        RETURNING id, run_id, deps_remaining, run_at`,
     )
-    .all(now, taskId) as Pick<TaskRow, 'id' | 'run_id' | 'deps_remaining' | 'run_at'>[];
+    .all({ now, ids }) as Pick<TaskRow, 'id' | 'run_id' | 'deps_remaining' | 'run_at'>[];
   for (const row of rows) {
     if (row.deps_remaining <= 0 && row.run_at <= now) {
       ctx.sql
