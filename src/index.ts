@@ -73,6 +73,8 @@ export type {
   PerformanceStrategyOptions,
 } from './engine/routing-strategy.js';
 export type { PerformanceRecord, PerformanceFilter } from './store/performance.js';
+export type { PinRequest } from './store/store.js';
+export type { SubmitRouter } from './engine/orchestrator.js';
 export { BatonMetrics } from './observability/metrics.js';
 export { instrumentStore } from './observability/instrument-store.js';
 export { Tracer, TRACER_NAME } from './observability/tracing.js';
