@@ -2,7 +2,7 @@
  * The commands end to end, as a user runs them: `baton token create/list/revoke`,
  * `baton serve` and `baton worker --server` as real processes (bin/baton.js).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,6 +58,10 @@ describe('baton serve, worker --server and token as processes', () => {
     expect(listed.out).toMatch(/ops\tadmin/);
     expect(listed.out).toMatch(/docs\tworker \[docs\]/);
     expect(listed.out).not.toContain(adminToken.token);
+    // Only the hash is kept: the secret is nowhere in the database files.
+    for (const file of [store, `${store}-wal`]) {
+      if (existsSync(file)) expect(readFileSync(file).includes(adminToken.token)).toBe(false);
+    }
 
     const serve = spawnBaton(['serve', '--port', '0', '--store', store], dir);
     const url = await eventually(
