@@ -31,8 +31,14 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Opens the dashboard and signs in through its form. */
-export async function signIn(browser: Browser, url: string, token: string): Promise<Page> {
+export async function signIn(
+  browser: Browser,
+  url: string,
+  token: string,
+  prepare: (page: Page) => void = () => undefined,
+): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  prepare(page);
   await page.goto(url);
   await page.fill('input[name="token"]', token);
   await page.click('form[data-testid="sign-in"] button[type="submit"]');

@@ -90,7 +90,10 @@ describe('dashboard in a browser', () => {
     await page.waitForSelector('text=That token was not accepted.');
     await screenshot(page, 'sign-in');
 
-    const signed = await signIn(browser, h.url, h.tokens.read);
+    const urls: string[] = [];
+    const signed = await signIn(browser, h.url, h.tokens.read, (page) =>
+      page.on('request', (request) => urls.push(request.url())),
+    );
     const row = await signed.waitForSelector(`[data-testid="run-row"][data-run-id="${run.id}"]`);
     expect(await row.textContent()).toContain('listed-run');
     // The token stays in the tab's session storage, never in the URL.
@@ -101,6 +104,21 @@ describe('dashboard in a browser', () => {
       ),
     ).toBe(h.tokens.read);
     await screenshot(signed, 'runs');
+    // No request the page made carried the token in its URL.
+    expect(urls.length).toBeGreaterThan(3);
+    expect(urls.filter((u) => u.includes(h.tokens.read))).toEqual([]);
+
+    // A revoked token sends the visitor back to the sign-in form, data gone.
+    await h.store.revokeToken('read');
+    await signed.click('[data-testid="nav-workers"]');
+    await signed.waitForSelector('form[data-testid="sign-in"]');
+    expect(await signed.textContent('form[data-testid="sign-in"]')).toContain('no longer accepted');
+    expect(await signed.content()).not.toContain('listed-run');
+    expect(
+      await signed.evaluate(() =>
+        (globalThis as unknown as BrowserGlobals).sessionStorage.getItem('baton.token'),
+      ),
+    ).toBeNull();
   });
 
   it('draws every task of a 10-task DAG with its state, and updates it live without reload', async () => {

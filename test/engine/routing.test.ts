@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Router } from '../../src/engine/router.js';
 import { LeastLoadedStrategy, PerformanceStrategy } from '../../src/engine/routing-strategy.js';
+import { toPerformance } from '../../src/store/performance.js';
+import type { TaskRecord, WorkerRecord } from '../../src/store/types.js';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { NewTask } from '../../src/store/store.js';
 import { DEFAULT_BACKOFF } from '../../src/core/retry.js';
@@ -173,5 +175,59 @@ describe('routing', () => {
     const pulled = await run(false);
     expect(pulled.fast + pulled.slow).toBe(12);
     expect(pulled.slow).toBeGreaterThan(routed.slow);
+  });
+});
+
+describe('performance strategy', () => {
+  const worker = (id: string, running = 0): WorkerRecord => ({
+    id,
+    state: 'active',
+    capabilities: [],
+    types: null,
+    concurrency: 2,
+    running,
+    done: 0,
+    failed: 0,
+    totalMs: 0,
+    lastHeartbeatAt: 0,
+    startedAt: 0,
+    meta: {},
+  });
+  const perf = (workerId: string, done: number, failed: number, p50Ms: number) =>
+    toPerformance(
+      { workerId, type: 'job', done, failed, totalMs: done * p50Ms, updatedAt: 0 },
+      Array.from({ length: done }, () => p50Ms),
+    );
+  const someTask = { id: 't', type: 'job' } as unknown as TaskRecord;
+
+  it('prefers the reliable worker among equally fast ones, and says so', () => {
+    const decision = new PerformanceStrategy().choose(someTask, [
+      { worker: worker('flaky'), performance: perf('flaky', 10, 10, 20), pinned: 0, peerP50Ms: 20 },
+      {
+        worker: worker('steady'),
+        performance: perf('steady', 20, 0, 20),
+        pinned: 0,
+        peerP50Ms: 20,
+      },
+    ]);
+    expect(decision).toMatchObject({ workerId: 'steady' });
+    expect(decision!.reason).toContain('success 100%');
+    expect(decision!.reason).toContain('next flaky');
+  });
+
+  it('weighs load: a busy fast worker loses to an idle one that is not much slower', () => {
+    const decision = new PerformanceStrategy().choose(someTask, [
+      { worker: worker('fast', 2), performance: perf('fast', 10, 0, 10), pinned: 6, peerP50Ms: 15 },
+      { worker: worker('idle'), performance: perf('idle', 10, 0, 15), pinned: 0, peerP50Ms: 10 },
+    ]);
+    expect(decision).toMatchObject({ workerId: 'idle' });
+  });
+
+  it('leaves the task unpinned when the best worker is full rather than pick a worse one', () => {
+    const decision = new PerformanceStrategy({ maxPinnedPerSlot: 1 }).choose(someTask, [
+      { worker: worker('fast'), performance: perf('fast', 10, 0, 1), pinned: 2, peerP50Ms: 100 },
+      { worker: worker('slow'), performance: perf('slow', 10, 0, 100), pinned: 0, peerP50Ms: 1 },
+    ]);
+    expect(decision).toBeNull();
   });
 });
