@@ -202,6 +202,20 @@ describe('dashboard in a browser', () => {
     );
     expect(await runState(h, run.id)).toBe('cancelled');
     await screenshot(admin, 'cancelled');
+
+    // Resume brings the cancelled tasks back; the held one runs again.
+    await admin.click('[data-testid="resume-run"]');
+    await admin.waitForSelector(
+      '[data-testid="task-node"][data-key="hold-it"][data-state="running"]',
+    );
+    await admin.waitForSelector(
+      '[data-testid="task-node"][data-key="after"][data-state="pending"]',
+    );
+    expect(await runState(h, run.id)).toBe('running');
+    worker.release('hold-it');
+    await admin.waitForSelector(
+      '[data-testid="task-node"][data-key="after"][data-state="completed"]',
+    );
   });
 
   it('shows a task with a corrupt checkpoint and its error, retries it, and lists workers', async () => {
