@@ -32,6 +32,19 @@ const scenarios: Scenario[] = [
         throughput(store, { scenario: 'noop', tasks, concurrency: c, handler: noop }),
       ),
   })),
+  {
+    name: 'noop-backlog-c256',
+    run: ({ tasks }: Settings) =>
+      withSqlite((store) =>
+        throughput(store, {
+          scenario: 'noop-backlog',
+          tasks,
+          concurrency: 256,
+          handler: noop,
+          backlog: true,
+        }),
+      ),
+  },
   ...[64, 256].map((c) => ({
     name: `with-checkpoint-c${c}`,
     run: ({ tasks }: Settings) =>
