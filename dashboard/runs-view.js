@@ -35,6 +35,14 @@ export function RunsView() {
     return follow('', (m) => m.event === 'change' && refresh());
   }, [name]);
 
+  // Durations of unfinished runs keep counting between events.
+  const unfinished = (runs ?? []).some((r) => r.finishedAt === null);
+  useEffect(() => {
+    if (!unfinished) return undefined;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [unfinished]);
+
   const shown = (runs ?? []).filter((r) => state === '' || r.state === state);
   return html`<section>
     <h2>Runs</h2>
