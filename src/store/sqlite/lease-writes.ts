@@ -15,7 +15,7 @@ import type {
 import type { TaskRecord } from '../types.js';
 import { EventBatch, HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
 import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
-import { recordAttempt } from './performance.js';
+import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
 const CLAIM_SELECT = `SELECT seq, type FROM tasks
@@ -187,6 +187,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
      WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
   );
   const tally = new WorkerTally();
+  const attempts: AttemptOutcome[] = [];
   const events = new EventBatch(now);
   const released: string[] = [];
   const outcomes = items.map((item): WriteOutcome => {
@@ -210,18 +211,25 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
     });
     released.push(row.id);
     tally.count(row.worker_id, 'done', item.durationMs);
-    recordAttempt(ctx, row.worker_id, row.type, 'done', item.durationMs, now);
+    attempts.push({
+      workerId: row.worker_id,
+      type: row.type,
+      outcome: 'done',
+      durationMs: item.durationMs,
+    });
     return { ok: true, task: record(ctx, row) };
   });
   events.write(ctx);
   if (released.length > 0) releaseDependents(ctx, released, now);
   tally.write(ctx);
+  recordAttempts(ctx, attempts, now);
   return outcomes;
 }
 
 export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
   const now = ctx.clock.now();
   const tally = new WorkerTally();
+  const attempts: AttemptOutcome[] = [];
   const outcomes = items.map((item): WriteOutcome => {
     const retry = item.retryAt !== null;
     const row = ctx.sql
@@ -258,10 +266,16 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
     });
     if (!retry) cancelDependents(ctx, row.id, now);
     tally.count(row.worker_id, 'failed', item.durationMs);
-    recordAttempt(ctx, row.worker_id, row.type, 'failed', item.durationMs, now);
+    attempts.push({
+      workerId: row.worker_id,
+      type: row.type,
+      outcome: 'failed',
+      durationMs: item.durationMs,
+    });
     return { ok: true, task: record(ctx, row) };
   });
   tally.write(ctx);
+  recordAttempts(ctx, attempts, now);
   return outcomes;
 }
 

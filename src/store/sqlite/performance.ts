@@ -21,34 +21,56 @@ interface PerformanceRow {
   updated_at: number;
 }
 
-/** Counts one attempt's outcome; a completed one adds its duration to the window. */
-export function recordAttempt(
-  ctx: Ctx,
-  workerId: string | null,
-  type: string,
-  outcome: 'done' | 'failed',
-  durationMs: number,
-  now: number,
-): void {
-  if (workerId === null) return;
-  const done = outcome === 'done' ? 1 : 0;
-  const row = ctx.sql
-    .get(
-      `INSERT INTO performance (worker_id, type, done, failed, total_ms, samples, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (worker_id, type) DO UPDATE SET done = done + excluded.done,
-         failed = failed + excluded.failed, total_ms = total_ms + excluded.total_ms,
-         samples = samples + excluded.samples, updated_at = excluded.updated_at
-       RETURNING samples`,
-    )
-    .get(workerId, type, done, 1 - done, done * durationMs, done, now) as { samples: number };
-  if (done === 0) return;
-  ctx.sql
-    .get('INSERT INTO performance_samples (worker_id, type, seq, duration_ms) VALUES (?, ?, ?, ?)')
-    .run(workerId, type, row.samples, durationMs);
-  ctx.sql
-    .get('DELETE FROM performance_samples WHERE worker_id = ? AND type = ? AND seq <= ?')
-    .run(workerId, type, row.samples - PERFORMANCE_WINDOW);
+export interface AttemptOutcome {
+  workerId: string | null;
+  type: string;
+  outcome: 'done' | 'failed';
+  durationMs: number;
+}
+
+/**
+ * Counts a batch of attempts' outcomes: one upsert, one insert of the new duration samples and
+ * one trim of the window per (worker, type), however many attempts the batch holds.
+ */
+export function recordAttempts(ctx: Ctx, attempts: AttemptOutcome[], now: number): void {
+  const groups = new Map<
+    string,
+    { workerId: string; type: string; failed: number; durations: number[] }
+  >();
+  for (const a of attempts) {
+    if (a.workerId === null) continue;
+    const key = JSON.stringify([a.workerId, a.type]);
+    const g = groups.get(key) ?? { workerId: a.workerId, type: a.type, failed: 0, durations: [] };
+    if (a.outcome === 'done') g.durations.push(a.durationMs);
+    else g.failed++;
+    groups.set(key, g);
+  }
+  const upsert = ctx.sql.get(
+    `INSERT INTO performance (worker_id, type, done, failed, total_ms, samples, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (worker_id, type) DO UPDATE SET done = done + excluded.done,
+       failed = failed + excluded.failed, total_ms = total_ms + excluded.total_ms,
+       samples = samples + excluded.samples, updated_at = excluded.updated_at
+     RETURNING samples`,
+  );
+  const insertSamples = ctx.sql.get(
+    `INSERT INTO performance_samples (worker_id, type, seq, duration_ms)
+     SELECT ?, ?, ? + s.key, s.value FROM json_each(?) s`,
+  );
+  const trim = ctx.sql.get(
+    'DELETE FROM performance_samples WHERE worker_id = ? AND type = ? AND seq <= ?',
+  );
+  for (const g of groups.values()) {
+    const done = g.durations.length;
+    const total = g.durations.reduce((sum, d) => sum + d, 0);
+    const row = upsert.get(g.workerId, g.type, done, g.failed, total, done, now) as {
+      samples: number;
+    };
+    if (done === 0) continue;
+    // The new samples are numbered after those counted before this batch.
+    insertSamples.run(g.workerId, g.type, row.samples - done + 1, JSON.stringify(g.durations));
+    trim.run(g.workerId, g.type, row.samples - PERFORMANCE_WINDOW);
+  }
 }
 
 export function listPerformance(ctx: Ctx, filter: PerformanceFilter): PerformanceRecord[] {
