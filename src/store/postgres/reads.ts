@@ -1,7 +1,8 @@
 /** Reads of the PostgreSQL store: tasks, runs, workers, events and checkpoints. */
-import { deriveRunState, type TaskState } from '../../core/states.js';
+import type { TaskState } from '../../core/states.js';
 import type { JsonValue } from '../../core/json.js';
 import type { EventFilter, RunFilter, TaskFilter } from '../store.js';
+import { summarizeRun } from '../run-summary.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -108,24 +109,10 @@ const RUN_SELECT = `SELECT r.id, r.name, r.meta, r.created_at, (
 
 function toRun(row: RunRow): RunRecord {
   const stats = (row.stats ?? []).map(([state, n, p, f]) => ({ state, n, p, f }));
-  const counts = Object.fromEntries(stats.map((s) => [s.state, s.n]));
-  const total = stats.reduce((sum, s) => sum + s.n, 0);
-  const state = deriveRunState(counts);
-  const finished = state === 'completed' || state === 'failed' || state === 'cancelled';
-  const progressSum = stats.reduce(
-    (sum, s) => sum + (s.state === 'completed' ? 100 * s.n : s.p),
-    0,
+  return summarizeRun(
+    { id: row.id, name: row.name, meta: row.meta, createdAt: row.created_at },
+    stats,
   );
-  return {
-    id: row.id,
-    name: row.name,
-    state,
-    progress: total === 0 ? 100 : Math.round((progressSum / total) * 10) / 10,
-    counts,
-    meta: row.meta,
-    createdAt: row.created_at,
-    finishedAt: finished ? Math.max(row.created_at, ...stats.map((s) => s.f ?? 0)) : null,
-  };
 }
 
 export async function getRun(sql: Sql, runId: string): Promise<RunRecord | null> {

@@ -6,6 +6,7 @@
  * recovered by one sweeper only; the others pass over it.
  */
 import { BatonError, isBatonError } from '../../core/errors.js';
+import { checkAssignable } from '../assign-rules.js';
 import type { JsonValue } from '../../core/json.js';
 import type {
   HeartbeatResult,
@@ -233,28 +234,7 @@ export async function assign(
   if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
   const [worker] = await sql.rows<WorkerRow>(`${WORKER_SELECT} WHERE w.id = $1`, [workerId]);
   if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
-  if (worker.state !== 'active') {
-    throw new BatonError('WORKER_NOT_ACTIVE', `worker ${workerId} is ${worker.state}, not active`);
-  }
-  const offered = new Set(worker.capabilities);
-  const missing = row.capabilities.filter((c) => !offered.has(c));
-  if (missing.length > 0 || (worker.types !== null && !worker.types.includes(row.type))) {
-    throw new BatonError(
-      'CAPABILITY_MISMATCH',
-      missing.length > 0
-        ? `worker ${workerId} lacks capabilities ${missing.join(', ')} that task ${taskId} needs`
-        : `worker ${workerId} has no handler for task type ${row.type}`,
-      { details: { missing, type: row.type } },
-    );
-  }
-  if (row.state !== 'queued' && row.state !== 'pending') {
-    throw new BatonError(
-      'INVALID_TRANSITION',
-      `task ${taskId} is ${row.state}; only a pending or queued task can be assigned`,
-      { details: { taskId, from: row.state, to: 'assigned' } },
-    );
-  }
-  const to = row.state === 'queued' ? 'assigned' : 'pending';
+  const to = checkAssignable({ task: row, worker });
   const [updated] = await sql.rows<TaskRow>(
     `UPDATE tasks t SET state = $2, pinned_worker_id = $3, worker_id = $4, updated_at = now_ms()
      WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,

@@ -1,7 +1,8 @@
 /** Reads of the SQLite store: tasks, runs, workers, events and checkpoints. */
-import { deriveRunState, type TaskState } from '../../core/states.js';
+import type { TaskState } from '../../core/states.js';
 import type { JsonValue } from '../../core/json.js';
 import type { EventFilter, RunFilter, TaskFilter } from '../store.js';
+import { summarizeRun, type StateFigures } from '../run-summary.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -88,25 +89,9 @@ function toRun(ctx: Ctx, row: RunRow): RunRecord {
       `SELECT state, count(*) AS n, sum(progress) AS p, max(finished_at) AS f
        FROM tasks WHERE run_id = ? GROUP BY state`,
     )
-    .all(row.id) as { state: TaskState; n: number; p: number; f: number | null }[];
-  const counts = Object.fromEntries(stats.map((s) => [s.state, s.n]));
-  const total = stats.reduce((sum, s) => sum + s.n, 0);
-  const state = deriveRunState(counts);
-  const finished = state === 'completed' || state === 'failed' || state === 'cancelled';
-  const progressSum = stats.reduce(
-    (sum, s) => sum + (s.state === 'completed' ? 100 * s.n : s.p),
-    0,
-  );
-  return {
-    id: row.id,
-    name: row.name,
-    state,
-    progress: total === 0 ? 100 : Math.round((progressSum / total) * 10) / 10,
-    counts,
-    meta: JSON.parse(row.meta) as Record<string, JsonValue>,
-    createdAt: row.created_at,
-    finishedAt: finished ? Math.max(row.created_at, ...stats.map((s) => s.f ?? 0)) : null,
-  };
+    .all(row.id) as StateFigures[];
+  const meta = JSON.parse(row.meta) as Record<string, JsonValue>;
+  return summarizeRun({ id: row.id, name: row.name, meta, createdAt: row.created_at }, stats);
 }
 
 export function getRun(ctx: Ctx, runId: string): RunRecord | null {

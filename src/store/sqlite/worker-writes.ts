@@ -5,6 +5,7 @@
  * task.
  */
 import { BatonError } from '../../core/errors.js';
+import { checkAssignable } from '../assign-rules.js';
 import type { JsonValue } from '../../core/json.js';
 import type {
   HeartbeatResult,
@@ -211,29 +212,20 @@ export function assign(ctx: Ctx, taskId: string, workerId: string, reason: strin
   const worker = ctx.sql.get(`${WORKER_SELECT} WHERE w.id = ?`).get(workerId) as
     WorkerRow | undefined;
   if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
-  if (worker.state !== 'active') {
-    throw new BatonError('WORKER_NOT_ACTIVE', `worker ${workerId} is ${worker.state}, not active`);
-  }
-  const offered = new Set(JSON.parse(worker.capabilities) as string[]);
-  const missing = (JSON.parse(row.capabilities) as string[]).filter((c) => !offered.has(c));
-  const types = worker.types === null ? null : (JSON.parse(worker.types) as string[]);
-  if (missing.length > 0 || (types !== null && !types.includes(row.type))) {
-    throw new BatonError(
-      'CAPABILITY_MISMATCH',
-      missing.length > 0
-        ? `worker ${workerId} lacks capabilities ${missing.join(', ')} that task ${taskId} needs`
-        : `worker ${workerId} has no handler for task type ${row.type}`,
-      { details: { missing, type: row.type } },
-    );
-  }
-  if (row.state !== 'queued' && row.state !== 'pending') {
-    throw new BatonError(
-      'INVALID_TRANSITION',
-      `task ${taskId} is ${row.state}; only a pending or queued task can be assigned`,
-      { details: { taskId, from: row.state, to: 'assigned' } },
-    );
-  }
-  const to = row.state === 'queued' ? 'assigned' : 'pending';
+  const to = checkAssignable({
+    task: {
+      id: row.id,
+      state: row.state,
+      type: row.type,
+      capabilities: JSON.parse(row.capabilities) as string[],
+    },
+    worker: {
+      id: worker.id,
+      state: worker.state,
+      capabilities: JSON.parse(worker.capabilities) as string[],
+      types: worker.types === null ? null : (JSON.parse(worker.types) as string[]),
+    },
+  });
   const updated = ctx.sql
     .get(
       `UPDATE tasks SET state = ?, pinned_worker_id = ?, worker_id = ?, updated_at = ?
