@@ -295,7 +295,14 @@ export interface HeartbeatSource {
 export type HeartbeatStore = Pick<Store, 'heartbeat' | 'close'>;
 
 /** The part of the store a worker runtime needs: what a remote worker speaks over HTTP. */
-export type WorkerStore = { heartbeatSource?(): HeartbeatSource | null } & Pick<
+export type WorkerStore = {
+  heartbeatSource?(): HeartbeatSource | null;
+  /**
+   * Calls `listener` when tasks may have become claimable somewhere (PostgreSQL LISTEN/NOTIFY):
+   * an idle worker claims at once instead of waiting for its next poll. Returns the unsubscribe.
+   */
+  onWake?(listener: () => void): () => void;
+} & Pick<
   Store,
   | 'registerWorker'
   | 'setWorkerState'

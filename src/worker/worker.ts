@@ -63,6 +63,7 @@ export class Worker {
   #pumping = false;
   #wakeScheduled = false;
   #heldDirty = false;
+  #unsubscribeWake: () => void = () => undefined;
   /** Attempts whose handler is still running: what `concurrency` limits. */
   #busy = 0;
   #again = false;
@@ -108,6 +109,7 @@ export class Worker {
       onResult: (result) => void this.#apply(result).catch(this.#deps.onError),
       onError: this.#deps.onError,
     });
+    this.#unsubscribeWake = this.#deps.store.onWake?.(() => this.wake()) ?? (() => undefined);
     this.wake();
     return record;
   }
@@ -293,6 +295,7 @@ export class Worker {
     const store = this.#deps.store;
     this.#stopping = true;
     this.#cancelPoll();
+    this.#unsubscribeWake();
     if (graceful) {
       await store.setWorkerState(this.id, 'draining');
       this.#deps.bus.emit('worker:draining', { workerId: this.id });

@@ -174,4 +174,26 @@ describe('orchestrator on postgres', () => {
       await db.dropStore(listening);
     }
   });
+
+  it('wakes an idle worker through LISTEN/NOTIFY: a task submitted elsewhere starts without waiting for a poll', async () => {
+    const workerStore = await db.openStore();
+    const submitStore = await db.openStore({ schema: workerStore.schema });
+    // A poll interval of a minute: only a wake-up can start the task within the test's time.
+    const idle = new Orchestrator({ store: workerStore, sweeper: false, pollIntervalMs: 60_000 });
+    const submitter = new Orchestrator({ store: submitStore, sweeper: false, pollIntervalMs: 50 });
+    try {
+      idle.handle('ping', () => 'pong');
+      await idle.startWorker({ concurrency: 1 });
+      // Let the worker's first claim find nothing and go idle.
+      await new Promise((r) => setTimeout(r, 300));
+      const task = await submitter.submit({ type: 'ping' });
+      const done = await submitter.waitForTask(task.id, { timeoutMs: 20_000 });
+      expect(done).toMatchObject({ state: 'completed', result: 'pong' });
+    } finally {
+      await idle.close({ graceful: false });
+      await submitter.close({ graceful: false });
+      await submitStore.close();
+      await db.dropStore(workerStore);
+    }
+  });
 });
