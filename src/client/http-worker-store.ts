@@ -18,6 +18,7 @@ import type {
   Failure,
   HeartbeatResult,
   LeaseRef,
+  LogAppend,
   ProgressUpdate,
   RecoverResult,
   WorkerRegistration,
@@ -164,6 +165,10 @@ export class HttpWorkerStore implements WorkerStore {
     return this.#batch('/worker/progress', items, progressOutcomesSchema);
   }
 
+  appendLogs(items: LogAppend[]): Promise<boolean[]> {
+    return this.#batch('/worker/logs', items, progressOutcomesSchema);
+  }
+
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
     return this.#batch('/worker/checkpoint', items, checkpointOutcomesSchema);
   }
@@ -289,5 +294,7 @@ function retryDelayMs(error: unknown, attempt: number): number | null {
 }
 
 function lostOutcome(path: string): unknown {
-  return path === '/worker/progress' ? false : { ok: false, code: 'LEASE_LOST' };
+  return path === '/worker/progress' || path === '/worker/logs'
+    ? false
+    : { ok: false, code: 'LEASE_LOST' };
 }

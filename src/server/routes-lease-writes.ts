@@ -1,5 +1,5 @@
 /**
- * The lease writes of the worker protocol: progress, checkpoint, complete, fail. Each acts
+ * The lease writes of the worker protocol: progress, logs, checkpoint, complete, fail. Each acts
  * for a worker registered with the same token, only about tasks that worker holds, and the
  * store refuses a stale epoch: any refused item makes the answer 409 LEASE_LOST, with the
  * per-item outcomes in its details (the held items were committed). Sizes and checksums are
@@ -16,6 +16,7 @@ import {
   checkpointOutcomesSchema,
   completeBody,
   failBody,
+  logsBody,
   MAX_RETRY_DELAY_MS,
   progressBody,
   progressOutcomesSchema,
@@ -42,6 +43,28 @@ export function leaseWriteRoutes() {
           body.workerId,
           body.items,
           (items) => deps.store.progress(items),
+          (ok) => !ok,
+          false,
+          false,
+        );
+        return { outcomes };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/logs',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: 'Append output lines of held tasks (409 LEASE_LOST if any lease is stale)',
+      body: logsBody,
+      response: progressOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (items) => deps.store.appendLogs(items),
           (ok) => !ok,
           false,
           false,

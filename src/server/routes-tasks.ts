@@ -4,7 +4,7 @@ import { TASK_STATES, type TaskState } from '../core/states.js';
 import { taskSpecSchema } from '../core/task-spec.js';
 import { toCheckpointInfoJson, toCheckpointJson, toTaskJson, toWorkerJson } from './json-shapes.js';
 import { refuse } from './errors.js';
-import { decodeCursor, pageFrom } from './paging.js';
+import { decodeCursor, encodeCursor, pageFrom } from './paging.js';
 import { route } from './route.js';
 import { checkQueueDepth } from './routes-runs.js';
 import {
@@ -13,7 +13,9 @@ import {
   emptyBody,
   idParams,
   idSchema,
+  logPageSchema,
   pageQuery,
+  queryInt,
   seqParams,
   taskJsonSchema,
   taskListSchema,
@@ -126,6 +128,48 @@ export function taskRoutes(maxPageSize: number) {
         await deps.orchestrator.getTask(params.id);
         const list = await deps.store.listCheckpoints(params.id);
         return { checkpoints: list.map(toCheckpointInfoJson) };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/tasks/:id/logs',
+      right: 'read',
+      tag: 'tasks',
+      summary: 'Output lines of a task (the newest 1,000 are kept), oldest first, a page at a time',
+      params: idParams,
+      query: z.strictObject({
+        /** Only lines after this line number (following a running task's output). */
+        afterSeq: queryInt(0, 2_000_000_000).optional(),
+        ...pageQuery(maxPageSize),
+      }),
+      response: logPageSchema,
+      async handle({ params, query, deps }) {
+        await deps.orchestrator.getTask(params.id);
+        const limit = query.limit ?? deps.options.defaultPageSize;
+        const cursor = decodeCursor(query.cursor);
+        const after = cursor === undefined ? (query.afterSeq ?? 0) : Number(cursor);
+        if (!Number.isSafeInteger(after) || after < 0) {
+          throw refuse(
+            'VALIDATION_FAILED',
+            'invalid query: query.cursor: expected a cursor from nextCursor',
+            {
+              problems: [{ field: 'query.cursor', message: 'expected a cursor from nextCursor' }],
+            },
+          );
+        }
+        const rows = await deps.store.listLogs(params.id, { afterSeq: after, limit: limit + 1 });
+        const items = rows.slice(0, limit);
+        return {
+          logs: items.map((l) => ({
+            seq: l.seq,
+            attempt: l.attempt,
+            stream: l.stream,
+            line: l.line,
+            at: new Date(l.at).toISOString(),
+          })),
+          nextCursor:
+            rows.length > limit ? encodeCursor(String(items[items.length - 1]!.seq)) : null,
+        };
       },
     }),
     route({

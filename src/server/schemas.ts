@@ -110,7 +110,7 @@ export const errorBodySchema = z
 // Requests.
 
 /** Query numbers arrive as text. */
-const queryInt = (min: number, max: number) =>
+export const queryInt = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d{1,9}$/, `expected a whole number from ${min} to ${max}`)
@@ -164,4 +164,16 @@ export const taskPageSchema = z
 export const taskListSchema = z.object({ tasks: z.array(taskJsonSchema) });
 export const workerListSchema = z.object({ workers: z.array(workerJsonSchema) });
 export const checkpointListSchema = z.object({ checkpoints: z.array(checkpointInfoSchema) });
+export const logLineSchema = z
+  .object({
+    seq: z.number().int().describe('line number within the task, from 1'),
+    attempt: z.number().int(),
+    stream: z.enum(['stdout', 'stderr']),
+    line: z.string(),
+    at: instant,
+  })
+  .meta({ id: 'LogLine' });
+export const logPageSchema = z
+  .object({ logs: z.array(logLineSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'LogPage' });
 export const reconcileResultSchema = z.object({ task: taskJsonSchema.nullable() });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { jsonValueSchema } from '../core/json.js';
 import { TASK_STATES } from '../core/states.js';
 import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
+import { MAX_LOG_LINE_BYTES } from '../store/logs.js';
 import { idSchema, taskErrorSchema } from './schemas.js';
 
 /** Most items in one batch write; the client splits bigger batches. */
@@ -134,6 +135,19 @@ export const progressBody = z.strictObject({
   workerId: idSchema,
   items: items(
     z.strictObject({ ...leaseRef, progress: percent, message: z.string().max(1000).nullable() }),
+  ),
+});
+
+export const logsBody = z.strictObject({
+  workerId: idSchema,
+  items: items(
+    z.strictObject({
+      ...leaseRef,
+      stream: z.enum(['stdout', 'stderr']),
+      // Characters, not bytes: the store cuts a line to MAX_LOG_LINE_BYTES. A full batch of
+      // these stays well under the body limit.
+      line: z.string().max(MAX_LOG_LINE_BYTES),
+    }),
   ),
 });
 

@@ -12,6 +12,8 @@ import type { TaskState } from '../core/states.js';
 import type {
   CheckpointRecord,
   EventRecord,
+  LogRecord,
+  LogStream,
   RunRecord,
   TaskRecord,
   TokenRecord,
@@ -108,6 +110,20 @@ export interface CheckpointWrite extends LeaseRef {
 
 export type CheckpointOutcome =
   { ok: true; checkpoint: CheckpointRecord } | { ok: false; code: 'LEASE_LOST' };
+
+/** A line of a held task's output, fenced by its lease like progress. */
+export interface LogAppend extends LeaseRef {
+  stream: LogStream;
+  /** Cut to `MAX_LOG_LINE_BYTES` (UTF-8) by the store. */
+  line: string;
+}
+
+export interface LogFilter {
+  /** Only lines after this line number. Default 0. */
+  afterSeq?: number;
+  /** Most lines returned. Default 1000, at most 10,000. */
+  limit?: number;
+}
 
 /** A router's decision: pin a queued task to a worker and record why. */
 export interface PinRequest {
@@ -208,6 +224,12 @@ export interface Store {
   claim(request: ClaimRequest): Promise<TaskRecord[]>;
   /** Records progress of held tasks; returns per item whether the lease still holds. */
   progress(items: ProgressUpdate[]): Promise<boolean[]>;
+  /**
+   * Appends lines to held tasks' logs, in order; returns per item whether the lease still
+   * holds. Only the newest `LOGS_KEPT` lines per task are kept: older ones are pruned in the
+   * same transaction.
+   */
+  appendLogs(items: LogAppend[]): Promise<boolean[]>;
   /** Saves checkpoints of held tasks (pruning to `keep` per task) in one transaction. */
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]>;
   complete(items: Completion[]): Promise<WriteOutcome[]>;
@@ -254,6 +276,8 @@ export interface Store {
   listWorkers(): Promise<WorkerRecord[]>;
   listEvents(filter: EventFilter): Promise<EventRecord[]>;
   listCheckpoints(taskId: string): Promise<CheckpointRecord[]>;
+  /** A task's log lines, oldest first. */
+  listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]>;
   getCheckpoint(taskId: string, seq: number): Promise<CheckpointRecord | null>;
   /** Removes finished runs whose newest task finished before `before`; never an unfinished run. */
   deleteRuns(runIds: string[]): Promise<number>;
@@ -309,6 +333,7 @@ export type WorkerStore = {
   | 'heartbeat'
   | 'claim'
   | 'progress'
+  | 'appendLogs'
   | 'checkpoint'
   | 'complete'
   | 'fail'

@@ -87,6 +87,21 @@ export interface CheckpointRecord {
   createdAt: number;
 }
 
+/** Which output stream a task log line came from. */
+export type LogStream = 'stdout' | 'stderr';
+
+/** One line a task printed (or logged with `ctx.log`), kept in the store. */
+export interface LogRecord {
+  taskId: string;
+  /** Line number within the task, from 1, across all its attempts. */
+  seq: number;
+  /** The attempt that wrote it. */
+  attempt: number;
+  stream: LogStream;
+  line: string;
+  at: number;
+}
+
 export interface EventRecord {
   id: number;
   at: number;

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../core/json.js';
-import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
 
 /** What a handler gets besides the payload. */
 export interface TaskContext {
@@ -20,6 +20,12 @@ export interface TaskContext {
   readonly task: TaskRecord;
   /** Reports progress (0-100) and a message; throws LEASE_LOST when the lease is gone. */
   progress(percent: number, message?: string): Promise<void>;
+  /**
+   * Appends a line to the task's log in the store (shown by the dashboard; the newest 1,000
+   * lines of a task are kept, each cut to 4 KiB). Lines are group-committed in the order they
+   * are logged; throws LEASE_LOST when the lease is gone. Never log secrets or payloads.
+   */
+  log(line: string, stream?: LogStream): Promise<void>;
   /** Saves a checkpoint (durable when the promise resolves); throws LEASE_LOST when the lease is gone. */
   checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord>;
 }

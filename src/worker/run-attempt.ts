@@ -9,6 +9,7 @@ import { backoffDelayMs, shouldRetry } from '../core/retry.js';
 import type { EventBus } from '../engine/events.js';
 import type { WorkerRuntimeOptions } from '../engine/options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
+import { clampLogLine } from '../store/logs.js';
 import type { WorkerStore, WriteOutcome } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
@@ -106,6 +107,16 @@ export async function runAttempt(
         const ok = await batcher.progress({ ...lease, progress: value, message: message ?? null });
         if (!ok) leaseLost();
         bus.emit('task:progress', { taskId: task.id, progress: value, message: message ?? null });
+      },
+      async log(line, stream = 'stdout') {
+        if (stream !== 'stdout' && stream !== 'stderr') {
+          throw new BatonError(
+            'VALIDATION_FAILED',
+            `log stream must be stdout or stderr, got ${String(stream)}`,
+          );
+        }
+        const ok = await batcher.log({ ...lease, stream, line: clampLogLine(String(line)) });
+        if (!ok) leaseLost();
       },
       async checkpoint(state, progress) {
         const saved = await saveCheckpoint(state, progress);

@@ -6,7 +6,9 @@
  * process it started, so the group gets SIGTERM and, after a grace period, SIGKILL. A bad
  * protocol line (invalid JSON, a checkpoint over the size limit) fails nothing: it is reported
  * through `onWarning` and the command runs on. Protocol writes are applied in the order the
- * lines arrive, and the attempt settles only after all of them are durable.
+ * lines arrive, and the attempt settles only after all of them are durable. Every other line
+ * goes to the task's log in the store (`ctx.log`), group-committed without waiting for the
+ * one before, and is durable too when the attempt settles.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,6 +101,17 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
       );
     };
 
+    // Log writes are not chained like protocol writes (that would cost a commit per line);
+    // the batcher keeps their order. Only their settling is chained, to await them all.
+    let logged: Promise<void> = Promise.resolve();
+    const output = (stream: 'stdout' | 'stderr', line: string): void => {
+      options.onOutput?.(task, stream, line);
+      const write = ctx.log(line, stream).catch((error: unknown) => {
+        if (!ctx.signal.aborted) warn(error instanceof Error ? error.message : String(error));
+      });
+      logged = logged.then(() => write);
+    };
+
     readLines(child, 'stdout', maxLineBytes, warn, (line) => {
       if (line.startsWith('::progress::')) {
         const value = Number(line.slice('::progress::'.length).trim());
@@ -123,12 +136,12 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
         apply(() => ctx.checkpoint(state, progress));
       } else {
         stdoutTail.push(line);
-        options.onOutput?.(task, 'stdout', line);
+        output('stdout', line);
       }
     });
     readLines(child, 'stderr', maxLineBytes, warn, (line) => {
       stderrTail.push(line);
-      options.onOutput?.(task, 'stderr', line);
+      output('stderr', line);
     });
 
     let killTimer: NodeJS.Timeout | undefined;
@@ -147,6 +160,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
         },
       );
       await writes;
+      await logged;
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (exit.code === 0) return { exitCode: 0, stdoutTail: stdoutTail.text() };
       const how =

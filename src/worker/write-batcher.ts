@@ -1,5 +1,5 @@
 /**
- * Group commit: lease writes (complete, fail, checkpoint, progress) that arrive while a flush is
+ * Group commit: lease writes (complete, fail, checkpoint, progress, log lines) that arrive while a flush is
  * pending are committed together, one transaction per kind. Under load, hundreds of outcomes
  * share one fsync; alone, a write waits only for the next turn of the event loop.
  */
@@ -8,6 +8,7 @@ import type {
   CheckpointWrite,
   Completion,
   Failure,
+  LogAppend,
   ProgressUpdate,
   WorkerStore,
   WriteOutcome,
@@ -49,6 +50,7 @@ export class WriteBatcher {
   readonly #fail: Lane<Failure, WriteOutcome>;
   readonly #checkpoint: Lane<CheckpointWrite, CheckpointOutcome>;
   readonly #progress: Lane<ProgressUpdate, boolean>;
+  readonly #logs: Lane<LogAppend, boolean>;
   #active = false;
   #idle: Promise<void> = Promise.resolve();
 
@@ -57,6 +59,7 @@ export class WriteBatcher {
     this.#fail = new Lane((items) => store.fail(items));
     this.#checkpoint = new Lane((items) => store.checkpoint(items));
     this.#progress = new Lane((items) => store.progress(items));
+    this.#logs = new Lane((items) => store.appendLogs(items));
   }
 
   complete(item: Completion): Promise<WriteOutcome> {
@@ -71,6 +74,9 @@ export class WriteBatcher {
   progress(item: ProgressUpdate): Promise<boolean> {
     return this.#enqueue(this.#progress.push(item));
   }
+  log(item: LogAppend): Promise<boolean> {
+    return this.#enqueue(this.#logs.push(item));
+  }
 
   #enqueue<T>(promise: Promise<T>): Promise<T> {
     if (!this.#active) {
@@ -82,7 +88,14 @@ export class WriteBatcher {
 
   /** Flushes until nothing is queued; writes arriving during a flush form the next batch. */
   async #loop(): Promise<void> {
-    const lanes = [this.#checkpoint, this.#progress, this.#fail, this.#complete] as const;
+    // Log lines before outcomes: the lines an attempt logged before it settled land first.
+    const lanes = [
+      this.#checkpoint,
+      this.#progress,
+      this.#logs,
+      this.#fail,
+      this.#complete,
+    ] as const;
     while (lanes.some((lane) => lane.size > 0)) {
       for (const lane of lanes) await lane.flush();
     }

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BatonClient } from '../../src/client/baton-client.js';
-import { eventually, useProcesses, useServer, type ServerHarness } from './harness.js';
+import { eventually, requester, useProcesses, useServer, type ServerHarness } from './harness.js';
 
 const WORKER_TIMEOUT_MS = 1500;
 const SWEEP_INTERVAL_MS = 200;
@@ -95,6 +95,64 @@ describe('remote worker processes', () => {
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
     expect((await h.store.getWorker('remote-1'))?.state).toBe('stopped');
+  });
+
+  it("keeps a shell task's output lines in the store: GET /tasks/{id}/logs shows them, paged", async () => {
+    const h = await open();
+    startWorker(spawnBaton, h, 'remote-logs', 'docs');
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const run = await client.submitRun({
+      name: 'noisy',
+      tasks: {
+        build: {
+          run: 'echo first; echo ::progress::50; echo "oops" >&2; printf "last"',
+        },
+      },
+    });
+    const done = await client.waitForRun(run.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    expect(done.state).toBe('completed');
+    const taskId = done.tasks[0]!.id;
+    const req = requester(h);
+    const res = await req('GET', `/api/v1/tasks/${taskId}/logs`, { token: h.tokens.read });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      logs: { seq: number; attempt: number; stream: string; line: string; at: string }[];
+      nextCursor: string | null;
+    };
+    expect(body.nextCursor).toBeNull();
+    // Protocol lines are not output; stdout and stderr keep their own order.
+    const lines = body.logs.map((l) => [l.stream, l.line]);
+    expect(lines).toHaveLength(3);
+    expect(lines.filter(([s]) => s === 'stdout')).toEqual([
+      ['stdout', 'first'],
+      ['stdout', 'last'],
+    ]);
+    expect(lines).toContainEqual(['stderr', 'oops']);
+    expect(body.logs.map((l) => l.seq)).toEqual([1, 2, 3]);
+    for (const l of body.logs) {
+      expect(l.attempt).toBe(1);
+      expect(Number.isNaN(Date.parse(l.at))).toBe(false);
+    }
+
+    const page1 = (await (
+      await req('GET', `/api/v1/tasks/${taskId}/logs?limit=2`, { token: h.tokens.read })
+    ).json()) as typeof body;
+    expect(page1.logs.map((l) => l.seq)).toEqual([1, 2]);
+    const page2 = (await (
+      await req('GET', `/api/v1/tasks/${taskId}/logs?limit=2&cursor=${page1.nextCursor}`)
+    ).json()) as typeof body;
+    expect(page2.logs.map((l) => l.seq)).toEqual([3]);
+    expect(page2.nextCursor).toBeNull();
+    const tail = (await (
+      await req('GET', `/api/v1/tasks/${taskId}/logs?afterSeq=2`)
+    ).json()) as typeof body;
+    expect(tail.logs.map((l) => l.seq)).toEqual([3]);
+
+    expect((await req('GET', `/api/v1/tasks/${taskId}/logs?limit=100000`)).status).toBe(400);
+    expect((await req('GET', `/api/v1/tasks/${taskId}/logs?after=1`)).status).toBe(400);
+    expect((await req('GET', '/api/v1/tasks/no-such-task/logs')).status).toBe(404);
+    const asWorker = await req('GET', `/api/v1/tasks/${taskId}/logs`, { token: h.tokens.worker });
+    expect(asWorker.status).toBe(403);
   });
 
   it('recovers the task of a SIGKILLed remote worker to another one within the worker timeout', async () => {

@@ -181,4 +181,23 @@ UPDATE performance p SET recent = coalesce((SELECT array_agg(s.duration_ms ORDER
 DROP TABLE performance_samples;
 `,
   },
+  {
+    version: 5,
+    name: 'task-logs',
+    // The lines a task printed, numbered per task by tasks.log_seq (bumped by the fenced
+    // append, under the task's row lock); only the newest lines are kept (src/store/logs.ts).
+    sql: `
+ALTER TABLE tasks ADD COLUMN log_seq bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE task_logs (
+  task_id  text NOT NULL,
+  seq      bigint NOT NULL,
+  attempt  integer NOT NULL,
+  stream   text NOT NULL,
+  line     text NOT NULL,
+  at       bigint NOT NULL,
+  PRIMARY KEY (task_id, seq)
+);
+`,
+  },
 ];

@@ -164,6 +164,7 @@ export async function operatorChange(
       );
       await sql.rows(`DELETE FROM task_deps WHERE task_id = $1`, [taskId]);
       await sql.rows(`DELETE FROM checkpoints WHERE task_id = $1`, [taskId]);
+      await sql.rows(`DELETE FROM task_logs WHERE task_id = $1`, [taskId]);
       await sql.rows(`DELETE FROM tasks WHERE id = $1`, [taskId]);
       await logEvents(sql, [
         { type: 'task:deleted', taskId, runId: row.run_id, from: row.state, reason },
@@ -200,6 +201,10 @@ export async function deleteRuns(sql: Sql, runIds: string[]): Promise<number> {
     if (tasks.some((t) => !isTerminal(t.state))) continue;
     await sql.rows(
       `DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM tasks WHERE run_id = $1)`,
+      [runId],
+    );
+    await sql.rows(
+      `DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks WHERE run_id = $1)`,
       [runId],
     );
     await sql.rows(

@@ -19,6 +19,8 @@ import type {
   HeartbeatResult,
   HeartbeatSource,
   LeaseRef,
+  LogAppend,
+  LogFilter,
   NewRun,
   NewTask,
   NewToken,
@@ -35,10 +37,18 @@ import type {
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
-import type { EventRecord, TaskRecord, TokenRecord, WorkerRecord, WorkerState } from '../types.js';
+import type {
+  EventRecord,
+  LogRecord,
+  TaskRecord,
+  TokenRecord,
+  WorkerRecord,
+  WorkerState,
+} from '../types.js';
 import { applicableLimits, claim, claimLimited } from './claim.js';
 import { Db, type Sql } from './db.js';
 import * as lease from './lease-writes.js';
+import * as logs from './logs.js';
 import { migrate } from './migrate.js';
 import * as operator from './operator-writes.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
@@ -154,6 +164,9 @@ export class PostgresStore implements Store {
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
     return this.#auto((sql) => lease.progress(sql, items));
   }
+  appendLogs(items: LogAppend[]): Promise<boolean[]> {
+    return this.#auto((sql) => logs.appendLogs(sql, items));
+  }
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
     // One statement is its own transaction; two items about one task need one around them.
     if (lease.inRounds(items).length <= 1) {
@@ -233,6 +246,9 @@ export class PostgresStore implements Store {
   }
   listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
     return this.#auto((sql) => reads.listCheckpoints(sql, taskId));
+  }
+  listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]> {
+    return this.#auto((sql) => logs.listLogs(sql, taskId, filter));
   }
   getCheckpoint(taskId: string, seq: number): ReturnType<Store['getCheckpoint']> {
     return this.#auto((sql) => reads.getCheckpoint(sql, taskId, seq));

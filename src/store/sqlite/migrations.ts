@@ -155,4 +155,23 @@ CREATE TABLE performance_samples (
 ALTER TABLE tasks ADD COLUMN trace_parent TEXT;
 `,
   },
+  {
+    version: 4,
+    name: 'task-logs',
+    // The lines a task printed, numbered per task by tasks.log_seq (bumped by the fenced
+    // append); only the newest lines are kept (src/store/logs.ts).
+    sql: `
+ALTER TABLE tasks ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE task_logs (
+  task_id  TEXT NOT NULL,
+  seq      INTEGER NOT NULL,
+  attempt  INTEGER NOT NULL,
+  stream   TEXT NOT NULL,
+  line     TEXT NOT NULL,
+  at       INTEGER NOT NULL,
+  PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+`,
+  },
 ];

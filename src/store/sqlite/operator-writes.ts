@@ -166,6 +166,7 @@ export function operatorChange(
       }[];
       ctx.sql.get('DELETE FROM task_deps WHERE task_id = ? OR dep_id = ?').run(taskId, taskId);
       ctx.sql.get('DELETE FROM checkpoints WHERE task_id = ?').run(taskId);
+      ctx.sql.get('DELETE FROM task_logs WHERE task_id = ?').run(taskId);
       ctx.sql.get('DELETE FROM tasks WHERE id = ?').run(taskId);
       logEvent(ctx, now, {
         type: 'task:deleted',
@@ -205,6 +206,9 @@ export function deleteRuns(ctx: Ctx, runIds: string[]): number {
     if (open.n > 0) continue;
     ctx.sql
       .get(`DELETE FROM checkpoints WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ?)`)
+      .run(runId);
+    ctx.sql
+      .get(`DELETE FROM task_logs WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ?)`)
       .run(runId);
     ctx.sql
       .get(`DELETE FROM task_deps WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ?)`)

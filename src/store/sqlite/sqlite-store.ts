@@ -16,6 +16,8 @@ import type {
   HeartbeatSource,
   HeartbeatResult,
   LeaseRef,
+  LogAppend,
+  LogFilter,
   NewRun,
   NewToken,
   NewTask,
@@ -32,10 +34,18 @@ import type {
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
-import type { EventRecord, TaskRecord, TokenRecord, WorkerRecord, WorkerState } from '../types.js';
+import type {
+  EventRecord,
+  LogRecord,
+  TaskRecord,
+  TokenRecord,
+  WorkerRecord,
+  WorkerState,
+} from '../types.js';
 import type { Ctx } from './context.js';
 import { openDatabase, Statements } from './db.js';
 import * as lease from './lease-writes.js';
+import * as logs from './logs.js';
 import * as operator from './operator-writes.js';
 import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
@@ -126,6 +136,9 @@ export class SqliteStore implements Store {
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
     return this.#write((ctx) => lease.progress(ctx, items));
   }
+  appendLogs(items: LogAppend[]): Promise<boolean[]> {
+    return this.#write((ctx) => logs.appendLogs(ctx, items));
+  }
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
     return this.#write((ctx) => lease.checkpoint(ctx, items));
   }
@@ -201,6 +214,9 @@ export class SqliteStore implements Store {
   }
   listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
     return this.#read((ctx) => reads.listCheckpoints(ctx, taskId));
+  }
+  listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]> {
+    return this.#read((ctx) => logs.listLogs(ctx, taskId, filter));
   }
   getCheckpoint(taskId: string, seq: number): ReturnType<Store['getCheckpoint']> {
     return this.#read((ctx) => reads.getCheckpoint(ctx, taskId, seq));
