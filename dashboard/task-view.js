@@ -1,7 +1,8 @@
 // A task: attempts, transition history with reasons, checkpoints (with a mark on corrupt
-// ones), the routing decision, and its result or error. Cancel and retry, as the token allows.
+// ones), its log lines, the routing decision, and its result or error. Cancel and retry, as the token allows.
 import { useEffect, useState } from '/dashboard/vendor/hooks.js';
 import { api } from '/dashboard/api.js';
+import { TaskLogs } from '/dashboard/task-logs.js';
 import { Action, formatDuration, formatTime, html, Progress, StateBadge } from '/dashboard/ui.js';
 
 export function TaskDetail({ taskId, version, onClose }) {
@@ -105,6 +106,11 @@ ${task.error.code}: ${task.error.message}</pre>`
             </tbody>
           </table>`
     }
+    <${TaskLogs}
+      taskId=${task.id}
+      version=${`${version}:${tick}`}
+      running=${task.state === 'assigned' || task.state === 'running'}
+    />
     <h4>History</h4>
     <table class="history">
       <thead>
