@@ -116,7 +116,11 @@ export async function runAttempt(
           );
         }
         const ok = await batcher.log({ ...lease, stream, line: clampLogLine(String(line)) });
-        if (!ok) leaseLost();
+        if (ok) return;
+        // Lines still printed by an aborted attempt (a timed-out command in its kill grace)
+        // are refused once its outcome is written: that is no lease loss to report.
+        if (controller.signal.aborted) throw controller.signal.reason as Error;
+        leaseLost();
       },
       async checkpoint(state, progress) {
         const saved = await saveCheckpoint(state, progress);

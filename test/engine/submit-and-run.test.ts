@@ -197,6 +197,30 @@ describe('submitting and running tasks', () => {
     expect(listenerErrors.sort()).toEqual(['bad async listener', 'bad listener']);
   });
 
+  it('keeps what a handler logs with ctx.log, per attempt, committed before the outcome', async () => {
+    const { orchestrator, store } = engine({
+      taskDefaults: { maxAttempts: 2, backoff: { initialMs: 1, jitter: 0 } },
+    });
+    orchestrator.handle('t', (_p, ctx) => {
+      // Not awaited: the lines still land before the outcome that follows them.
+      void ctx.log(`attempt ${ctx.attempt} starts`);
+      void ctx.log('x'.repeat(5000), 'stderr');
+      if (ctx.attempt === 1) throw new Error('first attempt fails');
+      return null;
+    });
+    await orchestrator.startWorker();
+    const task = await orchestrator.execute({ type: 't' });
+    expect(task).toMatchObject({ state: 'completed', attempt: 2 });
+    const logs = await store.listLogs(task.id);
+    expect(logs.map((l) => [l.seq, l.attempt, l.stream, l.line.slice(0, 16)])).toEqual([
+      [1, 1, 'stdout', 'attempt 1 starts'],
+      [2, 1, 'stderr', 'xxxxxxxxxxxxxxxx'],
+      [3, 2, 'stdout', 'attempt 2 starts'],
+      [4, 2, 'stderr', 'xxxxxxxxxxxxxxxx'],
+    ]);
+    expect(logs[1]!.line).toHaveLength(4096);
+  });
+
   it('exports seed 003 task logs as JSON files', async () => {
     const { orchestrator, dir } = engine();
     orchestrator.handle('documentation', () => ({ output: 'path/to/docs' }));
