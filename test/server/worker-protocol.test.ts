@@ -142,6 +142,46 @@ describe('remote-worker protocol', () => {
     expect(await client.getTask(task.id)).toMatchObject({ state: 'completed', result: 'fresh' });
   });
 
+  it("appends held tasks' log lines; a stale worker's lines get 409 LEASE_LOST and are not kept", async () => {
+    const h = await open();
+    const req = requester(h);
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const task = await client.submitTask({ type: 't' });
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('stale'),
+    });
+    const first = await claimOne(h, h.tokens.worker, 'stale');
+    const logs = (workerId: string, epoch: number, line: string) =>
+      req('POST', '/api/v1/worker/logs', {
+        token: h.tokens.worker,
+        body: { workerId, items: [{ taskId: task.id, epoch, stream: 'stdout', line }] },
+      });
+    const ok = await logs('stale', first.epoch, 'from the first holder');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ outcomes: [true] });
+    expect((await logs('stale', first.epoch, 'x'.repeat(4097))).status).toBe(400);
+
+    await new BatonClient({ url: h.url, token: h.tokens.admin }).disconnectWorker('stale');
+    await req('POST', '/api/v1/worker/register', {
+      token: h.tokens.worker,
+      body: registration('fresh'),
+    });
+    const second = await claimOne(h, h.tokens.worker, 'fresh');
+    const late = await logs('stale', first.epoch, 'late');
+    expect(late.status).toBe(409);
+    expect(await late.json()).toMatchObject({
+      error: { code: 'LEASE_LOST', details: { outcomes: [false] } },
+    });
+    expect((await logs('fresh', second.epoch, 'from the second holder')).status).toBe(200);
+    const res = await req('GET', `/api/v1/tasks/${task.id}/logs`, { token: h.tokens.read });
+    const body = (await res.json()) as { logs: { attempt: number; line: string }[] };
+    expect(body.logs.map((l) => [l.attempt, l.line])).toEqual([
+      [1, 'from the first holder'],
+      [2, 'from the second holder'],
+    ]);
+  });
+
   it('confines a worker token to its own workers, its tasks and its capabilities', async () => {
     const h = await open();
     const req = requester(h);
