@@ -45,6 +45,8 @@ export type {
   RecoverResult,
   TaskFilter,
   RunFilter,
+  LogAppend,
+  LogFilter,
 } from './store/store.js';
 export type {
   TaskRecord,
@@ -53,6 +55,8 @@ export type {
   WorkerState,
   CheckpointRecord,
   EventRecord,
+  LogRecord,
+  LogStream,
 } from './store/types.js';
 
 export { createShellHandler } from './worker/shell-handler.js';

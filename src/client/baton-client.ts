@@ -10,6 +10,7 @@ import {
   checkpointJsonSchema,
   checkpointListSchema,
   cleanupResultSchema,
+  logPageSchema,
   reconcileResultSchema,
   recoverResultSchema,
   runJsonSchema,
@@ -29,6 +30,7 @@ export type TaskPage = z.output<typeof taskPageSchema>;
 export type WorkerJson = z.output<typeof workerListSchema>['workers'][number];
 export type CheckpointInfo = z.output<typeof checkpointListSchema>['checkpoints'][number];
 export type CheckpointJson = z.output<typeof checkpointJsonSchema>;
+export type LogPage = z.output<typeof logPageSchema>;
 export type RecoverResultJson = z.output<typeof recoverResultSchema>;
 
 export interface ListRunsQuery {
@@ -121,6 +123,14 @@ export class BatonClient {
       schema: checkpointListSchema,
     });
     return body.checkpoints;
+  }
+
+  /** A task's output lines, oldest first, a page at a time (`afterSeq` follows a running task). */
+  listLogs(
+    taskId: string,
+    query: { afterSeq?: number; limit?: number; cursor?: string } = {},
+  ): Promise<LogPage> {
+    return this.#http.request(`/tasks/${id(taskId)}/logs`, { query, schema: logPageSchema });
   }
 
   /** A checkpoint's state, verified (CHECKPOINT_CORRUPT when its checksum fails). */

@@ -7,6 +7,7 @@ export { BatonClient } from './baton-client.js';
 export type {
   CheckpointInfo,
   CheckpointJson,
+  LogPage,
   ListRunsQuery,
   ListTasksQuery,
   RecoverResultJson,

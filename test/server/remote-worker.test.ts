@@ -143,9 +143,9 @@ describe('remote worker processes', () => {
     ).json()) as typeof body;
     expect(page2.logs.map((l) => l.seq)).toEqual([3]);
     expect(page2.nextCursor).toBeNull();
-    const tail = (await (
-      await req('GET', `/api/v1/tasks/${taskId}/logs?afterSeq=2`)
-    ).json()) as typeof body;
+    const tail = await new BatonClient({ url: h.url, token: h.tokens.read }).listLogs(taskId, {
+      afterSeq: 2,
+    });
     expect(tail.logs.map((l) => l.seq)).toEqual([3]);
 
     expect((await req('GET', `/api/v1/tasks/${taskId}/logs?limit=100000`)).status).toBe(400);
