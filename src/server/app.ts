@@ -80,7 +80,9 @@ export function createServer(options: ServerOptions): BatonServer {
       if ((await o.store.listTokens()).length === 0) return ANONYMOUS;
     }
     const token = await authenticate(o.store, header);
-    if (limiter) {
+    // Heartbeats are liveness, not load: a rate-limited heartbeat would turn a rate limit
+    // into lost leases (the worker declared dead while it works). They are exempt.
+    if (limiter && !c.req.path.endsWith('/worker/heartbeat')) {
       const waitMs = limiter.take(`token:${token.name}`, clock.now());
       if (waitMs > 0) {
         throw refuse('RATE_LIMITED', `token ${token.name} is over its rate limit`, {

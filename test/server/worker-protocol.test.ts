@@ -269,7 +269,8 @@ describe('remote-worker protocol', () => {
   });
 
   it('keeps every outcome through rate limiting (429 is waited out, not dropped)', async () => {
-    // Heartbeats alone (5/s) exceed the 4/s allowed, so 429s are certain whatever the load.
+    // Registration, claims and outcome writes of 12 tasks exceed 4 requests/s, so 429s are
+    // certain; heartbeats are exempt (they are liveness), so the leases survive the limit.
     const h = await open({ server: { rateLimit: { perSecond: 4, burst: 2 } } });
     let limited = 0;
     const counting: typeof fetch = async (input, init) => {
@@ -301,6 +302,10 @@ describe('remote-worker protocol', () => {
         });
       }
       expect(limited).toBeGreaterThan(0);
+      const events = await h.orchestrator.store.listEvents({ limit: 10_000 });
+      expect(events.filter((e) => e.type === 'task:recovered' || e.type === 'worker:lost')).toEqual(
+        [],
+      );
     } finally {
       await worker.stop();
     }
