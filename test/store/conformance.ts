@@ -48,17 +48,23 @@ export function worker(over: Partial<WorkerRegistration> = {}): WorkerRegistrati
 
 const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A fresh store from `open` before each test, handed to `set`, cleaned up after it. */
+function useStore(open: () => Promise<StoreHarness>, set: (store: Store) => void): void {
+  let h: StoreHarness | null = null;
+  beforeEach(async () => {
+    h = await open();
+    set(h.store);
+  });
+  afterEach(async () => {
+    await h?.cleanup();
+    h = null;
+  });
+}
+
 export function describeStoreConformance(name: string, open: () => Promise<StoreHarness>): void {
   describe(`store conformance: ${name}`, () => {
-    let h: StoreHarness;
     let store: Store;
-    beforeEach(async () => {
-      h = await open();
-      store = h.store;
-    });
-    afterEach(async () => {
-      await h.cleanup();
-    });
+    useStore(open, (opened) => (store = opened));
 
     async function claimOne(workerId: string): Promise<TaskRecord> {
       const [task] = await store.claim({ workerId, limit: 1, capabilities: [], types: null });
@@ -648,15 +654,8 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
   });
 
   describe(`store conformance: ${name}: access tokens`, () => {
-    let h: StoreHarness;
     let store: Store;
-    beforeEach(async () => {
-      h = await open();
-      store = h.store;
-    });
-    afterEach(async () => {
-      await h.cleanup();
-    });
+    useStore(open, (opened) => (store = opened));
     const hash = (c: string): string => c.repeat(64);
 
     it('creates, finds by hash, lists without hashes and revokes tokens', async () => {
@@ -701,15 +700,8 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
   });
 
   describe(`store conformance: ${name}: performance and routing pins`, () => {
-    let h: StoreHarness;
     let store: Store;
-    beforeEach(async () => {
-      h = await open();
-      store = h.store;
-    });
-    afterEach(async () => {
-      await h.cleanup();
-    });
+    useStore(open, (opened) => (store = opened));
 
     async function runOne(
       workerId: string,
@@ -829,15 +821,8 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
   });
 
   describe(`store conformance: ${name}: task logs`, () => {
-    let h: StoreHarness;
     let store: Store;
-    beforeEach(async () => {
-      h = await open();
-      store = h.store;
-    });
-    afterEach(async () => {
-      await h.cleanup();
-    });
+    useStore(open, (opened) => (store = opened));
 
     async function held(): Promise<{ task: TaskRecord; workerId: string }> {
       const t = newTask();
