@@ -16,7 +16,6 @@
 import type { ClaimRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
 import type { Sql } from './db.js';
-import { claimEvents } from '../event-input.js';
 import { logEvents, type EventInput } from './events.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
@@ -185,13 +184,29 @@ async function start(
   const ordered = picked.map((p) => bySeq.get(p.seq)).filter((r): r is TaskRow => r !== undefined);
   const events: EventInput[] = [];
   for (const row of ordered) {
-    events.push(
-      ...claimEvents(
-        { id: row.id, runId: row.run_id, attempt: row.attempt, epoch: row.epoch },
+    const data = { attempt: row.attempt, epoch: row.epoch };
+    if (from === 'queued') {
+      events.push({
+        type: 'task:assigned',
+        taskId: row.id,
+        runId: row.run_id,
         workerId,
-        from,
-      ),
-    );
+        from: 'queued',
+        to: 'assigned',
+        reason: 'claimed',
+        data,
+      });
+    }
+    events.push({
+      type: 'task:started',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'assigned',
+      to: 'running',
+      reason: `attempt ${row.attempt}`,
+      data,
+    });
   }
   await logEvents(sql, events);
   return ordered;

@@ -1,9 +1,19 @@
 /** The durable event log: every state change is appended with its reason, many rows per statement. */
+import type { JsonValue } from '../../core/json.js';
+import type { TaskState } from '../../core/states.js';
 import type { Sql } from './db.js';
 import { jsonOrNull } from './rows.js';
 
-import type { EventInput } from '../event-input.js';
-export type { EventInput };
+export interface EventInput {
+  type: string;
+  taskId?: string | null;
+  runId?: string | null;
+  workerId?: string | null;
+  from?: TaskState | null;
+  to?: TaskState | null;
+  reason?: string | null;
+  data?: JsonValue | null;
+}
 
 /** Appends events in the order given, stamped with the transaction's time. */
 export async function logEvents(sql: Sql, events: readonly EventInput[]): Promise<void> {

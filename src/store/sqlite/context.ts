@@ -1,4 +1,6 @@
 import type { Clock } from '../../core/clock.js';
+import type { JsonValue } from '../../core/json.js';
+import type { TaskState } from '../../core/states.js';
 import type { TaskRecord } from '../types.js';
 import type { Db, Statements } from './db.js';
 import { toTask, type TaskRow } from './rows.js';
@@ -10,8 +12,16 @@ export interface Ctx {
   clock: Clock;
 }
 
-import type { EventInput } from '../event-input.js';
-export type { EventInput };
+export interface EventInput {
+  type: string;
+  taskId?: string | null;
+  runId?: string | null;
+  workerId?: string | null;
+  from?: TaskState | null;
+  to?: TaskState | null;
+  reason?: string | null;
+  data?: JsonValue | null;
+}
 
 export function logEvent(ctx: Ctx, at: number, e: EventInput): void {
   ctx.sql

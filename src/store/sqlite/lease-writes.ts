@@ -15,7 +15,6 @@ import type {
 import type { TaskRecord } from '../types.js';
 import { EventBatch, HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
 import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
-import { claimEvents } from '../event-input.js';
 import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
@@ -87,13 +86,29 @@ function start(
   from: 'queued' | 'assigned',
 ): TaskRow {
   const row = ctx.sql.get(START).get(workerId, now, now, seq) as TaskRow;
-  for (const e of claimEvents(
-    { id: row.id, runId: row.run_id, attempt: row.attempt, epoch: row.epoch },
-    workerId,
-    from,
-  )) {
-    events.add(e);
+  const data = { attempt: row.attempt, epoch: row.epoch };
+  if (from === 'queued') {
+    events.add({
+      type: 'task:assigned',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'queued',
+      to: 'assigned',
+      reason: 'claimed',
+      data,
+    });
   }
+  events.add({
+    type: 'task:started',
+    taskId: row.id,
+    runId: row.run_id,
+    workerId,
+    from: 'assigned',
+    to: 'running',
+    reason: `attempt ${row.attempt}`,
+    data,
+  });
   return row;
 }
 
