@@ -200,4 +200,16 @@ CREATE TABLE task_logs (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'clock-at-the-statement',
+    // now() is the transaction's start: a claim whose transaction began before a dependency's
+    // completion committed could record started_at before that finished_at. The clock is now
+    // read when the statement runs. STABLE keeps it usable as an index bound (one reading per
+    // statement is all the store relies on).
+    sql: `
+CREATE OR REPLACE FUNCTION now_ms() RETURNS bigint LANGUAGE sql STABLE
+  AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+`,
+  },
 ];
