@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { jsonValueSchema } from '../core/json.js';
-import { TASK_STATES } from '../core/states.js';
+import { TASK_STATES, type TaskState } from '../core/states.js';
 import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
 import { MAX_LOG_LINE_BYTES } from '../store/logs.js';
 import { idSchema, taskErrorSchema } from './schemas.js';
@@ -204,9 +204,19 @@ export const workerEventBody = z.strictObject({
 export const workerQuery = z.strictObject({ workerId: idSchema });
 
 export const leaseLostOutcome = z.object({ ok: z.literal(false), code: z.literal('LEASE_LOST') });
+/** What a completion or failure changed (the worker holds the rest of the task). */
+const outcomeChangesSchema = z.object({
+  state: z.enum(TASK_STATES as [TaskState, ...TaskState[]]),
+  runAt: z.number(),
+  progress: percent,
+  progressMessage: z.string().nullable(),
+  checkpointSeq: z.number().int().min(0),
+  finishedAt: z.number().nullable(),
+  updatedAt: z.number(),
+});
 export const writeOutcomesSchema = z.object({
   outcomes: z.array(
-    z.union([z.object({ ok: z.literal(true), task: taskRecordSchema }), leaseLostOutcome]),
+    z.union([z.object({ ok: z.literal(true), changes: outcomeChangesSchema }), leaseLostOutcome]),
   ),
 });
 export const checkpointOutcomesSchema = z.object({

@@ -88,8 +88,48 @@ export interface Failure extends LeaseRef {
   durationMs: number;
 }
 
+/**
+ * What a completion or failure changed on its task. The writer holds the task it claimed and
+ * knows what it wrote (result or error), so the store answers with only the fields it set:
+ * the new record is `{ ...held, ...changes, result }` or `{ ...held, ...changes, error }`.
+ */
+export interface OutcomeChanges {
+  state: TaskState;
+  runAt: number;
+  progress: number;
+  progressMessage: string | null;
+  checkpointSeq: number;
+  finishedAt: number | null;
+  updatedAt: number;
+}
+
 /** Outcome of one item of a batch write: ok, or refused because the lease is stale. */
-export type WriteOutcome = { ok: true; task: TaskRecord } | { ok: false; code: 'LEASE_LOST' };
+export type WriteOutcome =
+  { ok: true; changes: OutcomeChanges } | { ok: false; code: 'LEASE_LOST' };
+
+/** The outcome fields of a whole task record (for stores that read the whole row back). */
+export function changesOf(task: TaskRecord): OutcomeChanges {
+  return {
+    state: task.state,
+    runAt: task.runAt,
+    progress: task.progress,
+    progressMessage: task.progressMessage,
+    checkpointSeq: task.checkpointSeq,
+    finishedAt: task.finishedAt,
+    updatedAt: task.updatedAt,
+  };
+}
+
+/** The record of a task after its outcome was written: what it held plus what changed. */
+export function afterOutcome(
+  held: TaskRecord,
+  changes: OutcomeChanges,
+  written: { result: JsonValue | null } | { error: TaskError },
+): TaskRecord {
+  return 'result' in written
+    ? { ...held, ...changes, result: written.result, error: null }
+    : { ...held, ...changes, error: written.error };
+}
 
 export interface NewCheckpoint {
   progress: number;

@@ -10,7 +10,7 @@ import type { EventBus } from '../engine/events.js';
 import type { WorkerRuntimeOptions } from '../engine/options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
 import { clampLogLine } from '../store/logs.js';
-import type { WorkerStore, WriteOutcome } from '../store/store.js';
+import { afterOutcome, type WorkerStore, type WriteOutcome } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -173,7 +173,10 @@ export async function runAttempt(
     deps.onSettled?.();
     deps.crashPoint?.('before-complete', task);
     const durationMs = clock.now() - startedAt;
-    report(await spans.child('complete', () => batcher.complete({ ...lease, result, durationMs })));
+    report(
+      await spans.child('complete', () => batcher.complete({ ...lease, result, durationMs })),
+      { result },
+    );
   } catch (error) {
     cancelTimer();
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
@@ -188,20 +191,23 @@ export async function runAttempt(
       await spans.child('fail', () =>
         batcher.fail({ ...lease, error: taskError, retryAt, durationMs }),
       ),
-      taskError,
-      retryAt,
+      { error: taskError, retryAt },
     );
   }
 
-  function report(outcome: WriteOutcome, error?: TaskError, retryAt?: number | null): void {
+  function report(
+    outcome: WriteOutcome,
+    written: { result: JsonValue | null } | { error: TaskError; retryAt: number | null },
+  ): void {
     if (!outcome.ok) {
       bus.emit('task:lease-lost', { ...lease, workerId });
       return;
     }
-    if (error === undefined) bus.emit('task:completed', { task: outcome.task });
-    else if (retryAt !== null && retryAt !== undefined) {
-      bus.emit('task:retry', { task: outcome.task, error, retryAt });
-    } else bus.emit('task:failed', { task: outcome.task, error });
+    const after = afterOutcome(task, outcome.changes, written);
+    if (!('error' in written)) bus.emit('task:completed', { task: after });
+    else if (written.retryAt !== null) {
+      bus.emit('task:retry', { task: after, error: written.error, retryAt: written.retryAt });
+    } else bus.emit('task:failed', { task: after, error: written.error });
   }
 }
 

@@ -8,7 +8,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatonError } from '../../src/core/errors.js';
 import { checksumOf } from '../../src/core/checksum.js';
 import { DEFAULT_BACKOFF } from '../../src/core/retry.js';
-import type { NewTask, Store, WorkerRegistration } from '../../src/store/store.js';
+import {
+  afterOutcome,
+  type NewTask,
+  type Store,
+  type WorkerRegistration,
+} from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/store/types.js';
 
 export interface StoreHarness {
@@ -230,14 +235,18 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(limited).toEqual([]);
     });
 
-    it('grows epoch and attempt at claim and logs assigned and started', async () => {
+    it('grows epoch and attempt at claim and logs the start with the state it left', async () => {
       const t = newTask();
       await store.submit([t]);
       const w = await store.registerWorker(worker());
       const c = await claimOne(w.id);
       expect(c).toMatchObject({ state: 'running', attempt: 1, epoch: 1, workerId: w.id });
-      const types = (await store.listEvents({ taskId: t.id })).map((e) => e.type);
-      expect(types).toEqual(['task:submitted', 'task:assigned', 'task:started']);
+      // queued → assigned → running is one atomic move: one row, from queued to running.
+      const events = await store.listEvents({ taskId: t.id });
+      expect(events.map((e) => [e.type, e.from, e.to])).toEqual([
+        ['task:submitted', null, 'queued'],
+        ['task:started', 'queued', 'running'],
+      ]);
     });
 
     it('fences completion by epoch: one terminal outcome, stale writes refused', async () => {
@@ -252,7 +261,10 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const [ok] = await store.complete([
         { taskId: t.id, epoch: c.epoch, result: { v: 1 }, durationMs: 3 },
       ]);
-      expect(ok?.ok && ok.task.state).toBe('completed');
+      expect(ok?.ok && ok.changes.state).toBe('completed');
+      // What the holder composes from its claim and the changes is the stored record.
+      if (!ok?.ok) throw new Error('completion refused');
+      expect(afterOutcome(c, ok.changes, { result: { v: 1 } })).toEqual(await store.getTask(t.id));
       const completed = (await store.listEvents({ taskId: t.id })).find(
         (e) => e.type === 'task:completed',
       );
@@ -307,7 +319,9 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const [retry] = await store.fail([
         { taskId: a.id, epoch: claimed.epoch, error, retryAt: later, durationMs: 1 },
       ]);
-      expect(retry?.ok && retry.task.state).toBe('pending');
+      expect(retry?.ok && retry.changes.state).toBe('pending');
+      if (!retry?.ok) throw new Error('failure refused');
+      expect(afterOutcome(claimed, retry.changes, { error })).toEqual(await store.getTask(a.id));
       expect(await store.nextDueAt()).toBe(later);
       expect(
         await store.claim({ workerId: w.id, limit: 5, capabilities: [], types: null }),
@@ -322,7 +336,9 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const [final] = await store.fail([
         { taskId: d.id, epoch: claimed.epoch, error, retryAt: null, durationMs: 1 },
       ]);
-      expect(final?.ok && final.task.state).toBe('failed');
+      expect(final?.ok && final.changes.state).toBe('failed');
+      if (!final?.ok) throw new Error('failure refused');
+      expect(afterOutcome(claimed, final.changes, { error })).toEqual(await store.getTask(d.id));
       const eRec = (await store.getTask(e.id))!;
       const fRec = (await store.getTask(f.id))!;
       expect([eRec.state, fRec.state]).toEqual(['cancelled', 'cancelled']);

@@ -76,15 +76,13 @@ const CLAIM_AND_START = `WITH worker AS (
     RETURNING t.*, t.seq IN (SELECT seq FROM pinned) AS was_pinned),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    SELECT now_ms(), e.type, s.id, s.run_id, $1, e.from_state, e.to_state, e.reason,
-      json_build_object('attempt', s.attempt, 'epoch', s.epoch)
-    FROM started s CROSS JOIN LATERAL (VALUES
-      (1, 'task:assigned', 'queued', 'assigned', 'claimed'),
-      (2, 'task:started', 'assigned', 'running', 'attempt ' || s.attempt))
-      AS e(k, type, from_state, to_state, reason)
-    -- A pinned task was assigned when it was pinned; it only starts now.
-    WHERE e.k = 2 OR NOT s.was_pinned
-    ORDER BY s.was_pinned DESC, s.priority DESC, s.seq, e.k)
+    -- queued → assigned → running is one atomic move: one row, from the state the task left
+    -- (a pinned task was assigned when it was pinned).
+    SELECT now_ms(), 'task:started', s.id, s.run_id, $1,
+      CASE WHEN s.was_pinned THEN 'assigned' ELSE 'queued' END, 'running',
+      'attempt ' || s.attempt, json_build_object('attempt', s.attempt, 'epoch', s.epoch)
+    FROM started s
+    ORDER BY s.was_pinned DESC, s.priority DESC, s.seq)
 SELECT ${TASK_COLUMNS} FROM started t ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
 
 /**
@@ -170,7 +168,7 @@ export async function claimLimited(
   return started.map(toTask);
 }
 
-/** Starts the picked tasks (in the order picked) and logs assigned + started for each. */
+/** Starts the picked tasks (in the order picked) and logs the start of each (one row, see above). */
 async function start(
   sql: Sql,
   workerId: string,
@@ -182,32 +180,16 @@ async function start(
   const rows = await sql.rows<TaskRow>(START, [workerId, picked.map((p) => p.seq), token]);
   const bySeq = new Map(rows.map((r) => [r.seq, r]));
   const ordered = picked.map((p) => bySeq.get(p.seq)).filter((r): r is TaskRow => r !== undefined);
-  const events: EventInput[] = [];
-  for (const row of ordered) {
-    const data = { attempt: row.attempt, epoch: row.epoch };
-    if (from === 'queued') {
-      events.push({
-        type: 'task:assigned',
-        taskId: row.id,
-        runId: row.run_id,
-        workerId,
-        from: 'queued',
-        to: 'assigned',
-        reason: 'claimed',
-        data,
-      });
-    }
-    events.push({
-      type: 'task:started',
-      taskId: row.id,
-      runId: row.run_id,
-      workerId,
-      from: 'assigned',
-      to: 'running',
-      reason: `attempt ${row.attempt}`,
-      data,
-    });
-  }
+  const events: EventInput[] = ordered.map((row) => ({
+    type: 'task:started',
+    taskId: row.id,
+    runId: row.run_id,
+    workerId,
+    from,
+    to: 'running',
+    reason: `attempt ${row.attempt}`,
+    data: { attempt: row.attempt, epoch: row.epoch },
+  }));
   await logEvents(sql, events);
   return ordered;
 }

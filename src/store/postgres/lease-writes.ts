@@ -13,6 +13,7 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
+import { changesOf } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import {
@@ -188,7 +189,7 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     const done = new Map(rows.map((r) => [r.id, r]));
     items.forEach((item, i) => {
       const row = done.get(item.taskId);
-      if (row?.epoch === item.epoch) out[i] = { ok: true, task: toTask(row) };
+      if (row?.epoch === item.epoch) out[i] = { ok: true, changes: changesOf(toTask(row)) };
     });
   }
   for (const round of inRounds(items)) {
@@ -199,7 +200,8 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
       round.map((r) => r.item.durationMs),
       PERFORMANCE_WINDOW,
     ]);
-    for (const row of rows) out[round[row.n - 1]!.index] = { ok: true, task: toTask(row) };
+    for (const row of rows)
+      out[round[row.n - 1]!.index] = { ok: true, changes: changesOf(toTask(row)) };
     if (rows.some((row) => row.queued_now > 0)) sql.wake();
   }
   return out;
@@ -269,7 +271,11 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
         };
       }),
     );
-    for (const r of failed) out[r.index] = { ok: true, task: toTask(byId.get(r.item.taskId)!) };
+    for (const r of failed)
+      out[r.index] = {
+        ok: true,
+        changes: changesOf(toTask(byId.get(r.item.taskId)!)),
+      };
   }
   return out;
 }

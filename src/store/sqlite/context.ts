@@ -42,42 +42,6 @@ export function logEvent(ctx: Ctx, at: number, e: EventInput): void {
     );
 }
 
-/**
- * Events of a batch, written with one statement: the hot paths (claim, complete) log several
- * per task, and one INSERT … SELECT over a JSON array costs far less than one INSERT each.
- */
-export class EventBatch {
-  readonly #rows: (string | number | null)[][] = [];
-
-  constructor(readonly at: number) {}
-
-  add(e: EventInput): void {
-    this.#rows.push([
-      e.type,
-      e.taskId ?? null,
-      e.runId ?? null,
-      e.workerId ?? null,
-      e.from ?? null,
-      e.to ?? null,
-      e.reason ?? null,
-      e.data === undefined || e.data === null ? null : JSON.stringify(e.data),
-    ]);
-  }
-
-  write(ctx: Ctx): void {
-    if (this.#rows.length === 0) return;
-    ctx.sql
-      .get(
-        `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-         SELECT ?, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4,
-           e.value ->> 5, e.value ->> 6, e.value ->> 7
-         FROM json_each(?) e ORDER BY e.key`,
-      )
-      .run(this.at, JSON.stringify(this.#rows));
-    this.#rows.length = 0;
-  }
-}
-
 export function depsOf(ctx: Ctx, taskId: string): string[] {
   const rows = ctx.sql.get('SELECT dep_id FROM task_deps WHERE task_id = ?').all(taskId) as {
     dep_id: string;

@@ -9,11 +9,12 @@ import type {
   ClaimRequest,
   Completion,
   Failure,
+  OutcomeChanges,
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
 import type { TaskRecord } from '../types.js';
-import { EventBatch, HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
+import { HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
 import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
 import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
@@ -30,9 +31,13 @@ const CLAIM_SELECT = `SELECT seq, type FROM tasks
   ORDER BY priority DESC, seq
   LIMIT :limit`;
 
+/**
+ * Starts the chosen tasks in one statement. The claim moves a task queued → assigned → running
+ * atomically, so the log holds one row for it: `task:started` from the state the task left.
+ */
 const START = `UPDATE tasks SET state = 'running', worker_id = ?, epoch = epoch + 1,
   attempt = attempt + 1, started_at = ?, updated_at = ?, progress_message = NULL
-  WHERE seq = ? RETURNING *`;
+  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
 
 export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
   const now = ctx.clock.now();
@@ -40,8 +45,6 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
     { state: string } | undefined;
   if (worker?.state !== 'active' || req.limit <= 0) return [];
   promoteDue(ctx, now);
-  const started: TaskRow[] = [];
-  const events = new EventBatch(now);
   // Tasks pinned to this worker (assignToNetworkAgent) come first.
   const pinned = ctx.sql
     .get(
@@ -49,8 +52,7 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
        ORDER BY priority DESC, seq LIMIT ?`,
     )
     .all(req.workerId, req.limit) as { seq: number }[];
-  for (const { seq } of pinned)
-    started.push(start(ctx, events, req.workerId, seq, now, 'assigned'));
+  const started = start(ctx, req.workerId, pinned, now, 'assigned');
 
   const room = req.limit - started.length;
   if (room > 0) {
@@ -64,52 +66,43 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
       run: req.runId ?? null,
       limit: room,
     }) as { seq: number; type: string }[];
-    for (const c of candidates) {
+    const chosen = candidates.filter((c) => {
       const left = capacity.get(c.type);
-      if (left !== undefined) {
-        if (left <= 0) continue;
-        capacity.set(c.type, left - 1);
-      }
-      started.push(start(ctx, events, req.workerId, c.seq, now, 'queued'));
-    }
+      if (left === undefined) return true;
+      if (left <= 0) return false;
+      capacity.set(c.type, left - 1);
+      return true;
+    });
+    started.push(...start(ctx, req.workerId, chosen, now, 'queued'));
   }
-  events.write(ctx);
   return started.map((row) => record(ctx, row));
 }
 
+/** Starts tasks (by seq), in priority/FIFO order, and logs each start. */
 function start(
   ctx: Ctx,
-  events: EventBatch,
   workerId: string,
-  seq: number,
+  chosen: { seq: number }[],
   now: number,
   from: 'queued' | 'assigned',
-): TaskRow {
-  const row = ctx.sql.get(START).get(workerId, now, now, seq) as TaskRow;
-  const data = { attempt: row.attempt, epoch: row.epoch };
-  if (from === 'queued') {
-    events.add({
-      type: 'task:assigned',
+): TaskRow[] {
+  if (chosen.length === 0) return [];
+  const seqs = JSON.stringify(chosen.map((c) => c.seq));
+  const rows = ctx.sql.get(START).all(workerId, now, now, seqs) as TaskRow[];
+  rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+  for (const row of rows) {
+    logEvent(ctx, now, {
+      type: 'task:started',
       taskId: row.id,
       runId: row.run_id,
       workerId,
-      from: 'queued',
-      to: 'assigned',
-      reason: 'claimed',
-      data,
+      from,
+      to: 'running',
+      reason: `attempt ${row.attempt}`,
+      data: { attempt: row.attempt, epoch: row.epoch },
     });
   }
-  events.add({
-    type: 'task:started',
-    taskId: row.id,
-    runId: row.run_id,
-    workerId,
-    from: 'assigned',
-    to: 'running',
-    reason: `attempt ${row.attempt}`,
-    data,
-  });
-  return row;
+  return rows;
 }
 
 /** Remaining room per limited type, counted across the whole store. */
@@ -184,11 +177,10 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
   const stmt = ctx.sql.get(
     `UPDATE tasks SET state = 'completed', result = ?, progress = 100, error = NULL,
        finished_at = ?, updated_at = ?
-     WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
+     WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`,
   );
   const tally = new WorkerTally();
   const attempts: AttemptOutcome[] = [];
-  const events = new EventBatch(now);
   const released: string[] = [];
   const outcomes = items.map((item): WriteOutcome => {
     const row = stmt.get(
@@ -197,9 +189,9 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       now,
       item.taskId,
       item.epoch,
-    ) as TaskRow | undefined;
+    ) as OutcomeRow | undefined;
     if (!row) return { ok: false, code: 'LEASE_LOST' };
-    events.add({
+    logEvent(ctx, now, {
       type: 'task:completed',
       taskId: row.id,
       runId: row.run_id,
@@ -217,9 +209,8 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       outcome: 'done',
       durationMs: item.durationMs,
     });
-    return { ok: true, task: record(ctx, row) };
+    return { ok: true, changes: toChanges(row) };
   });
-  events.write(ctx);
   if (released.length > 0) releaseDependents(ctx, released, now);
   tally.write(ctx);
   recordAttempts(ctx, attempts, now);
@@ -236,10 +227,10 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       .get(
         retry
           ? `UPDATE tasks SET state = 'pending', run_at = ?, error = ?, updated_at = ?
-             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`
+             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`
           : `UPDATE tasks SET state = 'failed', run_at = ?, error = ?, updated_at = ?,
                finished_at = ?
-             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING *`,
+             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`,
       )
       .get(
         ...(retry
@@ -247,7 +238,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
           : [now, JSON.stringify(item.error), now, now]),
         item.taskId,
         item.epoch,
-      ) as TaskRow | undefined;
+      ) as OutcomeRow | undefined;
     if (!row) return { ok: false, code: 'LEASE_LOST' };
     logEvent(ctx, now, {
       type: retry ? 'task:retry' : 'task:failed',
@@ -272,11 +263,44 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       outcome: 'failed',
       durationMs: item.durationMs,
     });
-    return { ok: true, task: record(ctx, row) };
+    return { ok: true, changes: toChanges(row) };
   });
   tally.write(ctx);
   recordAttempts(ctx, attempts, now);
   return outcomes;
+}
+
+/** What an outcome's UPDATE returns: what the writer needs besides the task it holds. */
+const OUTCOME_COLUMNS = `id, run_id, worker_id, type, attempt, epoch, state, run_at, progress,
+  progress_message, checkpoint_seq, finished_at, updated_at`;
+
+type OutcomeRow = Pick<
+  TaskRow,
+  | 'id'
+  | 'run_id'
+  | 'worker_id'
+  | 'type'
+  | 'attempt'
+  | 'epoch'
+  | 'state'
+  | 'run_at'
+  | 'progress'
+  | 'progress_message'
+  | 'checkpoint_seq'
+  | 'finished_at'
+  | 'updated_at'
+>;
+
+function toChanges(row: OutcomeRow): OutcomeChanges {
+  return {
+    state: row.state,
+    runAt: row.run_at,
+    progress: row.progress,
+    progressMessage: row.progress_message,
+    checkpointSeq: row.checkpoint_seq,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 /** Workers' running totals, summed over a batch and written once per worker. */
