@@ -36,6 +36,11 @@ export type { JsonValue } from './core/json.js';
 
 export { SqliteStore } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';
+export { openSqliteThreadStore } from './store/sqlite/sqlite-thread-store.js';
+export type {
+  SqliteThreadStore,
+  SqliteThreadStoreOptions,
+} from './store/sqlite/sqlite-thread-store.js';
 export { openStore, DEFAULT_STORE_PATH } from './store/open-store.js';
 export { isIntact } from './store/checkpoints.js';
 export type {

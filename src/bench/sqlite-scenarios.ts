@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Orchestrator } from '../engine/orchestrator.js';
 import type { TaskSpec } from '../core/task-spec.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import type { TaskHandler } from '../worker/handler.js';
 import { summarize, type BenchResult } from './stats.js';
@@ -27,10 +27,10 @@ export interface ThroughputOptions {
   backlog?: boolean;
 }
 
-/** Opens a fresh store, runs `fn`, closes and removes it. */
+/** Opens a fresh store as `openStore` does (its connection on a thread), runs `fn`, removes it. */
 export async function withSqlite<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
-  const store = new SqliteStore({ path: join(dir, 'bench.db') });
+  const store = await openStore(join(dir, 'bench.db'));
   try {
     return await fn(store);
   } finally {

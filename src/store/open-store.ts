@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.js';
 import { BatonError } from '../core/errors.js';
 import type { Store } from './store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
+import { openSqliteThreadStore, sqliteThreadAvailable } from './sqlite/sqlite-thread-store.js';
 
 export const DEFAULT_STORE_PATH = '.baton/baton.db';
 
@@ -33,5 +34,11 @@ export async function openStore(
   }
   const path = url.replace(/^(sqlite|file):(\/\/)?/, '');
   if (path === '') throw new BatonError('VALIDATION_FAILED', `store URL ${url} names no file`);
-  return new SqliteStore({ path: path === ':memory:' ? path : resolve(path), ...options });
+  if (path === ':memory:') return new SqliteStore({ path, ...options });
+  // On the system clock the connection gets a thread of its own (see sqlite-thread-store.ts);
+  // a store on an injected clock (tests) stays on the caller's thread.
+  if (options.clock === undefined && sqliteThreadAvailable()) {
+    return openSqliteThreadStore({ path: resolve(path) });
+  }
+  return new SqliteStore({ path: resolve(path), ...options });
 }

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { Worker as Thread } from 'node:worker_threads';
 import type { Clock } from '../core/clock.js';
+import { threadExecArgv } from '../core/thread-options.js';
 import type { HeartbeatResult, LeaseRef, WorkerStore } from '../store/store.js';
 import type { FromThread, HeartbeatThreadData, ToThread } from './heartbeat-thread.js';
 
@@ -68,7 +69,7 @@ function threadHeartbeats(
     workerId: deps.workerId,
     intervalMs: deps.intervalMs,
   };
-  const thread = new Thread(entry, { workerData: data });
+  const thread = new Thread(entry, { workerData: data, execArgv: threadExecArgv() });
   // The thread must not keep a process alive on its own.
   thread.unref();
   let stopped: () => void = () => undefined;

@@ -278,7 +278,7 @@ describe('postgres store after a commit lost with its connection', () => {
       const [done] = await complete(sql, [
         { taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 },
       ]);
-      expect(done).toMatchObject({ ok: true, task: { state: 'completed' } });
+      expect(done).toMatchObject({ ok: true, changes: { state: 'completed' } });
       const [saved] = await checkpoint(sql, [{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
       expect(saved).toMatchObject({ ok: true, checkpoint: { seq: 1 } });
       expect((await store.listCheckpoints(b!.id)).map((c) => c.seq)).toEqual([1]);

@@ -85,6 +85,16 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Runs `fn` in one BEGIN IMMEDIATE transaction in which the store's own calls nest as
+   * savepoints: the calls made inside share one commit (see thread/store-thread.ts). `fn`
+   * must make its calls synchronously; their promises are already settled when it returns.
+   */
+  inOneTransaction(fn: () => void): void {
+    this.#open();
+    this.#ctx.db.transaction(fn).immediate();
+  }
+
   #read<T>(fn: (ctx: Ctx) => T): Promise<T> {
     try {
       this.#open();

@@ -5,6 +5,7 @@ import type { TaskRecord } from '../types.js';
 import { logEvent, record, type Ctx } from './context.js';
 import { dependencyStatus } from './task-flow.js';
 import type { TaskRow } from './rows.js';
+import { queuedRecord, waitsForNothing } from '../queued-record.js';
 
 const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
   run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
@@ -68,7 +69,9 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
   const records: TaskRecord[] = tasks.map((t, i) => {
     const found = existing[i];
     if (found) return record(ctx, found);
-    return record(ctx, settleNew(ctx, t, run?.id ?? null, now));
+    const runId = run?.id ?? null;
+    const settled = settleNew(ctx, t, runId, now);
+    return settled === 'queued' ? queuedRecord(t, runId, now) : record(ctx, settled);
   });
   return { tasks: records, existing: existing.map((e) => e !== undefined) };
 }
@@ -85,12 +88,11 @@ function taskExists(ctx: Ctx, id: string): boolean {
   return ctx.sql.get('SELECT 1 FROM tasks WHERE id = ?').get(id) !== undefined;
 }
 
-/** Gives a freshly inserted task its first real state and logs its submission. */
-function waitsForNothing(t: NewTask, now: number): boolean {
-  return t.dependsOn.length === 0 && (t.runAt ?? now) <= now;
-}
-
-function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): TaskRow {
+/**
+ * Gives a freshly inserted task its first real state and logs its submission; a task that
+ * went straight to `queued` is not read back ('queued': its record follows from the spec).
+ */
+function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): TaskRow | 'queued' {
   if (waitsForNothing(t, now)) {
     logEvent(ctx, now, {
       type: 'task:submitted',
@@ -99,7 +101,7 @@ function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): Tas
       to: 'queued',
       reason: 'submitted',
     });
-    return newRow(t, runId, now);
+    return 'queued';
   }
   const deps =
     t.dependsOn.length === 0 ? { remaining: 0, dead: false } : dependencyStatus(ctx, t.id);
@@ -123,42 +125,4 @@ function settleNew(ctx: Ctx, t: NewTask, runId: string | null, now: number): Tas
     reason,
   });
   return row;
-}
-
-/** The row just inserted for a task that went straight to `queued`, without reading it back. */
-function newRow(t: NewTask, runId: string | null, now: number): TaskRow {
-  return {
-    seq: 0,
-    id: t.id,
-    run_id: runId,
-    key: t.key,
-    type: t.type,
-    payload: t.payload === null ? null : JSON.stringify(t.payload),
-    capabilities: JSON.stringify(t.capabilities),
-    priority: t.priority,
-    run_at: t.runAt ?? now,
-    state: 'queued',
-    attempt: 0,
-    max_attempts: t.maxAttempts,
-    budget: t.maxAttempts,
-    backoff: JSON.stringify(t.backoff),
-    timeout_ms: t.timeoutMs,
-    idempotency_key: t.idempotencyKey,
-    epoch: 0,
-    worker_id: null,
-    pinned_worker_id: null,
-    deps_remaining: 0,
-    dep_count: 0,
-    progress: 0,
-    progress_message: null,
-    result: null,
-    error: null,
-    checkpoint_seq: 0,
-    routing: null,
-    trace_parent: t.traceParent ?? null,
-    created_at: now,
-    started_at: null,
-    finished_at: null,
-    updated_at: now,
-  };
 }

@@ -1,0 +1,170 @@
+/**
+ * The SQLite store on its own thread (what `openStore` gives for a file on the system clock):
+ * the whole conformance suite, plus what only the thread can get wrong — errors crossing as
+ * the same BatonError, a failed opening, calls after close, order of calls, and an idle
+ * store that must not keep a process alive. The thread runs the compiled module in dist/
+ * (`npm test` builds it first).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { BatonError, isBatonError } from '../../src/core/errors.js';
+import { openStore } from '../../src/store/open-store.js';
+import {
+  openSqliteThreadStore,
+  type SqliteThreadStore,
+} from '../../src/store/sqlite/sqlite-thread-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { describeStoreConformance, newTask } from './conformance.js';
+
+const entry = pathToFileURL(resolve('dist/store/sqlite/thread/store-thread.js'));
+
+function tempPath(): { path: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-thread-'));
+  return { path: join(dir, 'baton.db'), dir };
+}
+
+async function openThread(path: string): Promise<SqliteThreadStore> {
+  return openSqliteThreadStore({ path, entry });
+}
+
+describeStoreConformance('sqlite on its own thread', async () => {
+  const { path, dir } = tempPath();
+  const store = await openThread(path);
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('sqlite thread store specifics', () => {
+  it('rebuilds store errors as the same BatonError, code and details', async () => {
+    const { path, dir } = tempPath();
+    const store = await openThread(path);
+    try {
+      const t = newTask({ dependsOn: ['no-such-task'] });
+      const error = await store.submit([t]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BatonError);
+      expect(isBatonError(error, 'UNKNOWN_DEPENDENCY')).toBe(true);
+      expect((error as BatonError).details).toMatchObject({ dependency: 'no-such-task' });
+      // Nothing was stored: the transaction rolled back on the thread.
+      expect(await store.listTasks({})).toEqual([]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a submit with the records as stored, whichever way they cross', async () => {
+    const { path, dir } = tempPath();
+    const store = await openThread(path);
+    try {
+      const now = await store.now();
+      const a = newTask({ payload: { n: 1 }, idempotencyKey: 'k1', traceParent: '00-x-y-01' });
+      const b = newTask({ dependsOn: [a.id] });
+      const c = newTask({ runAt: now + 60_000, priority: 5 });
+      const run = { id: 'run-1', name: 'r', meta: {} };
+      const first = await store.submit([a, b, c], run);
+      // A duplicate by idempotency key comes back as the existing task.
+      const again = await store.submit([newTask({ idempotencyKey: 'k1' })]);
+      expect(again.existing).toEqual([true]);
+      for (const record of [...first.tasks, ...again.tasks]) {
+        expect(record).toEqual(await store.getTask(record.id));
+      }
+      expect(first.tasks.map((t) => t.state)).toEqual(['queued', 'pending', 'pending']);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails to open a database written by a newer baton, with the same error', async () => {
+    const { path, dir } = tempPath();
+    await new SqliteStore({ path }).close();
+    const db = new Database(path);
+    db.prepare('INSERT INTO baton_migrations (version, name, applied_at) VALUES (999, ?, 0)').run(
+      'future',
+    );
+    db.close();
+    const error = await openThread(path).catch((e: unknown) => e);
+    expect(isBatonError(error, 'SCHEMA_MISMATCH')).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers calls in the order they were made and refuses calls after close', async () => {
+    const { path, dir } = tempPath();
+    const store = await openThread(path);
+    const tasks = Array.from({ length: 50 }, () => newTask());
+    // Fired without waiting: the i-th count must see exactly the i submits made before it.
+    const submitted: Promise<unknown>[] = [];
+    const counts: Promise<number | undefined>[] = [];
+    for (const t of tasks) {
+      submitted.push(store.submit([t]));
+      counts.push(store.countTasks({}).then((c) => c.queued));
+    }
+    await Promise.all(submitted);
+    expect(await Promise.all(counts)).toEqual(tasks.map((_, i) => i + 1));
+    await store.close();
+    const error = await store.getTask(tasks[0]!.id).catch((e: unknown) => e);
+    expect(isBatonError(error, 'STORE_CLOSED')).toBe(true);
+    // Everything acknowledged is in the file.
+    const reopened = new SqliteStore({ path });
+    expect((await reopened.countTasks({})).queued).toBe(50);
+    await reopened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is what openStore gives for a file on the system clock, once built', async () => {
+    const { path, dir } = tempPath();
+    const direct = await openStore(path, { clock: { now: () => 0 } as never });
+    expect(direct).toBeInstanceOf(SqliteStore);
+    await direct.close();
+    rmSync(dir, { recursive: true, force: true });
+    // From the compiled package, openStore picks the thread (the CLI runs on it).
+    const { stdout } = await runNode(
+      `import { openStore } from ${JSON.stringify(pathToFileURL(resolve('dist/store/open-store.js')).href)};
+       const store = await openStore(process.argv[1]);
+       console.log(store.constructor.name, typeof store.heartbeatSource);
+       await store.close();`,
+      [join(mkdtempSync(join(tmpdir(), 'baton-thread-')), 'x.db')],
+    );
+    expect(stdout.trim()).toBe('Object function');
+  });
+
+  it('does not keep an idle process alive when the store is not closed', async () => {
+    const { path, dir } = tempPath();
+    const result = await runNode(
+      `import { openStore } from ${JSON.stringify(pathToFileURL(resolve('dist/store/open-store.js')).href)};
+       const store = await openStore(process.argv[1]);
+       await store.registerWorker({ id: 'w', capabilities: [], types: null, concurrency: 1, meta: {} });
+       console.log('done');`,
+      [path],
+    );
+    expect(result).toEqual({ code: 0, stdout: 'done\n' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/** Runs an ES module snippet in a child Node; resolves with its exit code and output. */
+function runNode(source: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout });
+    });
+  });
+}
