@@ -46,6 +46,9 @@ export interface WorkerDeps {
   onError: (error: unknown) => void;
 }
 
+/** How often, at most, the heartbeat thread learns which leases the worker holds. */
+const HELD_SYNC_MS = 50;
+
 interface Held {
   task: TaskRecord;
   controller: AbortController;
@@ -255,14 +258,18 @@ export class Worker {
     return [...this.#held.values()].map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
   }
 
-  /** Tells the heartbeat thread what is held, at most once per turn of the event loop. */
+  /**
+   * Tells the heartbeat thread what is held, at most every HELD_SYNC_MS: the list only serves
+   * to spot leases lost since (checked once per heartbeat), and sending it on every change cost
+   * a tenth of the event loop at full throughput.
+   */
   #heldChanged(): void {
     if (this.#heldDirty || !this.#heartbeats) return;
     this.#heldDirty = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.#heldDirty = false;
       this.#heartbeats?.setHeld(this.#leases());
-    });
+    }, HELD_SYNC_MS).unref();
   }
 
   /** Renews liveness now and aborts attempts whose lease is gone. */

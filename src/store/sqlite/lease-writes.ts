@@ -14,8 +14,16 @@ import type {
   WriteOutcome,
 } from '../store.js';
 import type { TaskRecord } from '../types.js';
-import { HELD_STATES_SQL, logEvent, record, type Ctx } from './context.js';
-import { toCheckpoint, type CheckpointRow, type TaskRow } from './rows.js';
+import { depsOf, HELD_STATES_SQL, logEvent, type Ctx } from './context.js';
+import {
+  rowOfValues,
+  TASK_COLUMNS_IN_ORDER,
+  toCheckpoint,
+  toTask,
+  type CheckpointRow,
+  type TaskRow,
+  type TaskValues,
+} from './rows.js';
 import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
@@ -37,13 +45,41 @@ const CLAIM_SELECT = `SELECT seq, type FROM tasks
  */
 const START = `UPDATE tasks SET state = 'running', worker_id = ?, epoch = epoch + 1,
   attempt = attempt + 1, started_at = ?, updated_at = ?, progress_message = NULL
-  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING *`;
+  WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ${TASK_COLUMNS_IN_ORDER}`;
+
+// Indexes into a started row's values (TASK_COLUMNS_IN_ORDER).
+const SEQ = 0;
+const ID = 1;
+const RUN_ID = 2;
+const PRIORITY = 7;
+const ATTEMPT = 10;
+const EPOCH = 16;
+const DEP_COUNT = 20;
+
+/** What a claim started, as rows of values and the dependencies of those that have some. */
+export interface ClaimedValues {
+  values: TaskValues[];
+  deps: Record<string, string[]>;
+}
 
 export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
+  return claimedRecords(claimValues(ctx, req));
+}
+
+/** The records of what a claim started (on whichever thread reads them). */
+export function claimedRecords(claimed: ClaimedValues): TaskRecord[] {
+  return claimed.values.map((values) => {
+    const row = rowOfValues(values);
+    return toTask(row, claimed.deps[row.id] ?? []);
+  });
+}
+
+export function claimValues(ctx: Ctx, req: ClaimRequest): ClaimedValues {
+  const claimed: ClaimedValues = { values: [], deps: {} };
   const now = ctx.clock.now();
   const worker = ctx.sql.get('SELECT state FROM workers WHERE id = ?').get(req.workerId) as
     { state: string } | undefined;
-  if (worker?.state !== 'active' || req.limit <= 0) return [];
+  if (worker?.state !== 'active' || req.limit <= 0) return claimed;
   promoteDue(ctx, now);
   // Tasks pinned to this worker (assignToNetworkAgent) come first.
   const pinned = ctx.sql
@@ -75,7 +111,12 @@ export function claim(ctx: Ctx, req: ClaimRequest): TaskRecord[] {
     });
     started.push(...start(ctx, req.workerId, chosen, now, 'queued'));
   }
-  return started.map((row) => record(ctx, row));
+  claimed.values = started;
+  for (const values of started) {
+    if ((values[DEP_COUNT] as number) > 0)
+      claimed.deps[values[ID] as string] = depsOf(ctx, values[ID] as string);
+  }
+  return claimed;
 }
 
 /** Starts tasks (by seq), in priority/FIFO order, and logs each start. */
@@ -85,21 +126,25 @@ function start(
   chosen: { seq: number }[],
   now: number,
   from: 'queued' | 'assigned',
-): TaskRow[] {
+): TaskValues[] {
   if (chosen.length === 0) return [];
   const seqs = JSON.stringify(chosen.map((c) => c.seq));
-  const rows = ctx.sql.get(START).all(workerId, now, now, seqs) as TaskRow[];
-  rows.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+  const rows = ctx.sql.get(START).raw(true).all(workerId, now, now, seqs) as TaskValues[];
+  rows.sort(
+    (a, b) =>
+      (b[PRIORITY] as number) - (a[PRIORITY] as number) || (a[SEQ] as number) - (b[SEQ] as number),
+  );
   for (const row of rows) {
+    const attempt = row[ATTEMPT] as number;
     logEvent(ctx, now, {
       type: 'task:started',
-      taskId: row.id,
-      runId: row.run_id,
+      taskId: row[ID] as string,
+      runId: row[RUN_ID] as string | null,
       workerId,
       from,
       to: 'running',
-      reason: `attempt ${row.attempt}`,
-      data: { attempt: row.attempt, epoch: row.epoch },
+      reason: `attempt ${attempt}`,
+      data: { attempt, epoch: row[EPOCH] as number },
     });
   }
   return rows;

@@ -85,6 +85,57 @@ export interface EventRow {
   data: string | null;
 }
 
+/**
+ * The columns of a task row in a fixed order, for statements read as arrays (better-sqlite3's
+ * raw mode): a claim on the store's thread sends its rows as arrays, far cheaper to build and
+ * to send than objects, and the caller's thread turns them into records (`rowOfValues`).
+ */
+const TASK_COLUMN_NAMES = [
+  'seq',
+  'id',
+  'run_id',
+  'key',
+  'type',
+  'payload',
+  'capabilities',
+  'priority',
+  'run_at',
+  'state',
+  'attempt',
+  'max_attempts',
+  'budget',
+  'backoff',
+  'timeout_ms',
+  'idempotency_key',
+  'epoch',
+  'worker_id',
+  'pinned_worker_id',
+  'deps_remaining',
+  'dep_count',
+  'trace_parent',
+  'progress',
+  'progress_message',
+  'result',
+  'error',
+  'checkpoint_seq',
+  'routing',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'updated_at',
+] as const satisfies readonly (keyof TaskRow)[];
+
+export const TASK_COLUMNS_IN_ORDER = TASK_COLUMN_NAMES.join(', ');
+
+/** A task row read as an array, in the order of TASK_COLUMNS_IN_ORDER. */
+export type TaskValues = unknown[];
+
+export function rowOfValues(values: TaskValues): TaskRow {
+  const row: Record<string, unknown> = {};
+  TASK_COLUMN_NAMES.forEach((name, i) => (row[name] = values[i]));
+  return row as unknown as TaskRow;
+}
+
 function parseJson<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }

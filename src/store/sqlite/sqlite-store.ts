@@ -143,6 +143,10 @@ export class SqliteStore implements Store {
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
     return this.#write((ctx) => lease.claim(ctx, request));
   }
+  /** `claim` as rows of values: what the store's thread sends (sqlite-thread-store.ts). */
+  claimValues(request: ClaimRequest): Promise<lease.ClaimedValues> {
+    return this.#write((ctx) => lease.claimValues(ctx, request));
+  }
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
     return this.#write((ctx) => lease.progress(ctx, items));
   }

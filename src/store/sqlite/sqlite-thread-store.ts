@@ -18,7 +18,9 @@ import {
   type Call,
   type SentSubmit,
   type StoreMethod,
+  type ThreadMethod,
 } from './thread/protocol.js';
+import { claimedRecords, type ClaimedValues } from './lease-writes.js';
 
 const ENTRY = new URL('./thread/store-thread.js', import.meta.url);
 const HEARTBEAT_MODULE = new URL('./heartbeat-store.js', import.meta.url);
@@ -30,7 +32,6 @@ const FORWARDED = [
   'registerWorker',
   'setWorkerState',
   'heartbeat',
-  'claim',
   'progress',
   'appendLogs',
   'checkpoint',
@@ -68,7 +69,7 @@ const FORWARDED = [
 ] as const satisfies readonly StoreMethod[];
 
 type Forwarded = (typeof FORWARDED)[number];
-type Missing = Exclude<StoreMethod, Forwarded | 'close'>;
+type Missing = Exclude<StoreMethod, Forwarded | 'close' | 'claim'>;
 const allForwarded: [Missing] extends [never] ? true : Missing = true;
 void allForwarded;
 
@@ -100,6 +101,9 @@ export async function openSqliteThreadStore(
     ...forwarded,
     kind: 'sqlite',
     path: options.path,
+    // Started rows cross as arrays of values; records are built on this side.
+    claim: async (request) =>
+      claimedRecords((await client.call('claimValues', [request])) as ClaimedValues),
     close: () => client.close(),
     heartbeatSource: () =>
       options.path === ':memory:' || !existsSync(HEARTBEAT_MODULE)
@@ -139,7 +143,7 @@ class ThreadClient {
     );
   }
 
-  call(method: StoreMethod, args: unknown[]): Promise<unknown> {
+  call(method: ThreadMethod, args: unknown[]): Promise<unknown> {
     if (this.#closed) {
       return Promise.reject(new BatonError('STORE_CLOSED', `store ${this.options.path} is closed`));
     }

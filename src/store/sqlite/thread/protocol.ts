@@ -15,9 +15,12 @@ export type StoreMethod = {
     : never;
 }[keyof Store];
 
+/** What a thread runs: the store's methods, and `claimValues` (a claim as rows of values). */
+export type ThreadMethod = StoreMethod | 'claimValues';
+
 export interface Call {
   id: number;
-  method: StoreMethod;
+  method: ThreadMethod;
   args: unknown[];
 }
 
