@@ -87,9 +87,10 @@ defaults: { backoff: 300ms }
 tasks:
   flaky:
     retries: 2
+    env: { NODE: ${JSON.stringify(process.execPath)} }
     run: |
       echo "attempt $BATON_ATTEMPT" >> ledger.txt
-      [ "$BATON_ATTEMPT" -ge 3 ] || { echo "not yet" >&2; exit 3; }
+      [ "$BATON_ATTEMPT" -ge 3 ] || { "$NODE" -p 'Date.now()' >> failed-at.txt; echo "not yet" >&2; exit 3; }
 `,
       );
       const result = await s.baton(['run', 'flaky.yaml']);
@@ -98,16 +99,20 @@ tasks:
       const run = await lastRun(s);
       expect(taskOf(run, 'flaky')).toMatchObject({ state: 'completed', attempt: 3 });
       // The store logged each retry with the instant it was scheduled for: 300 ms, then 600 ms
-      // (less up to 20% jitter).
+      // (less up to 20% jitter) after the attempt failed. The failure was decided after the
+      // command's last clock reading and before the retry's event was written (`at`), so the
+      // delay is bounded from both sides without counting the write's latency as backoff.
       const { rows: retries } = await s.sql<{ at: number; data: string }>(
         `SELECT at, data FROM events WHERE type = 'task:retry' ORDER BY id`,
       );
       expect(retries).toHaveLength(2);
-      const delays = retries.map((r) => (JSON.parse(r.data) as { retryAt: number }).retryAt - r.at);
-      expect(delays[0]).toBeGreaterThanOrEqual(240);
-      expect(delays[0]).toBeLessThanOrEqual(300);
-      expect(delays[1]).toBeGreaterThanOrEqual(480);
-      expect(delays[1]).toBeLessThanOrEqual(600);
+      const failedAt = s.lines('failed-at.txt').map(Number);
+      expect(failedAt).toHaveLength(2);
+      const retryAt = retries.map((r) => (JSON.parse(r.data) as { retryAt: number }).retryAt);
+      expect(retryAt[0]! - failedAt[0]!).toBeGreaterThanOrEqual(240);
+      expect(retryAt[0]! - retries[0]!.at).toBeLessThanOrEqual(300);
+      expect(retryAt[1]! - failedAt[1]!).toBeGreaterThanOrEqual(480);
+      expect(retryAt[1]! - retries[1]!.at).toBeLessThanOrEqual(600);
     });
 
     it('fails the run with exit 1 when a task spends its attempts, cancelling dependents', async () => {
