@@ -1,13 +1,15 @@
 /**
  * Drives the real `bin/baton.js` (built into dist/ by `npm test`'s pretest) in child
- * processes, each test on its own SQLite file. Children still running after a test are
- * SIGKILLed, their commands' process groups too.
+ * processes, each test on its own store of the given backend (a SQLite file, or a PostgreSQL
+ * schema). Children still running after a test are SIGKILLed, their commands' process groups
+ * too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
 import { useTempDir } from '../helpers/tmp.js';
+import type { SqlResult, StoreBackend } from './store-backends.js';
 
 export const BIN = resolve('bin/baton.js');
 
@@ -27,7 +29,12 @@ export interface Running {
 
 export interface Sandbox {
   dir: string;
+  /** Which kind of store this test runs on. */
+  backend: StoreBackend['name'];
+  /** The store's URL, given to every child as BATON_STORE. */
   store: string;
+  /** Runs one SQL statement on the store (`?` placeholders on both backends). */
+  sql<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<SqlResult<T>>;
   /** Writes a file in the sandbox; returns its path. */
   write(name: string, text: string): string;
   read(name: string): string;
@@ -39,7 +46,7 @@ export interface Sandbox {
   json<T>(args: string[]): Promise<T>;
 }
 
-export function useSandbox(): () => Sandbox {
+export function useSandbox(backend: StoreBackend): () => Sandbox {
   const tempDir = useTempDir();
   const children = new Set<ChildProcess>();
   afterEach(() => {
@@ -50,7 +57,7 @@ export function useSandbox(): () => Sandbox {
   });
   return () => {
     const dir = tempDir();
-    const store = join(dir, 'baton.db');
+    const store = backend.newStore(dir);
     const start = (args: string[]): Running => {
       const child = spawn(process.execPath, [BIN, ...args], {
         cwd: dir,
@@ -78,7 +85,9 @@ export function useSandbox(): () => Sandbox {
     };
     const sandbox: Sandbox = {
       dir,
+      backend: backend.name,
       store,
+      sql: (text, params) => backend.sql(store, text, params),
       write(name, text) {
         const path = join(dir, name);
         writeFileSync(path, text);
