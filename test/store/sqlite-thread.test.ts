@@ -19,7 +19,7 @@ import {
   type SqliteThreadStore,
 } from '../../src/store/sqlite/sqlite-thread-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { describeStoreConformance, newTask } from './conformance.js';
+import { describeStoreConformance, newTask, worker } from './conformance.js';
 
 const entry = pathToFileURL(resolve('dist/store/sqlite/thread/store-thread.js'));
 
@@ -79,6 +79,53 @@ describe('sqlite thread store specifics', () => {
         expect(record).toEqual(await store.getTask(record.id));
       }
       expect(first.tasks.map((t) => t.state)).toEqual(['queued', 'pending', 'pending']);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a claim with the records as stored (rows cross as arrays of values)', async () => {
+    const { path, dir } = tempPath();
+    const store = await openThread(path);
+    try {
+      const a = newTask({ payload: { deep: [1, { x: 'y' }] }, capabilities: ['gpu'], priority: 3 });
+      const b = newTask({ traceParent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+      await store.submit([a, b], { id: 'run-2', name: 'r', meta: {} });
+      const w = await store.registerWorker(worker({ capabilities: ['gpu'] }));
+      const claimed = await store.claim({
+        workerId: w.id,
+        limit: 5,
+        capabilities: ['gpu'],
+        types: null,
+      });
+      expect(claimed.map((t) => t.id)).toEqual([a.id, b.id]);
+      for (const record of claimed) expect(record).toEqual(await store.getTask(record.id));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('commits calls made together as a group; one failing call changes nothing of its own', async () => {
+    const { path, dir } = tempPath();
+    const store = await openThread(path);
+    try {
+      const good1 = newTask();
+      const bad = [newTask(), newTask({ dependsOn: ['no-such-task'] })];
+      const good2 = newTask();
+      // Made in one turn: they reach the thread together and run as one group.
+      const results = await Promise.allSettled([
+        store.submit([good1]),
+        store.submit(bad),
+        store.submit([good2]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(isBatonError((results[1] as PromiseRejectedResult).reason, 'UNKNOWN_DEPENDENCY')).toBe(
+        true,
+      );
+      const stored = (await store.listTasks({})).map((t) => t.id).sort();
+      expect(stored).toEqual([good1.id, good2.id].sort());
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

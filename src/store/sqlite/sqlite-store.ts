@@ -68,6 +68,7 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #ctx: Ctx;
   #closed = false;
+  #grouped = false;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
@@ -75,8 +76,9 @@ export class SqliteStore implements Store {
     this.#ctx = { db, sql: new Statements(db), clock: options.clock ?? systemClock };
   }
 
-  /** Runs `fn` in one BEGIN IMMEDIATE transaction. */
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction (or in the group's, see `inOneTransaction`). */
   #write<T>(fn: (ctx: Ctx) => T): Promise<T> {
+    if (this.#grouped) return Promise.resolve(fn(this.#ctx));
     try {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).immediate());
@@ -86,16 +88,23 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs `fn` in one BEGIN IMMEDIATE transaction in which the store's own calls nest as
-   * savepoints: the calls made inside share one commit (see thread/store-thread.ts). `fn`
-   * must make its calls synchronously; their promises are already settled when it returns.
+   * Runs `fn` in one BEGIN IMMEDIATE transaction in which the store's calls run directly (no
+   * savepoint each: a savepoint makes SQLite journal every page it touches) and THROW their
+   * errors: one failing call rolls the whole group back, and the caller runs the calls again
+   * one by one (see thread/store-thread.ts). `fn` makes its calls synchronously.
    */
   inOneTransaction(fn: () => void): void {
     this.#open();
-    this.#ctx.db.transaction(fn).immediate();
+    this.#grouped = true;
+    try {
+      this.#ctx.db.transaction(fn).immediate();
+    } finally {
+      this.#grouped = false;
+    }
   }
 
   #read<T>(fn: (ctx: Ctx) => T): Promise<T> {
+    if (this.#grouped) return Promise.resolve(fn(this.#ctx));
     try {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).deferred());

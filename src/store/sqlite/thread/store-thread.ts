@@ -1,9 +1,9 @@
 /**
  * The thread a `SqliteThreadStore` runs its SQLite connection on. Calls run in the order they
- * arrive, each as it would on the caller's thread (its own savepoint: a call that fails
- * changes nothing). Calls that queued up while the thread was busy run together in ONE
- * transaction and are answered after its commit: one fsync for all of them (group commit),
- * so the callers' claims, completions and submissions share the disk's slowest step.
+ * arrive. Calls that queued up while the thread was busy run together in ONE transaction and
+ * are answered after its commit: one fsync for all of them (group commit), so the callers'
+ * claims, completions and submissions share the disk's slowest step. A call that fails
+ * changes nothing (see runGroup).
  */
 import {
   parentPort,
@@ -44,23 +44,11 @@ function serve(port: MessagePort): void {
   });
 }
 
-/** Runs the calls in order (those before a `close` in one transaction) and answers each. */
+/** Runs the calls in order (those before a `close` as one group) and answers each. */
 async function runCalls(store: SqliteStore, calls: Call[]): Promise<Answer[]> {
   const closeAt = calls.findIndex((c) => c.method === 'close');
   const group = closeAt < 0 ? calls : calls.slice(0, closeAt);
-  let pending: Promise<unknown>[] = [];
-  try {
-    // Each call's own transaction nests as a savepoint inside the group's.
-    store.inOneTransaction(() => {
-      pending = group.map((call) => invoke(store, call));
-    });
-  } catch (error) {
-    // The group's commit failed: nothing of it is stored, every call fails.
-    pending = group.map(() =>
-      Promise.reject(error instanceof Error ? error : new Error(String(error))),
-    );
-  }
-  const answers = await Promise.all(group.map((call, i) => settle(call, pending[i]!)));
+  const answers = await Promise.all(runGroup(store, group).map((p, i) => settle(group[i]!, p)));
   if (closeAt >= 0) {
     // Calls after a close are refused by the closed store.
     for (const call of calls.slice(closeAt)) answers.push(await settle(call, invoke(store, call)));
@@ -68,9 +56,33 @@ async function runCalls(store: SqliteStore, calls: Call[]): Promise<Answer[]> {
   return answers;
 }
 
+/**
+ * Several calls: one transaction, one commit. If any of them fails, the whole group rolls
+ * back and the calls run again one by one, each in its own transaction, so a failing call
+ * still changes nothing and the others are not held hostage by it.
+ */
+function runGroup(store: SqliteStore, group: Call[]): Promise<unknown>[] {
+  if (group.length > 1) {
+    let results: Promise<unknown>[] = [];
+    try {
+      store.inOneTransaction(() => {
+        results = group.map((call) => method(store, call).apply(store, call.args));
+      });
+      return results;
+    } catch {
+      // Run one by one below.
+    }
+  }
+  return group.map((call) => invoke(store, call));
+}
+
+function method(store: SqliteStore, call: Call): (...args: unknown[]) => Promise<unknown> {
+  return (store as unknown as Methods)[call.method]!;
+}
+
 function invoke(store: SqliteStore, call: Call): Promise<unknown> {
   try {
-    return (store as unknown as Methods)[call.method]!.apply(store, call.args);
+    return method(store, call).apply(store, call.args);
   } catch (error) {
     return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
