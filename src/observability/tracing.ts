@@ -12,6 +12,7 @@
 import {
   context,
   isSpanContextValid,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -68,10 +69,12 @@ export interface AttemptTrace {
 
 export class Tracer {
   readonly #tracer: OtelTracer;
+  readonly #global: boolean;
 
   /** Default: the global provider's `baton` tracer (a no-op until an SDK is registered). */
-  constructor(tracer: OtelTracer = trace.getTracer(TRACER_NAME)) {
-    this.#tracer = tracer;
+  constructor(tracer?: OtelTracer) {
+    this.#tracer = tracer ?? trace.getTracer(TRACER_NAME);
+    this.#global = tracer === undefined;
   }
 
   /** Runs `fn` in a `baton.submit` span and hands it the traceparent to store on the tasks. */
@@ -99,8 +102,20 @@ export class Tracer {
     );
   }
 
+  /**
+   * Whether spans could be recorded: always with a tracer given explicitly; with the global
+   * one, only once an SDK registered a provider (asked each time, so a late SDK is seen).
+   * When false, the hot paths (claim, attempt) skip building spans and their attributes.
+   */
+  #live(): boolean {
+    if (!this.#global) return true;
+    const provider = trace.getTracerProvider();
+    return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_PROVIDER;
+  }
+
   /** One `baton.claim` span per claimed task, in its own trace, from `startedAt` to now. */
   claimed(tasks: readonly TaskRecord[], workerId: string, startedAt: number): void {
+    if (tasks.length === 0 || !this.#live()) return;
     for (const task of tasks) {
       this.#tracer
         .startSpan(
@@ -118,6 +133,7 @@ export class Tracer {
 
   /** Runs one attempt inside a `baton.execute` span continuing the task's trace. */
   attempt<T>(task: TaskRecord, workerId: string, fn: (t: AttemptTrace) => Promise<T>): Promise<T> {
+    if (!this.#live()) return fn(UNTRACED);
     return this.#active(
       'baton.execute',
       contextFrom(task.traceParent),
@@ -163,6 +179,12 @@ export class Tracer {
     });
   }
 }
+
+/** What the global provider delegates to while no SDK is registered. */
+const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** An attempt's spans when nothing records them. */
+const UNTRACED: AttemptTrace = { child: (_name, fn) => fn(), inScope: (fn) => fn() };
 
 /** The tracer baton's engine and workers use unless given another. */
 export function defaultTracer(): Tracer {
