@@ -358,9 +358,33 @@ export interface HeartbeatSource {
 
 export type HeartbeatStore = Pick<Store, 'heartbeat' | 'close'>;
 
+/** How a worker paces its calls on a store that is a round trip away (`WorkerStore.pacing`). */
+export interface StorePacing {
+  /**
+   * Tasks a worker claims beyond its free slots, as a multiple of its concurrency, when its
+   * options do not say (`WorkerOptions.prefetch`).
+   */
+  readonly prefetchPerSlot: number;
+  /** Group commits a worker may have in flight at once (they commit on separate connections). */
+  readonly parallelWrites: number;
+}
+
 /** The part of the store a worker runtime needs: what a remote worker speaks over HTTP. */
 export type WorkerStore = {
   heartbeatSource?(): HeartbeatSource | null;
+  /**
+   * Set by stores whose calls wait on a round trip (PostgreSQL, the HTTP client): how a worker
+   * should pace its calls. Absent (SQLite in-process, whose calls are synchronous): a worker
+   * claims only for free slots and has one group commit in flight at a time.
+   */
+  readonly pacing?: StorePacing;
+  /**
+   * Hands back tasks this worker claimed but never started (claimed ahead, see
+   * `WorkerOptions.prefetch`): each goes back to `queued` with its attempt not counted, fenced
+   * by the epoch. Returns per item whether it was handed back. Optional: without it a worker
+   * that stops gracefully runs what it claimed ahead.
+   */
+  releaseUnstarted?(workerId: string, items: LeaseRef[]): Promise<boolean[]>;
   /**
    * Calls `listener` when tasks may have become claimable somewhere (PostgreSQL LISTEN/NOTIFY):
    * an idle worker claims at once instead of waiting for its next poll. Returns the unsubscribe.

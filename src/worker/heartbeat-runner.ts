@@ -23,8 +23,8 @@ export interface HeartbeatDeps {
   intervalMs: number;
   /** Beat on the event loop (used when no thread can be had). */
   beat: () => Promise<void>;
-  /** A thread's result, handled on the event loop when it is free. */
-  onResult: (result: HeartbeatResult) => void;
+  /** A thread's result, handled on the event loop when it is free, with the lost leases' epochs. */
+  onResult: (result: HeartbeatResult, lostEpochs: number[]) => void;
   onError: (error: unknown) => void;
 }
 
@@ -76,10 +76,10 @@ function threadHeartbeats(
   const done = new Promise<void>((resolve) => (stopped = resolve));
   thread.on('message', (message: FromThread) => {
     if (message.type === 'result') {
-      deps.onResult({
-        lost: message.lost,
-        workerState: message.workerState as HeartbeatResult['workerState'],
-      });
+      deps.onResult(
+        { lost: message.lost, workerState: message.workerState as HeartbeatResult['workerState'] },
+        message.lostEpochs,
+      );
     } else if (message.type === 'error') deps.onError(new Error(message.message));
     else stopped();
   });

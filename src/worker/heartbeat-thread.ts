@@ -15,7 +15,7 @@ export interface HeartbeatThreadData {
 
 export type ToThread = { type: 'held'; refs: LeaseRef[] } | { type: 'stop' };
 export type FromThread =
-  | { type: 'result'; lost: string[]; workerState: string }
+  | { type: 'result'; lost: string[]; workerState: string; lostEpochs: number[] }
   | { type: 'error'; message: string }
   | { type: 'stopped' };
 
@@ -35,8 +35,12 @@ async function main(): Promise<void> {
     if (busy) return;
     busy = true;
     try {
-      const result = await store.heartbeat(data.workerId, held);
-      port.postMessage({ type: 'result', ...result } satisfies FromThread);
+      const sent = held;
+      const result = await store.heartbeat(data.workerId, sent);
+      // The epochs named: the list may be a little stale, and a task may be held again since.
+      const epochs = new Map(sent.map((h) => [h.taskId, h.epoch]));
+      const lostEpochs = result.lost.map((id) => epochs.get(id) ?? -1);
+      port.postMessage({ type: 'result', ...result, lostEpochs } satisfies FromThread);
     } catch (error) {
       port.postMessage({ type: 'error', message: String(error) } satisfies FromThread);
     } finally {

@@ -3,6 +3,10 @@
  * in batches, commits outcomes through the group-commit batcher, heartbeats on an interval
  * (which doubles as a check of the leases it holds) and shuts down gracefully (draining) or
  * at once (aborting its handlers and handing their tasks back for recovery).
+ *
+ * On a store that is a round trip away the worker also claims ahead (`prefetch`): tasks
+ * claimed beyond its free slots wait in a local queue, held (leased, heartbeated, fenced) like
+ * running ones, and start as slots free, without a store call per slot.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -17,6 +21,10 @@ import { startHeartbeats, type HeartbeatRunner } from './heartbeat-runner.js';
 import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
 import { Tracer } from '../observability/tracing.js';
+import { BatonError } from '../core/errors.js';
+
+/** How stale the heartbeat thread's list of held leases may be (ms). */
+const HELD_SYNC_MS = 100;
 
 export interface WorkerOptions {
   /** Unique worker id. Default: `host-pid-random`. */
@@ -25,6 +33,14 @@ export interface WorkerOptions {
   capabilities?: string[];
   /** Attempts in flight at once. Default 10. */
   concurrency?: number;
+  /**
+   * Tasks claimed ahead of free slots, held in a local queue until a slot frees: the next
+   * handler starts without a store round trip. They are leased to this worker while they wait
+   * (other workers cannot take them; a crash recovers them like running tasks; a graceful stop
+   * runs them). Default: the store's `pacing` (PostgreSQL and the HTTP client: equal to
+   * `concurrency`), else 0 (SQLite, whose calls are in-process). 0 claims only for free slots.
+   */
+  prefetch?: number;
   /** Claim only tasks of this run (`baton run` runs its own workflow). Default: any run. */
   runId?: string;
   /** Extra facts kept with the worker record (host, pid are added). */
@@ -46,12 +62,11 @@ export interface WorkerDeps {
   onError: (error: unknown) => void;
 }
 
-/** How often, at most, the heartbeat thread learns which leases the worker holds. */
-const HELD_SYNC_MS = 50;
-
 interface Held {
   task: TaskRecord;
   controller: AbortController;
+  /** False while it waits in the local queue (claimed ahead), true once its handler started. */
+  started: boolean;
 }
 
 export class Worker {
@@ -59,11 +74,20 @@ export class Worker {
   readonly capabilities: string[];
   readonly #runId: string | undefined;
   readonly concurrency: number;
+  /** Tasks claimed ahead of free slots at most (see `WorkerOptions.prefetch`). */
+  readonly prefetch: number;
   readonly #deps: WorkerDeps;
   readonly #batcher: WriteBatcher;
   readonly #held = new Map<string, Held>();
+  /** Claimed ahead, waiting for a slot (and a `maxConcurrentTasks` slot), oldest first. */
+  #queue: Held[] = [];
+  /** The last claim found no `maxConcurrentTasks` slot free: look again when one frees. */
+  #starved = false;
+  #unsubscribeLimiter: () => void = () => undefined;
   readonly #meta: Record<string, string | number>;
   #pumping = false;
+  /** Settles when the claim loop running now (if any) has stopped. */
+  #pumped: Promise<void> = Promise.resolve();
   #wakeScheduled = false;
   #heldDirty = false;
   #unsubscribeWake: () => void = () => undefined;
@@ -85,9 +109,12 @@ export class Worker {
     this.capabilities = [...new Set(options.capabilities ?? [])].sort();
     this.#runId = options.runId;
     this.concurrency = options.concurrency ?? 10;
+    this.prefetch = resolvePrefetch(options.prefetch, this.concurrency, deps.store);
     this.#meta = { host: hostname(), pid: process.pid, ...options.meta };
     this.#crashPoint = options.crashPoint;
-    this.#batcher = new WriteBatcher(deps.store);
+    this.#batcher = new WriteBatcher(deps.store, {
+      maxInFlight: deps.store.pacing?.parallelWrites ?? 1,
+    });
   }
 
   get running(): number {
@@ -109,10 +136,12 @@ export class Worker {
       workerId: this.id,
       intervalMs: heartbeatIntervalMs,
       beat: () => this.heartbeat(),
-      onResult: (result) => void this.#apply(result).catch(this.#deps.onError),
+      onResult: (result, lostEpochs) =>
+        void this.#apply(result, lostEpochs).catch(this.#deps.onError),
       onError: this.#deps.onError,
     });
     this.#unsubscribeWake = this.#deps.store.onWake?.(() => this.wake()) ?? (() => undefined);
+    this.#unsubscribeLimiter = this.#deps.limiter.onFree(() => this.#limiterFreed());
     this.wake();
     return record;
   }
@@ -139,7 +168,7 @@ export class Worker {
     this.#wakeScheduled = true;
     setImmediate(() => {
       this.#wakeScheduled = false;
-      if (!this.#pumping && this.#started && !this.#stopping) void this.#pump();
+      if (!this.#pumping && this.#started && !this.#stopping) this.#pumped = this.#pump();
       else this.#again = true;
     });
   }
@@ -153,9 +182,15 @@ export class Worker {
     try {
       do {
         this.#again = false;
-        const room = Math.min(claimBatchSize, this.concurrency - this.#busy);
-        const granted = room > 0 ? this.#deps.limiter.take(room) : 0;
-        if (granted === 0) {
+        this.#startQueued();
+        // Slots free now, each with its `maxConcurrentTasks` slot taken before the claim (the
+        // queue is empty unless no slot is free), plus room in the local queue.
+        const free = Math.min(claimBatchSize, this.concurrency - this.#busy);
+        const granted = free > 0 ? this.#deps.limiter.take(free) : 0;
+        this.#starved = free > 0 && granted < free;
+        const ahead = Math.max(0, this.prefetch - this.#queue.length);
+        const limit = Math.min(claimBatchSize, granted + ahead);
+        if (limit === 0) {
           full = true;
           break;
         }
@@ -164,18 +199,18 @@ export class Worker {
         try {
           tasks = await store.claim({
             workerId: this.id,
-            limit: granted,
+            limit,
             capabilities: this.capabilities,
             types: [...this.#deps.handlers.keys()],
             typeLimits: typeConcurrency,
             ...(this.#runId === undefined ? {} : { runId: this.#runId }),
           });
         } finally {
-          this.#deps.limiter.give(granted - tasks.length);
+          this.#deps.limiter.give(granted - Math.min(granted, tasks.length));
         }
         this.#tracer.claimed(tasks, this.id, claimStartedAt);
-        for (const task of tasks) this.#start(task);
-        if (tasks.length === granted) this.#again = true;
+        tasks.forEach((task, i) => this.#hold(task, i < granted));
+        if (tasks.length === limit) this.#again = true;
       } while (this.#again && !this.#stopping);
     } catch (error) {
       this.#deps.onError(error);
@@ -205,14 +240,76 @@ export class Worker {
     );
   }
 
-  #start(task: TaskRecord): void {
-    const controller = new AbortController();
-    this.#held.set(task.id, { task, controller });
-    this.#busy++;
+  /**
+   * Takes a claimed task: it starts now when `slotTaken` (its `maxConcurrentTasks` slot was
+   * taken before the claim), else it waits in the local queue for a slot.
+   */
+  #hold(task: TaskRecord, slotTaken: boolean): void {
+    const held: Held = { task, controller: new AbortController(), started: false };
+    this.#held.set(task.id, held);
     this.#heldChanged();
-    const { bus, options } = this.#deps;
     this.#crashPoint?.('after-claim', task);
-    bus.emit('task:assigned', { task, workerId: this.id });
+    this.#deps.bus.emit('task:assigned', { task, workerId: this.id });
+    if (slotTaken) this.#start(held);
+    else this.#queue.push(held);
+  }
+
+  /** Starts queued tasks while a slot (and a `maxConcurrentTasks` slot) is free. */
+  #startQueued(): void {
+    while (this.#queue.length > 0 && this.#busy < this.concurrency) {
+      if (this.#deps.limiter.take(1) === 0) return;
+      this.#start(this.#queue.shift()!);
+    }
+  }
+
+  /** Another attempt of this orchestrator gave its `maxConcurrentTasks` slot back. */
+  #limiterFreed(): void {
+    this.#startQueued();
+    if (this.#starved) this.wake();
+  }
+
+  /** Drops a queued task whose lease is gone (cancelled, lost, shutdown): it never runs here. */
+  #unqueue(held: Held): void {
+    this.#queue = this.#queue.filter((h) => h !== held);
+    this.#held.delete(held.task.id);
+    this.#heldChanged();
+    if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+    this.wake();
+  }
+
+  /**
+   * Stopping: hands the tasks claimed ahead back to the queue unstarted, their attempt not
+   * counted, for other workers. A store that cannot (no `releaseUnstarted`) has them run here.
+   */
+  async #releaseQueued(): Promise<void> {
+    const release = this.#deps.store.releaseUnstarted?.bind(this.#deps.store);
+    if (!release || this.#queue.length === 0) return;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const held of queued) this.#held.delete(held.task.id);
+    this.#heldChanged();
+    try {
+      await release(
+        this.id,
+        queued.map((h) => ({ taskId: h.task.id, epoch: h.task.epoch })),
+      );
+    } catch (error) {
+      // Not handed back (the store is out of reach): they are still ours, so they run here.
+      this.#deps.onError(error);
+      for (const held of queued) this.#held.set(held.task.id, held);
+      this.#queue.push(...queued);
+      this.#heldChanged();
+      this.#startQueued();
+    }
+    if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /** Runs a held task's attempt; its `maxConcurrentTasks` slot is already taken. */
+  #start(held: Held): void {
+    const { task, controller } = held;
+    held.started = true;
+    this.#busy++;
+    const { bus, options } = this.#deps;
     bus.emit('task:started', { task, workerId: this.id });
     // The slot is freed when the handler is done; the lease is held until its outcome commits.
     let settled = false;
@@ -220,7 +317,8 @@ export class Worker {
       if (settled) return;
       settled = true;
       this.#busy--;
-      this.#deps.limiter.give(1);
+      this.#deps.limiter.give(1, true);
+      this.#startQueued();
       this.wake();
     };
     void this.#tracer
@@ -251,6 +349,7 @@ export class Worker {
     const held = this.#held.get(taskId);
     if (!held) return false;
     held.controller.abort(new AbortReason(kind, message));
+    if (!held.started) this.#unqueue(held);
     return true;
   }
 
@@ -259,9 +358,9 @@ export class Worker {
   }
 
   /**
-   * Tells the heartbeat thread what is held, at most every HELD_SYNC_MS: the list only serves
-   * to spot leases lost since (checked once per heartbeat), and sending it on every change cost
-   * a tenth of the event loop at full throughput.
+   * Tells the heartbeat thread what is held, at most once per HELD_SYNC_MS: it only reads the
+   * list when it beats (once per interval), and under load the held set changes every turn of
+   * the event loop (copying it to the thread each time cost ~5 % of a busy worker's CPU).
    */
   #heldChanged(): void {
     if (this.#heldDirty || !this.#heartbeats) return;
@@ -274,13 +373,23 @@ export class Worker {
 
   /** Renews liveness now and aborts attempts whose lease is gone. */
   async heartbeat(): Promise<void> {
-    await this.#apply(await this.#deps.store.heartbeat(this.id, this.#leases()));
+    const leases = this.#leases();
+    const result = await this.#deps.store.heartbeat(this.id, leases);
+    const epochs = new Map(leases.map((l) => [l.taskId, l.epoch]));
+    await this.#apply(
+      result,
+      result.lost.map((id) => epochs.get(id) ?? -1),
+    );
   }
 
-  async #apply(result: HeartbeatResult): Promise<void> {
-    for (const taskId of result.lost) {
+  /**
+   * Aborts the attempts whose lease was reported lost. `lostEpochs` are the epochs the
+   * heartbeat named: a task held again since (a retry claimed anew) is not the one lost.
+   */
+  async #apply(result: HeartbeatResult, lostEpochs: number[]): Promise<void> {
+    for (const [i, taskId] of result.lost.entries()) {
       const held = this.#held.get(taskId);
-      if (!held) continue;
+      if (!held || held.task.epoch !== lostEpochs[i]) continue;
       this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
       this.#deps.bus.emit('task:lease-lost', { taskId, epoch: held.task.epoch, workerId: this.id });
     }
@@ -303,15 +412,21 @@ export class Worker {
     this.#stopping = true;
     this.#cancelPoll();
     this.#unsubscribeWake();
+    // Queued tasks still start as slots free while draining; shutdown drops them (below).
     if (graceful) {
       await store.setWorkerState(this.id, 'draining');
       this.#deps.bus.emit('worker:draining', { workerId: this.id });
+      // A claim in flight may still hand us tasks: they are held like the others.
+      await this.#pumped;
+      await this.#releaseQueued();
       if (this.#held.size > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
     } else {
+      await this.#releaseQueued();
       for (const taskId of [...this.#held.keys()]) this.abort(taskId, 'shutdown', 'worker stopped');
       if (this.#held.size > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
     }
     await this.#batcher.drain();
+    this.#unsubscribeLimiter();
     this.#started = false;
     await this.#heartbeats?.stop();
     this.#heartbeats = null;
@@ -319,4 +434,22 @@ export class Worker {
     await store.setWorkerState(this.id, 'stopped');
     this.#deps.bus.emit('worker:stopped', { workerId: this.id });
   }
+}
+
+/** `prefetch` as given, else the store's default for this concurrency (0 on SQLite). */
+function resolvePrefetch(
+  prefetch: number | undefined,
+  concurrency: number,
+  store: WorkerStore,
+): number {
+  if (prefetch === undefined) {
+    return Math.round((store.pacing?.prefetchPerSlot ?? 0) * concurrency);
+  }
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new BatonError(
+      'VALIDATION_FAILED',
+      `prefetch must be a whole number of tasks, 0 or more, got ${prefetch}`,
+    );
+  }
+  return prefetch;
 }

@@ -2,12 +2,18 @@
  * Group commit: lease writes (complete, fail, checkpoint, progress, log lines) that arrive while a flush is
  * pending are committed together, one transaction per kind. Under load, hundreds of outcomes
  * share one fsync; alone, a write waits only for the next turn of the event loop.
+ *
+ * On a store that commits on several connections at once (`maxInFlight` > 1, PostgreSQL) more
+ * than one flush may be in flight: a new one starts when writes arrive, without waiting for
+ * the commit of the last. Writes about one task still commit in the order they were made: a
+ * write whose task has a write in a flush still in flight waits for that flush to finish.
  */
 import type {
   CheckpointOutcome,
   CheckpointWrite,
   Completion,
   Failure,
+  LeaseRef,
   LogAppend,
   ProgressUpdate,
   WorkerStore,
@@ -20,7 +26,7 @@ interface Pending<I, O> {
   reject: (error: unknown) => void;
 }
 
-class Lane<I, O> {
+class Lane<I extends LeaseRef, O> {
   #queue: Pending<I, O>[] = [];
   constructor(readonly write: (items: I[]) => Promise<O[]>) {}
 
@@ -32,10 +38,22 @@ class Lane<I, O> {
     return this.#queue.length;
   }
 
-  async flush(): Promise<void> {
-    if (this.#queue.length === 0) return;
-    const batch = this.#queue;
+  /**
+   * Takes the queued writes, but those about a task in `blocked`, which stay queued; returns
+   * the tasks taken and the function that commits them.
+   */
+  take(blocked: Set<string>): Batch {
+    let taken = this.#queue;
     this.#queue = [];
+    if (blocked.size > 0) {
+      this.#queue = taken.filter((p) => blocked.has(p.item.taskId));
+      taken = taken.filter((p) => !blocked.has(p.item.taskId));
+    }
+    return { taskIds: taken.map((p) => p.item.taskId), commit: () => this.#flush(taken) };
+  }
+
+  async #flush(batch: Pending<I, O>[]): Promise<void> {
+    if (batch.length === 0) return;
     try {
       const outs = await this.write(batch.map((p) => p.item));
       batch.forEach((p, i) => p.resolve(outs[i]!));
@@ -45,21 +63,38 @@ class Lane<I, O> {
   }
 }
 
+interface Batch {
+  taskIds: string[];
+  commit: () => Promise<void>;
+}
+
+export interface WriteBatcherOptions {
+  /** Flushes in flight at once. Default 1 (each flush waits for the last one's commit). */
+  maxInFlight?: number;
+}
+
 export class WriteBatcher {
   readonly #complete: Lane<Completion, WriteOutcome>;
   readonly #fail: Lane<Failure, WriteOutcome>;
   readonly #checkpoint: Lane<CheckpointWrite, CheckpointOutcome>;
   readonly #progress: Lane<ProgressUpdate, boolean>;
   readonly #logs: Lane<LogAppend, boolean>;
-  #active = false;
-  #idle: Promise<void> = Promise.resolve();
+  readonly #maxInFlight: number;
+  /** Flushes running now. */
+  #inFlight = 0;
+  /** A flush is scheduled for the next turn of the event loop. */
+  #scheduled = false;
+  /** Tasks with writes in a flush in flight, with how many such flushes. */
+  readonly #busy = new Map<string, number>();
+  #idleWaiters: (() => void)[] = [];
 
-  constructor(store: WorkerStore) {
+  constructor(store: WorkerStore, options: WriteBatcherOptions = {}) {
     this.#complete = new Lane((items) => store.complete(items));
     this.#fail = new Lane((items) => store.fail(items));
     this.#checkpoint = new Lane((items) => store.checkpoint(items));
     this.#progress = new Lane((items) => store.progress(items));
     this.#logs = new Lane((items) => store.appendLogs(items));
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
 
   complete(item: Completion): Promise<WriteOutcome> {
@@ -79,31 +114,72 @@ export class WriteBatcher {
   }
 
   #enqueue<T>(promise: Promise<T>): Promise<T> {
-    if (!this.#active) {
-      this.#active = true;
-      this.#idle = new Promise((resolve) => setImmediate(() => void this.#loop().then(resolve)));
-    }
+    this.#schedule();
     return promise;
   }
 
-  /** Flushes until nothing is queued; writes arriving during a flush form the next batch. */
-  async #loop(): Promise<void> {
+  /** Starts a flush on the next turn (writes made in this one join it), if one may start. */
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight >= this.#maxInFlight) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#startFlush();
+      this.#checkIdle();
+    });
+  }
+
+  get #queued(): number {
+    return (
+      this.#checkpoint.size +
+      this.#progress.size +
+      this.#logs.size +
+      this.#fail.size +
+      this.#complete.size
+    );
+  }
+
+  #startFlush(): void {
+    if (this.#inFlight >= this.#maxInFlight || this.#queued === 0) return;
     // Log lines before outcomes: the lines an attempt logged before it settled land first.
-    const lanes = [
-      this.#checkpoint,
-      this.#progress,
-      this.#logs,
-      this.#fail,
-      this.#complete,
-    ] as const;
-    while (lanes.some((lane) => lane.size > 0)) {
-      for (const lane of lanes) await lane.flush();
+    // Tasks with writes still in flight keep their new writes for a later flush.
+    const blocked = new Set(this.#busy.keys());
+    const batches = [
+      this.#checkpoint.take(blocked),
+      this.#progress.take(blocked),
+      this.#logs.take(blocked),
+      this.#fail.take(blocked),
+      this.#complete.take(blocked),
+    ];
+    const tasks = new Set(batches.flatMap((b) => b.taskIds));
+    if (tasks.size === 0) return; // all that is queued waits for a flush in flight
+    for (const id of tasks) this.#busy.set(id, (this.#busy.get(id) ?? 0) + 1);
+    this.#inFlight++;
+    void (async () => {
+      for (const batch of batches) await batch.commit();
+    })().finally(() => {
+      for (const id of tasks) {
+        const n = this.#busy.get(id)! - 1;
+        if (n === 0) this.#busy.delete(id);
+        else this.#busy.set(id, n);
+      }
+      this.#inFlight--;
+      // Writes that arrived during this flush (or waited for it) form the next batch.
+      if (this.#queued > 0) this.#startFlush();
+      if (this.#queued > 0) this.#schedule();
+      this.#checkIdle();
+    });
+  }
+
+  #checkIdle(): void {
+    if (this.#inFlight === 0 && this.#queued === 0 && !this.#scheduled) {
+      for (const w of this.#idleWaiters.splice(0)) w();
     }
-    this.#active = false;
   }
 
   /** Resolves when everything queued so far is committed. */
   async drain(): Promise<void> {
-    while (this.#active) await this.#idle;
+    if (this.#inFlight === 0 && this.#queued === 0 && !this.#scheduled) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 }

@@ -207,6 +207,41 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
   return out;
 }
 
+/**
+ * Tasks a worker claimed ahead and never started go back to `queued` as if never claimed: the
+ * attempt is not counted (the epoch stays bumped, so the next claim fences this one out),
+ * unpinned, each with its event.
+ */
+const RELEASE_UNSTARTED = `WITH i AS (
+    SELECT * FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS i(id, epoch, n)),
+  back AS (
+    UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+      attempt = t.attempt - 1, claim_token = NULL, updated_at = now_ms()
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running' AND t.worker_id = $1
+    RETURNING t.id, t.run_id, t.attempt, t.epoch, i.n),
+  logged AS (
+    INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
+    SELECT now_ms(), 'task:queued', b.id, b.run_id, $1, 'running', 'queued', 'released unstarted',
+      json_build_object('attempt', b.attempt, 'epoch', b.epoch)
+    FROM back b ORDER BY b.n)
+SELECT id FROM back`;
+
+export async function releaseUnstarted(
+  sql: Sql,
+  workerId: string,
+  items: LeaseRef[],
+): Promise<boolean[]> {
+  if (items.length === 0) return [];
+  const rows = await sql.rows<{ id: string }>(RELEASE_UNSTARTED, [
+    workerId,
+    items.map((i) => i.taskId),
+    items.map((i) => i.epoch),
+  ]);
+  if (rows.length > 0) sql.wake();
+  const back = new Set(rows.map((r) => r.id));
+  return items.map((i) => back.has(i.taskId));
+}
+
 export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> {
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
   for (const round of inRounds(items)) {

@@ -32,6 +32,7 @@ import type {
   RunFilter,
   Store,
   StoredToken,
+  StorePacing,
   SubmitResult,
   TaskFilter,
   WorkerRegistration,
@@ -65,11 +66,21 @@ export type { PostgresStoreOptions } from './options.js';
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly schema: string;
+  /**
+   * Every call is a round trip to the server and the pool commits on several connections at
+   * once: workers claim ahead (one concurrency's worth) and keep several group commits in
+   * flight (half the pool, at most 4, leaving connections for claims and other callers).
+   */
+  readonly pacing: StorePacing;
   readonly #db: Db;
   readonly #wake: WakeListenerConnection;
   readonly #url: string;
 
-  private constructor(db: Db, wake: WakeListenerConnection, url: string) {
+  private constructor(db: Db, wake: WakeListenerConnection, url: string, poolSize: number) {
+    this.pacing = {
+      prefetchPerSlot: 1,
+      parallelWrites: Math.max(1, Math.min(4, Math.floor(poolSize / 2))),
+    };
     this.#db = db;
     this.#wake = wake;
     this.#url = url;
@@ -86,7 +97,7 @@ export class PostgresStore implements Store {
       await db.close();
       throw error;
     }
-    return new PostgresStore(db, new WakeListenerConnection(o), o.url);
+    return new PostgresStore(db, new WakeListenerConnection(o), o.url, o.poolSize);
   }
 
   /** A worker's heartbeat thread opens its own one-connection pool on the same schema. */
@@ -178,6 +189,9 @@ export class PostgresStore implements Store {
     // One statement is its own transaction; two items about one task need one around them.
     if (lease.inRounds(items).length <= 1) return this.#auto((sql) => lease.complete(sql, items));
     return this.#tx((sql) => lease.complete(sql, items));
+  }
+  releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]> {
+    return this.#auto((sql) => lease.releaseUnstarted(sql, workerId, items));
   }
   fail(items: Failure[]): Promise<WriteOutcome[]> {
     return this.#tx((sql) => lease.fail(sql, items));
