@@ -82,6 +82,7 @@ export class Tracer {
     attributes: Attributes,
     fn: (traceParent: string | undefined) => Promise<T>,
   ): Promise<T> {
+    if (!this.#live()) return fn(undefined);
     return this.#active('baton.submit', context.active(), attributes, SpanKind.PRODUCER, (span) =>
       fn(traceParentOf(span)),
     );
