@@ -24,6 +24,11 @@ export interface PgScenarioOptions {
   concurrency?: number;
   /** Tasks per submit transaction. Default 500. */
   submitBatch?: number;
+  /**
+   * Tasks baton's worker claims ahead of its free slots. Default 3 × concurrency: with the
+   * running ones, 4 × concurrency held, as the peer's local queue of 4 × concurrency.
+   */
+  prefetch?: number;
 }
 
 /** The payload of every benchmark task: when its submit began (performance.now()). */
@@ -83,12 +88,14 @@ async function batonThroughput(
   work: TaskHandler,
 ): Promise<BenchResult> {
   const concurrency = o.concurrency ?? 24;
+  const prefetch = o.prefetch ?? 3 * concurrency;
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const store = await PostgresStore.open({ url, schema, poolSize: 10 });
   const orchestrator = new Orchestrator({
     store,
     sweeper: false,
-    claimBatchSize: Math.min(256, concurrency),
+    // One claim fills the worker (running + prefetched), as the peer fetches its local queue.
+    claimBatchSize: Math.min(256, concurrency + prefetch),
   });
   const latencies: number[] = [];
   orchestrator.handle<Stamp>('bench', (payload, ctx) => {
@@ -100,7 +107,7 @@ async function batonThroughput(
       o.tasks,
       async (done) => {
         orchestrator.on('task:completed', done);
-        await orchestrator.startWorker({ concurrency });
+        await orchestrator.startWorker({ concurrency, prefetch });
         return async (count) => {
           const at = performance.now();
           const specs: TaskSpec[] = Array.from({ length: count }, () => ({
