@@ -107,16 +107,26 @@ export interface OutcomeChanges {
 export type WriteOutcome =
   { ok: true; changes: OutcomeChanges } | { ok: false; code: 'LEASE_LOST' };
 
-/** The outcome fields of a whole task record (for stores that read the whole row back). */
-export function changesOf(task: TaskRecord): OutcomeChanges {
+/** The columns an outcome's statement returns (both stores), as OutcomeChanges. */
+export interface OutcomeColumns {
+  state: TaskState;
+  run_at: number;
+  progress: number;
+  progress_message: string | null;
+  checkpoint_seq: number;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+export function changesOfRow(row: OutcomeColumns): OutcomeChanges {
   return {
-    state: task.state,
-    runAt: task.runAt,
-    progress: task.progress,
-    progressMessage: task.progressMessage,
-    checkpointSeq: task.checkpointSeq,
-    finishedAt: task.finishedAt,
-    updatedAt: task.updatedAt,
+    state: row.state,
+    runAt: row.run_at,
+    progress: row.progress,
+    progressMessage: row.progress_message,
+    checkpointSeq: row.checkpoint_seq,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
   };
 }
 

@@ -1,15 +1,20 @@
 /**
  * Claim-ahead (`prefetch`) and pipelined group commits, on real stores: tasks claimed beyond
  * the free slots wait in the worker's queue, held (leased) but not started; a graceful stop
- * hands them back unstarted with their attempt not counted (PostgreSQL) or runs them (SQLite);
+ * hands them back unstarted with their attempt not counted;
  * a cancelled or lost one never starts; a timeout counts from the handler's start;
  * `maxConcurrentTasks` limits running handlers, not held tasks; and with several group
  * commits in flight a task's log lines still commit before its outcome.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
 import type { OrchestratorOptions } from '../../src/engine/options.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { openSqliteThreadStore } from '../../src/store/sqlite/sqlite-thread-store.js';
 import type { LogAppend, WorkerStore } from '../../src/store/store.js';
 import { WriteBatcher } from '../../src/worker/write-batcher.js';
 import type { Worker } from '../../src/worker/worker.js';
@@ -289,7 +294,7 @@ describe('prefetch on postgres', () => {
 });
 
 describe('prefetch on sqlite', () => {
-  it('claims only for free slots by default; asked to claim ahead, a graceful stop runs what it holds', async () => {
+  it('claims only for free slots on the caller-thread store; asked to claim ahead, a graceful stop hands back what never started', async () => {
     const hold = gate();
     const ran: string[] = [];
     const { orchestrator: o2, store: s2 } = sqliteEngine();
@@ -306,8 +311,55 @@ describe('prefetch on sqlite', () => {
     await until('both held', async () => (await s2.listTasks({ workerId: 'w' })).length === 2);
     expect(ran).toHaveLength(1);
     const stopped = worker.stop({ graceful: true });
+    const ahead = tasks.find((t) => t.id !== ran[0])!;
+    await until('the claimed-ahead task handed back', async () => {
+      return (await s2.getTask(ahead.id))?.state === 'queued';
+    });
     hold.open();
     await stopped;
-    for (const t of tasks) expect((await s2.getTask(t.id))!.state).toBe('completed');
+    expect(await s2.getTask(ran[0]!)).toMatchObject({ state: 'completed', attempt: 1 });
+    expect(await s2.getTask(ahead.id)).toMatchObject({
+      state: 'queued',
+      attempt: 0,
+      workerId: null,
+    });
+    expect((await s2.listEvents({ taskId: ahead.id })).at(-1)).toMatchObject({
+      type: 'task:queued',
+      from: 'running',
+      to: 'queued',
+      reason: 'released unstarted',
+    });
+    // A stale hand-back (wrong epoch or worker) changes nothing.
+    expect(await s2.releaseUnstarted('w', [{ taskId: ahead.id, epoch: 1 }])).toEqual([false]);
+    expect(ran).toHaveLength(1);
+  });
+
+  it('claims one concurrency ahead on the SQLite thread store (openStore) and runs everything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-prefetch-'));
+    const store = await openSqliteThreadStore({
+      path: join(dir, 'baton.db'),
+      entry: pathToFileURL(resolve('dist/store/sqlite/thread/store-thread.js')),
+    });
+    const orchestrator = new Orchestrator({ store, sweeper: false, pollIntervalMs: 20 });
+    try {
+      expect(store.pacing.prefetchPerSlot).toBe(1);
+      orchestrator.handle('n', (payload: { i: number }) => payload.i * 2);
+      const worker = await orchestrator.startWorker({ concurrency: 4 });
+      expect(worker.prefetch).toBe(4);
+      const tasks = await orchestrator.submitMany(
+        Array.from({ length: 50 }, (_, i) => ({ type: 'n', payload: { i } })),
+      );
+      for (const [i, t] of tasks.entries()) {
+        expect(await orchestrator.waitForTask(t.id, { timeoutMs: 10_000 })).toMatchObject({
+          state: 'completed',
+          attempt: 1,
+          result: i * 2,
+        });
+      }
+    } finally {
+      await orchestrator.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

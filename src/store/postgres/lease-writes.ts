@@ -13,19 +13,39 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
-import { changesOf } from '../store.js';
+import { changesOfRow } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import {
   jsonOrNull,
   TASK_COLUMNS,
   toCheckpoint,
-  toTask,
   type CheckpointRow,
   type TaskRow,
 } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
 import { cancelDependents } from './task-flow.js';
+
+/** What an outcome's statement returns: what the writer needs besides the task it holds. */
+const OUTCOME_COLUMNS = `t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.state,
+  t.run_at, t.progress, t.progress_message, t.checkpoint_seq, t.finished_at, t.updated_at`;
+
+type OutcomeRow = Pick<
+  TaskRow,
+  | 'id'
+  | 'run_id'
+  | 'worker_id'
+  | 'type'
+  | 'attempt'
+  | 'epoch'
+  | 'state'
+  | 'run_at'
+  | 'progress'
+  | 'progress_message'
+  | 'checkpoint_seq'
+  | 'finished_at'
+  | 'updated_at'
+>;
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
 export function inRounds<T extends LeaseRef>(items: readonly T[]): { item: T; index: number }[][] {
@@ -173,7 +193,7 @@ const COMPLETE = `WITH i AS (
     INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
     SELECT now_ms(), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
-SELECT ${TASK_COLUMNS}, t.n,
+SELECT ${OUTCOME_COLUMNS}, t.n,
   (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now
 FROM done t ORDER BY t.n`;
 
@@ -189,19 +209,18 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     const done = new Map(rows.map((r) => [r.id, r]));
     items.forEach((item, i) => {
       const row = done.get(item.taskId);
-      if (row?.epoch === item.epoch) out[i] = { ok: true, changes: changesOf(toTask(row)) };
+      if (row?.epoch === item.epoch) out[i] = { ok: true, changes: changesOfRow(row) };
     });
   }
   for (const round of inRounds(items)) {
-    const rows = await sql.rows<TaskRow & { n: number; queued_now: number }>(COMPLETE, [
+    const rows = await sql.rows<OutcomeRow & { n: number; queued_now: number }>(COMPLETE, [
       round.map((r) => r.item.taskId),
       round.map((r) => r.item.epoch),
       round.map((r) => jsonOrNull(r.item.result)),
       round.map((r) => r.item.durationMs),
       PERFORMANCE_WINDOW,
     ]);
-    for (const row of rows)
-      out[round[row.n - 1]!.index] = { ok: true, changes: changesOf(toTask(row)) };
+    for (const row of rows) out[round[row.n - 1]!.index] = { ok: true, changes: changesOfRow(row) };
     if (rows.some((row) => row.queued_now > 0)) sql.wake();
   }
   return out;
@@ -246,7 +265,7 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
   for (const round of inRounds(items)) {
     // A retry waits in `pending` until its time; a final failure finishes the task.
-    const rows = await sql.rows<TaskRow>(
+    const rows = await sql.rows<OutcomeRow>(
       `UPDATE tasks t SET
          state = CASE WHEN i.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
          run_at = coalesce(i.retry_at, now_ms()), error = i.error, updated_at = now_ms(),
@@ -254,7 +273,7 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
        FROM unnest($1::text[], $2::bigint[], $3::json[], $4::bigint[])
          AS i(id, epoch, error, retry_at)
        WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
-       RETURNING ${TASK_COLUMNS}`,
+       RETURNING ${OUTCOME_COLUMNS}`,
       [
         round.map((r) => r.item.taskId),
         round.map((r) => r.item.epoch),
@@ -309,7 +328,7 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
     for (const r of failed)
       out[r.index] = {
         ok: true,
-        changes: changesOf(toTask(byId.get(r.item.taskId)!)),
+        changes: changesOfRow(byId.get(r.item.taskId)!),
       };
   }
   return out;

@@ -9,10 +9,10 @@ import type {
   ClaimRequest,
   Completion,
   Failure,
-  OutcomeChanges,
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
+import { changesOfRow } from '../store.js';
 import type { TaskRecord } from '../types.js';
 import { depsOf, HELD_STATES_SQL, logEvent, type Ctx } from './context.js';
 import {
@@ -254,7 +254,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       outcome: 'done',
       durationMs: item.durationMs,
     });
-    return { ok: true, changes: toChanges(row) };
+    return { ok: true, changes: changesOfRow(row) };
   });
   if (released.length > 0) releaseDependents(ctx, released, now);
   tally.write(ctx);
@@ -308,7 +308,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       outcome: 'failed',
       durationMs: item.durationMs,
     });
-    return { ok: true, changes: toChanges(row) };
+    return { ok: true, changes: changesOfRow(row) };
   });
   tally.write(ctx);
   recordAttempts(ctx, attempts, now);
@@ -335,18 +335,6 @@ type OutcomeRow = Pick<
   | 'finished_at'
   | 'updated_at'
 >;
-
-function toChanges(row: OutcomeRow): OutcomeChanges {
-  return {
-    state: row.state,
-    runAt: row.run_at,
-    progress: row.progress,
-    progressMessage: row.progress_message,
-    checkpointSeq: row.checkpoint_seq,
-    finishedAt: row.finished_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 /** Workers' running totals, summed over a batch and written once per worker. */
 class WorkerTally {

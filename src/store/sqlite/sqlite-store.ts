@@ -191,6 +191,10 @@ export class SqliteStore implements Store {
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     return this.#write((ctx) => workers.releaseWorker(ctx, workerId, reason));
   }
+  /** Hands back tasks claimed ahead and never started (`WorkerStore.releaseUnstarted`). */
+  releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]> {
+    return this.#write((ctx) => workers.releaseUnstarted(ctx, workerId, items));
+  }
   releaseTask(taskId: string, reason: string): Promise<Recovery> {
     return this.#write((ctx) => workers.releaseTask(ctx, taskId, reason));
   }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { Worker as Thread } from 'node:worker_threads';
 import { BatonError } from '../../core/errors.js';
 import { threadExecArgv } from '../../core/thread-options.js';
-import type { HeartbeatSource, Store } from '../store.js';
+import type { HeartbeatSource, Store, StorePacing, WorkerStore } from '../store.js';
 import type { SqliteStoreOptions } from './sqlite-store.js';
 import {
   expandSubmit,
@@ -73,10 +73,18 @@ type Missing = Exclude<StoreMethod, Forwarded | 'close' | 'claim'>;
 const allForwarded: [Missing] extends [never] ? true : Missing = true;
 void allForwarded;
 
-export type SqliteThreadStore = Store & {
-  readonly path: string;
-  heartbeatSource(): HeartbeatSource | null;
-};
+export type SqliteThreadStore = Store &
+  Required<Pick<WorkerStore, 'pacing' | 'releaseUnstarted'>> & {
+    readonly path: string;
+    heartbeatSource(): HeartbeatSource | null;
+  };
+
+/**
+ * A call is a hop to another thread: a worker claims one concurrency ahead so that the next
+ * batch is ready while the last one runs (measured: +5-15 % end to end). One group commit in
+ * flight: the thread groups whatever queues up behind it anyway.
+ */
+const PACING: StorePacing = { prefetchPerSlot: 1, parallelWrites: 1 };
 
 /** Whether the compiled thread entry is there (not when running from TypeScript sources). */
 export function sqliteThreadAvailable(): boolean {
@@ -101,6 +109,9 @@ export async function openSqliteThreadStore(
     ...forwarded,
     kind: 'sqlite',
     path: options.path,
+    pacing: PACING,
+    releaseUnstarted: async (workerId, items) =>
+      (await client.call('releaseUnstarted', [workerId, items])) as boolean[],
     // Started rows cross as arrays of values; records are built on this side.
     claim: async (request) =>
       claimedRecords((await client.call('claimValues', [request])) as ClaimedValues),

@@ -129,6 +129,36 @@ export function releaseWorker(ctx: Ctx, workerId: string, reason: string): Recov
   };
 }
 
+/**
+ * Tasks a worker claimed ahead and never started go back to `queued` as if never claimed: the
+ * attempt is not counted (the epoch stays bumped, so the next claim fences this one out).
+ */
+export function releaseUnstarted(ctx: Ctx, workerId: string, items: LeaseRef[]): boolean[] {
+  const now = ctx.clock.now();
+  const back = ctx.sql.get(
+    `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+       attempt = attempt - 1, updated_at = ?
+     WHERE id = ? AND epoch = ? AND state = 'running' AND worker_id = ?
+     RETURNING id, run_id, attempt, epoch`,
+  );
+  return items.map((item) => {
+    const row = back.get(now, item.taskId, item.epoch, workerId) as
+      Pick<TaskRow, 'id' | 'run_id' | 'attempt' | 'epoch'> | undefined;
+    if (!row) return false;
+    logEvent(ctx, now, {
+      type: 'task:queued',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId,
+      from: 'running',
+      to: 'queued',
+      reason: 'released unstarted',
+      data: { attempt: row.attempt, epoch: row.epoch },
+    });
+    return true;
+  });
+}
+
 export function releaseTask(ctx: Ctx, taskId: string, reason: string): Recovery {
   const row = taskRow(ctx, taskId);
   if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });

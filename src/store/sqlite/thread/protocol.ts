@@ -15,8 +15,11 @@ export type StoreMethod = {
     : never;
 }[keyof Store];
 
-/** What a thread runs: the store's methods, and `claimValues` (a claim as rows of values). */
-export type ThreadMethod = StoreMethod | 'claimValues';
+/**
+ * What a thread runs: the store's methods, `releaseUnstarted` (of WorkerStore) and
+ * `claimValues` (a claim as rows of values).
+ */
+export type ThreadMethod = StoreMethod | 'releaseUnstarted' | 'claimValues';
 
 export interface Call {
   id: number;
