@@ -63,6 +63,40 @@ describe('sqlite store specifics', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('upgrades a database from before the dependents count: waiting tasks are still released', async () => {
+    const { path, dir } = tempPath();
+    const store = new SqliteStore({ path });
+    const a = newTask();
+    const b = newTask({ dependsOn: [a.id] });
+    await store.submit([a, b]);
+    await store.close();
+    // The file as schema version 4 left it: no dependents column.
+    const db = new Database(path);
+    db.exec(
+      'ALTER TABLE tasks DROP COLUMN dependents; DELETE FROM baton_migrations WHERE version = 5',
+    );
+    db.close();
+    const upgraded = new SqliteStore({ path });
+    await upgraded.registerWorker({
+      id: 'w',
+      capabilities: [],
+      types: null,
+      concurrency: 1,
+      meta: {},
+    });
+    const [claimed] = await upgraded.claim({
+      workerId: 'w',
+      limit: 1,
+      capabilities: [],
+      types: null,
+    });
+    expect(claimed!.id).toBe(a.id);
+    await upgraded.complete([{ taskId: a.id, epoch: claimed!.epoch, result: null, durationMs: 1 }]);
+    expect((await upgraded.getTask(b.id))!.state).toBe('queued');
+    await upgraded.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('shares one file between two store handles (two processes in production)', async () => {
     const { path, dir } = tempPath();
     const a = new SqliteStore({ path });

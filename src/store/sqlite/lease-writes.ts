@@ -246,7 +246,8 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
       reason: 'handler returned',
       data: { attempt: row.attempt, epoch: row.epoch, durationMs: Math.round(item.durationMs) },
     });
-    released.push(row.id);
+    // Only tasks that others wait on have dependents to release (most have none).
+    if (row.dependents > 0) released.push(row.id);
     tally.count(row.worker_id, 'done', item.durationMs);
     attempts.push({
       workerId: row.worker_id,
@@ -317,7 +318,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
 
 /** What an outcome's UPDATE returns: what the writer needs besides the task it holds. */
 const OUTCOME_COLUMNS = `id, run_id, worker_id, type, attempt, epoch, state, run_at, progress,
-  progress_message, checkpoint_seq, finished_at, updated_at`;
+  progress_message, checkpoint_seq, finished_at, updated_at, dependents`;
 
 type OutcomeRow = Pick<
   TaskRow,
@@ -334,7 +335,7 @@ type OutcomeRow = Pick<
   | 'checkpoint_seq'
   | 'finished_at'
   | 'updated_at'
->;
+> & { dependents: number };
 
 /** Workers' running totals, summed over a batch and written once per worker. */
 class WorkerTally {

@@ -174,4 +174,15 @@ CREATE TABLE task_logs (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 5,
+    name: 'dependents',
+    // How many tasks wait on each task: a completion releases dependents only for tasks that
+    // have some (most have none), instead of looking for them on every batch.
+    sql: `
+ALTER TABLE tasks ADD COLUMN dependents INTEGER NOT NULL DEFAULT 0;
+UPDATE tasks SET dependents = (SELECT count(*) FROM task_deps d WHERE d.dep_id = tasks.id)
+  WHERE id IN (SELECT dep_id FROM task_deps);
+`,
+  },
 ];

@@ -29,6 +29,7 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
   const batchIds = new Set(tasks.map((t) => t.id));
   const insert = ctx.sql.get(INSERT_TASK);
   const insertDep = ctx.sql.get('INSERT OR IGNORE INTO task_deps (task_id, dep_id) VALUES (?, ?)');
+  const countDependent = ctx.sql.get('UPDATE tasks SET dependents = dependents + 1 WHERE id = ?');
   tasks.forEach((t, i) => {
     if (existing[i]) return;
     insert.run(
@@ -63,7 +64,7 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
           },
         );
       }
-      insertDep.run(t.id, depId);
+      if (insertDep.run(t.id, depId).changes === 1) countDependent.run(depId);
     }
   });
   const records: TaskRecord[] = tasks.map((t, i) => {
