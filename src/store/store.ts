@@ -118,6 +118,16 @@ export interface OutcomeColumns {
   updated_at: number;
 }
 
+/** What an outcome's statement returns in both stores: its changes and the lease's facts. */
+export interface OutcomeRow extends OutcomeColumns {
+  id: string;
+  run_id: string | null;
+  worker_id: string | null;
+  type: string;
+  attempt: number;
+  epoch: number;
+}
+
 export function changesOfRow(row: OutcomeColumns): OutcomeChanges {
   return {
     state: row.state,

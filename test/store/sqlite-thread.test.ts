@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { BatonError, isBatonError } from '../../src/core/errors.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -19,14 +18,10 @@ import {
   type SqliteThreadStore,
 } from '../../src/store/sqlite/sqlite-thread-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempPath, writeFutureSchema } from './sqlite-files.js';
 import { describeStoreConformance, newTask, worker } from './conformance.js';
 
 const entry = pathToFileURL(resolve('dist/store/sqlite/thread/store-thread.js'));
-
-function tempPath(): { path: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-thread-'));
-  return { path: join(dir, 'baton.db'), dir };
-}
 
 async function openThread(path: string): Promise<SqliteThreadStore> {
   return openSqliteThreadStore({ path, entry });
@@ -134,12 +129,7 @@ describe('sqlite thread store specifics', () => {
 
   it('fails to open a database written by a newer baton, with the same error', async () => {
     const { path, dir } = tempPath();
-    await new SqliteStore({ path }).close();
-    const db = new Database(path);
-    db.prepare('INSERT INTO baton_migrations (version, name, applied_at) VALUES (999, ?, 0)').run(
-      'future',
-    );
-    db.close();
+    await writeFutureSchema(path);
     const error = await openThread(path).catch((e: unknown) => e);
     expect(isBatonError(error, 'SCHEMA_MISMATCH')).toBe(true);
     rmSync(dir, { recursive: true, force: true });

@@ -1,15 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempPath, writeFutureSchema } from './sqlite-files.js';
 import { describeStoreConformance, newTask } from './conformance.js';
-
-function tempPath(): { path: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-'));
-  return { path: join(dir, 'baton.db'), dir };
-}
 
 describeStoreConformance('sqlite', () => {
   const { path, dir } = tempPath();
@@ -53,12 +47,7 @@ describe('sqlite store specifics', () => {
 
   it('refuses a database written by a newer baton', async () => {
     const { path, dir } = tempPath();
-    await new SqliteStore({ path }).close();
-    const db = new Database(path);
-    db.prepare('INSERT INTO baton_migrations (version, name, applied_at) VALUES (999, ?, 0)').run(
-      'future',
-    );
-    db.close();
+    await writeFutureSchema(path);
     expect(() => new SqliteStore({ path })).toThrow(/newer than this baton knows/);
     rmSync(dir, { recursive: true, force: true });
   });

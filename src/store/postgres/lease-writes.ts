@@ -13,39 +13,16 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
-import { changesOfRow } from '../store.js';
+import { changesOfRow, type OutcomeRow } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
-import {
-  jsonOrNull,
-  TASK_COLUMNS,
-  toCheckpoint,
-  type CheckpointRow,
-  type TaskRow,
-} from './rows.js';
+import { jsonOrNull, toCheckpoint, type CheckpointRow } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
 import { cancelDependents } from './task-flow.js';
 
 /** What an outcome's statement returns: what the writer needs besides the task it holds. */
 const OUTCOME_COLUMNS = `t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.state,
   t.run_at, t.progress, t.progress_message, t.checkpoint_seq, t.finished_at, t.updated_at`;
-
-type OutcomeRow = Pick<
-  TaskRow,
-  | 'id'
-  | 'run_id'
-  | 'worker_id'
-  | 'type'
-  | 'attempt'
-  | 'epoch'
-  | 'state'
-  | 'run_at'
-  | 'progress'
-  | 'progress_message'
-  | 'checkpoint_seq'
-  | 'finished_at'
-  | 'updated_at'
->;
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
 export function inRounds<T extends LeaseRef>(items: readonly T[]): { item: T; index: number }[][] {
@@ -202,8 +179,8 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
   if (sql.ambiguous) {
     // After a lost commit: a task completed under the very epoch we hold was completed by us
     // (an operator's completion bumps the epoch), so report it done rather than lost.
-    const rows = await sql.rows<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = ANY($1::text[]) AND t.state = 'completed'`,
+    const rows = await sql.rows<OutcomeRow>(
+      `SELECT ${OUTCOME_COLUMNS} FROM tasks t WHERE t.id = ANY($1::text[]) AND t.state = 'completed'`,
       [items.map((i) => i.taskId)],
     );
     const done = new Map(rows.map((r) => [r.id, r]));

@@ -12,7 +12,7 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
-import { changesOfRow } from '../store.js';
+import { changesOfRow, type OutcomeRow as StoredOutcome } from '../store.js';
 import type { TaskRecord } from '../types.js';
 import { depsOf, HELD_STATES_SQL, logEvent, type Ctx } from './context.js';
 import {
@@ -21,7 +21,6 @@ import {
   toCheckpoint,
   toTask,
   type CheckpointRow,
-  type TaskRow,
   type TaskValues,
 } from './rows.js';
 import { recordAttempts, type AttemptOutcome } from './performance.js';
@@ -320,22 +319,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
 const OUTCOME_COLUMNS = `id, run_id, worker_id, type, attempt, epoch, state, run_at, progress,
   progress_message, checkpoint_seq, finished_at, updated_at, dependents`;
 
-type OutcomeRow = Pick<
-  TaskRow,
-  | 'id'
-  | 'run_id'
-  | 'worker_id'
-  | 'type'
-  | 'attempt'
-  | 'epoch'
-  | 'state'
-  | 'run_at'
-  | 'progress'
-  | 'progress_message'
-  | 'checkpoint_seq'
-  | 'finished_at'
-  | 'updated_at'
-> & { dependents: number };
+type OutcomeRow = StoredOutcome & { dependents: number };
 
 /** Workers' running totals, summed over a batch and written once per worker. */
 class WorkerTally {
