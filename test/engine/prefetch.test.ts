@@ -173,12 +173,14 @@ describe('prefetch on postgres', () => {
     const lostEpoch = (await store.getTask(lost!.id))!.epoch;
 
     const lostEvent = nextEvent(orchestrator, 'task:lease-lost', (e) => e.taskId === lost!.id);
-    await orchestrator.cancel(cancelled!.id);
     // Taken back from the worker in the store (seed 000's recoverTask): the heartbeat says so.
+    // First, while the worker is full: a slot freed by the cancel below could otherwise claim
+    // the released task again before the heartbeat, and no lease would be lost.
     await store.releaseTask(lost!.id, 'taken back by the test');
     await worker.heartbeat();
     await lostEvent;
-    expect(worker.holds(cancelled!.id)).toBe(false);
+    await orchestrator.cancel(cancelled!.id);
+    await until('the cancelled task dropped', () => !worker.holds(cancelled!.id));
     hold.open();
 
     // The lost one is queued again and runs, but never under the epoch that was lost.
