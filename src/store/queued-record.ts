@@ -1,10 +1,11 @@
 /**
- * The record of a task that was stored straight into `queued` (it waits for no dependency and
- * no time): everything in it follows from what was submitted and the instant it was stored.
- * The SQLite store builds these records this way instead of reading the rows back, and its
- * thread sends only the instant across (sqlite-thread-store.ts).
+ * The record of a task just submitted follows from what was submitted and what the store
+ * decided (its first state and times): the stores build these records instead of reading the
+ * rows back, and the SQLite thread sends only the instant of a task stored straight into
+ * `queued` (it waits for no dependency and no time) across (sqlite-thread-store.ts).
  */
 import type { NewTask } from './store.js';
+import type { TaskState } from '../core/states.js';
 import type { TaskRecord } from './types.js';
 
 /** Whether a new task goes straight to `queued` when stored at `now`. */
@@ -13,6 +14,29 @@ export function waitsForNothing(t: NewTask, now: number): boolean {
 }
 
 export function queuedRecord(t: NewTask, runId: string | null, now: number): TaskRecord {
+  return newTaskRecord(t, runId, {
+    state: 'queued',
+    runAt: t.runAt ?? now,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: null,
+    dependsOn: [],
+  });
+}
+
+/** What the store decided for a task it just inserted; the rest is what was submitted. */
+export interface FirstFields {
+  state: TaskState;
+  runAt: number;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  /** Dependency ids, in the store's listing order. */
+  dependsOn: string[];
+}
+
+/** The record of a task just inserted, built from its spec and what the store decided. */
+export function newTaskRecord(t: NewTask, runId: string | null, f: FirstFields): TaskRecord {
   return {
     id: t.id,
     runId,
@@ -20,10 +44,10 @@ export function queuedRecord(t: NewTask, runId: string | null, now: number): Tas
     type: t.type,
     payload: t.payload,
     capabilities: t.capabilities,
-    dependsOn: [],
+    dependsOn: f.dependsOn,
     priority: t.priority,
-    runAt: t.runAt ?? now,
-    state: 'queued',
+    runAt: f.runAt,
+    state: f.state,
     attempt: 0,
     maxAttempts: t.maxAttempts,
     backoff: t.backoff,
@@ -39,9 +63,9 @@ export function queuedRecord(t: NewTask, runId: string | null, now: number): Tas
     checkpointSeq: 0,
     routing: null,
     ...(t.traceParent !== undefined && { traceParent: t.traceParent }),
-    createdAt: now,
+    createdAt: f.createdAt,
     startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
+    finishedAt: f.finishedAt,
+    updatedAt: f.updatedAt,
   };
 }

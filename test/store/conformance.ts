@@ -128,6 +128,45 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(run!.progress).toBe(50);
     });
 
+    it('answers a submit with the records exactly as stored', async () => {
+      const now = await store.now();
+      const w = await store.registerWorker(worker());
+      // A dependency that failed for good: a task submitted behind it is cancelled at once.
+      const dead = newTask();
+      await store.submit([dead]);
+      const held = await claimOne(w.id);
+      const error = { code: 'HANDLER_FAILED', message: 'no', retryable: false };
+      await store.fail([
+        { taskId: dead.id, epoch: held.epoch, error, retryAt: null, durationMs: 1 },
+      ]);
+      const a = newTask({ payload: { n: [1, { x: 'y' }] }, idempotencyKey: `k-${dead.id}` });
+      const z = newTask({
+        capabilities: ['gpu'],
+        traceParent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      });
+      const b = newTask({ dependsOn: [z.id, a.id] });
+      const c = newTask({ runAt: now + 60_000, priority: 5 });
+      const d = newTask({ dependsOn: [dead.id] });
+      const first = await store.submit([a, z, b, c, d], {
+        id: `run-${dead.id}`,
+        name: 'r',
+        meta: {},
+      });
+      expect(first.tasks.map((t) => t.state)).toEqual([
+        'queued',
+        'queued',
+        'pending',
+        'pending',
+        'cancelled',
+      ]);
+      // A duplicate by idempotency key comes back as the existing task.
+      const again = await store.submit([newTask({ idempotencyKey: `k-${dead.id}` })]);
+      expect(again.existing).toEqual([true]);
+      for (const record of [...first.tasks, ...again.tasks]) {
+        expect(record).toEqual(await store.getTask(record.id));
+      }
+    });
+
     it('refuses a DAG with an unknown dependency and stores nothing', async () => {
       const a = newTask();
       const b = newTask({ dependsOn: ['no-such-task'] });

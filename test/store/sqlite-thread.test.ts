@@ -57,29 +57,6 @@ describe('sqlite thread store specifics', () => {
     }
   });
 
-  it('answers a submit with the records as stored, whichever way they cross', async () => {
-    const { path, dir } = tempPath();
-    const store = await openThread(path);
-    try {
-      const now = await store.now();
-      const a = newTask({ payload: { n: 1 }, idempotencyKey: 'k1', traceParent: '00-x-y-01' });
-      const b = newTask({ dependsOn: [a.id] });
-      const c = newTask({ runAt: now + 60_000, priority: 5 });
-      const run = { id: 'run-1', name: 'r', meta: {} };
-      const first = await store.submit([a, b, c], run);
-      // A duplicate by idempotency key comes back as the existing task.
-      const again = await store.submit([newTask({ idempotencyKey: 'k1' })]);
-      expect(again.existing).toEqual([true]);
-      for (const record of [...first.tasks, ...again.tasks]) {
-        expect(record).toEqual(await store.getTask(record.id));
-      }
-      expect(first.tasks.map((t) => t.state)).toEqual(['queued', 'pending', 'pending']);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('answers a claim with the records as stored (rows cross as arrays of values)', async () => {
     const { path, dir } = tempPath();
     const store = await openThread(path);

@@ -11,7 +11,14 @@ import type { TaskState } from '../../core/states.js';
 import type { NewRun, NewTask, SubmitResult } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
+import { newTaskRecord } from '../queued-record.js';
 import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+
+/** What an insert returns: what the store decided (the record is built from the spec). */
+type InsertedRow = Pick<
+  TaskRow,
+  'id' | 'run_id' | 'state' | 'run_at' | 'created_at' | 'updated_at' | 'finished_at'
+>;
 
 /** What JS decides for a new task; SQL turns `ready` into queued or pending by `runAt`. */
 type Start = 'ready' | 'waiting' | 'cancelled';
@@ -64,9 +71,26 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
   if (inserted.some((row) => row.state === 'queued')) sql.wake();
   const byId = new Map(inserted.map((row) => [row.id, row]));
   return {
-    tasks: tasks.map((t, i) => toTask(existing[i] ?? byId.get(t.id)!)),
+    tasks: tasks.map((t, i) => {
+      const found = existing[i];
+      if (found) return toTask(found);
+      const row = byId.get(t.id)!;
+      return newTaskRecord(t, row.run_id, {
+        state: row.state,
+        runAt: row.run_at,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+        finishedAt: row.finished_at,
+        dependsOn: inListingOrder(deps.get(t.id) ?? []),
+      });
+    }),
     existing: existing.map((e) => e !== undefined),
   };
+}
+
+/** Dependency ids as TASK_COLUMNS lists them (`ORDER BY dep_id COLLATE "C"`: byte order). */
+function inListingOrder(ids: string[]): string[] {
+  return [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
 function startState(start: Start | undefined): TaskState {
@@ -140,18 +164,18 @@ async function insertTasks(
   deps: Map<string, string[]>,
   start: Map<string, { start: Start; remaining: number }>,
   runId: string | null,
-): Promise<TaskRow[]> {
+): Promise<InsertedRow[]> {
   if (fresh.length === 0) return [];
   const edges = fresh.flatMap((t) => (deps.get(t.id) ?? []).map((d) => [t.id, d] as const));
   if (edges.length > 0) {
-    // Edges first: the tasks' RETURNING reads them back.
+    // Edges first (the order the whole batch is written in; records list them sorted).
     await sql.rows(
       `INSERT INTO task_deps (task_id, dep_id) SELECT * FROM unnest($1::text[], $2::text[])
        ON CONFLICT DO NOTHING`,
       [edges.map((e) => e[0]), edges.map((e) => e[1])],
     );
   }
-  return sql.rows<TaskRow>(
+  return sql.rows<InsertedRow>(
     `INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
        max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
        created_at, updated_at, trace_parent)
@@ -169,7 +193,7 @@ async function insertTasks(
        WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
          backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, n)
      ORDER BY i.n
-     RETURNING ${TASK_COLUMNS}`,
+     RETURNING t.id, t.run_id, t.state, t.run_at, t.created_at, t.updated_at, t.finished_at`,
     [
       runId,
       fresh.map((t) => t.id),
