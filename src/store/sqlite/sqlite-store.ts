@@ -63,6 +63,13 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** How a heartbeat thread reaches a SQLite file: its own connection (none for `:memory:`). */
+export function sqliteHeartbeatSource(path: string): HeartbeatSource | null {
+  const module = new URL('./heartbeat-store.js', import.meta.url);
+  if (path === ':memory:' || !existsSync(module)) return null;
+  return { module: module.href, spec: { path } };
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly path: string;
@@ -119,10 +126,7 @@ export class SqliteStore implements Store {
 
   /** A heartbeat thread opens its own connection to this file (only for the system clock). */
   heartbeatSource(): HeartbeatSource | null {
-    const module = new URL('./heartbeat-store.js', import.meta.url);
-    if (this.path === ':memory:' || this.#ctx.clock !== systemClock || !existsSync(module))
-      return null;
-    return { module: module.href, spec: { path: this.path } };
+    return this.#ctx.clock === systemClock ? sqliteHeartbeatSource(this.path) : null;
   }
 
   now(): Promise<number> {

@@ -10,7 +10,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { BatonError } from '../../core/errors.js';
 import { threadExecArgv } from '../../core/thread-options.js';
 import type { HeartbeatSource, Store, StorePacing, WorkerStore } from '../store.js';
-import type { SqliteStoreOptions } from './sqlite-store.js';
+import { sqliteHeartbeatSource, type SqliteStoreOptions } from './sqlite-store.js';
 import {
   expandSubmit,
   receiveError,
@@ -23,12 +23,10 @@ import {
 import { claimedRecords, type ClaimedValues } from './lease-writes.js';
 
 const ENTRY = new URL('./thread/store-thread.js', import.meta.url);
-const HEARTBEAT_MODULE = new URL('./heartbeat-store.js', import.meta.url);
 
 /** Every method a thread store forwards; the compiler checks none is missing. */
 const FORWARDED = [
   'now',
-  'submit',
   'registerWorker',
   'setWorkerState',
   'heartbeat',
@@ -69,7 +67,7 @@ const FORWARDED = [
 ] as const satisfies readonly StoreMethod[];
 
 type Forwarded = (typeof FORWARDED)[number];
-type Missing = Exclude<StoreMethod, Forwarded | 'close' | 'claim'>;
+type Missing = Exclude<StoreMethod, Forwarded | 'close' | 'claim' | 'submit'>;
 const allForwarded: [Missing] extends [never] ? true : Missing = true;
 void allForwarded;
 
@@ -112,14 +110,14 @@ export async function openSqliteThreadStore(
     pacing: PACING,
     releaseUnstarted: async (workerId, items) =>
       (await client.call('releaseUnstarted', [workerId, items])) as boolean[],
-    // Started rows cross as arrays of values; records are built on this side.
+    // A freshly queued task crosses as its instant, started rows as arrays of values: the
+    // records are built on this side.
+    submit: async (tasks, run) =>
+      expandSubmit([tasks, run], (await client.call('submit', [tasks, run])) as SentSubmit),
     claim: async (request) =>
       claimedRecords((await client.call('claimValues', [request])) as ClaimedValues),
     close: () => client.close(),
-    heartbeatSource: () =>
-      options.path === ':memory:' || !existsSync(HEARTBEAT_MODULE)
-        ? null
-        : { module: HEARTBEAT_MODULE.href, spec: { path: options.path } },
+    heartbeatSource: () => sqliteHeartbeatSource(options.path),
   };
 }
 
@@ -160,11 +158,7 @@ class ThreadClient {
     }
     const id = this.#next++;
     const answered = new Promise<unknown>((resolve, reject) =>
-      this.#waiting.set(id, {
-        resolve:
-          method === 'submit' ? (sent) => resolve(expandSubmit(args, sent as SentSubmit)) : resolve,
-        reject,
-      }),
+      this.#waiting.set(id, { resolve, reject }),
     );
     // A call in flight keeps the process alive; an idle store does not.
     if (this.#waiting.size === 1) this.#thread.ref();
