@@ -39,7 +39,7 @@ const PICK_PINNED = `SELECT seq, type FROM tasks
   FOR UPDATE SKIP LOCKED`;
 
 const START = `UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.epoch + 1,
-    attempt = t.attempt + 1, started_at = now_ms(), updated_at = now_ms(), progress_message = NULL,
+    attempt = t.attempt + 1, started_at = (SELECT now_ms()), updated_at = (SELECT now_ms()), progress_message = NULL,
     claim_token = $3
   WHERE t.seq = ANY($2::bigint[])
   RETURNING ${TASK_COLUMNS}`;
@@ -70,7 +70,7 @@ const CLAIM_AND_START = `WITH worker AS (
     FOR UPDATE SKIP LOCKED),
   started AS (
     UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.epoch + 1,
-      attempt = t.attempt + 1, started_at = now_ms(), updated_at = now_ms(),
+      attempt = t.attempt + 1, started_at = (SELECT now_ms()), updated_at = (SELECT now_ms()),
       progress_message = NULL, claim_token = $5
     WHERE t.seq IN (SELECT seq FROM pinned UNION ALL SELECT seq FROM ready)
     RETURNING t.*, t.seq IN (SELECT seq FROM pinned) AS was_pinned),
@@ -78,7 +78,7 @@ const CLAIM_AND_START = `WITH worker AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
     -- queued → assigned → running is one atomic move: one row, from the state the task left
     -- (a pinned task was assigned when it was pinned).
-    SELECT now_ms(), 'task:started', s.id, s.run_id, $1,
+    SELECT (SELECT now_ms()), 'task:started', s.id, s.run_id, $1,
       CASE WHEN s.was_pinned THEN 'assigned' ELSE 'queued' END, 'running',
       'attempt ' || s.attempt, json_build_object('attempt', s.attempt, 'epoch', s.epoch)
     FROM started s

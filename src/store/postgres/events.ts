@@ -20,7 +20,7 @@ export async function logEvents(sql: Sql, events: readonly EventInput[]): Promis
   if (events.length === 0) return;
   await sql.rows(
     `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-     SELECT now_ms(), e.type, e.task_id, e.run_id, e.worker_id, e.from_state, e.to_state,
+     SELECT (SELECT now_ms()), e.type, e.task_id, e.run_id, e.worker_id, e.from_state, e.to_state,
        e.reason, e.data
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
        $5::text[], $6::text[], $7::text[], $8::json[]) WITH ORDINALITY

@@ -40,7 +40,7 @@ export async function progress(sql: Sql, items: ProgressUpdate[]): Promise<boole
   const out = items.map(() => false);
   for (const round of inRounds(items)) {
     const rows = await sql.rows<{ id: string }>(
-      `UPDATE tasks t SET progress = i.progress, progress_message = i.message, updated_at = now_ms()
+      `UPDATE tasks t SET progress = i.progress, progress_message = i.message, updated_at = (SELECT now_ms())
        FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::text[]) AS i(id, epoch, progress, message)
        WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
        RETURNING t.id`,
@@ -67,20 +67,20 @@ const CHECKPOINT = `WITH i AS (
       $6::int[]) WITH ORDINALITY AS i(id, epoch, progress, state, checksum, keep, n)),
   bumped AS (
     UPDATE tasks t SET checkpoint_seq = t.checkpoint_seq + 1, progress = i.progress,
-      updated_at = now_ms()
+      updated_at = (SELECT now_ms())
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
     RETURNING t.id, t.checkpoint_seq, t.attempt, t.run_id, t.worker_id, i.epoch, i.progress,
       i.state, i.checksum, i.keep, i.n),
   saved AS (
     INSERT INTO checkpoints (task_id, seq, attempt, epoch, progress, state, checksum, created_at)
-    SELECT id, checkpoint_seq, attempt, epoch, progress, state, checksum, now_ms() FROM bumped
+    SELECT id, checkpoint_seq, attempt, epoch, progress, state, checksum, (SELECT now_ms()) FROM bumped
     RETURNING *),
   pruned AS (
     DELETE FROM checkpoints c USING bumped b
     WHERE c.task_id = b.id AND c.seq <= b.checkpoint_seq - greatest(1, b.keep)),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, reason, data)
-    SELECT now_ms(), 'task:checkpoint', b.id, b.run_id, b.worker_id,
+    SELECT (SELECT now_ms()), 'task:checkpoint', b.id, b.run_id, b.worker_id,
       'checkpoint ' || b.checkpoint_seq,
       json_build_object('seq', b.checkpoint_seq, 'progress', b.progress, 'epoch', b.epoch)
     FROM bumped b ORDER BY b.n)
@@ -143,12 +143,12 @@ const COMPLETE = `WITH i AS (
       AS i(id, epoch, result, ms, n)),
   done AS (
     UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
-      finished_at = now_ms(), updated_at = now_ms()
+      finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
     RETURNING t.*, i.ms, i.n, 1 AS done),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    SELECT now_ms(), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
+    SELECT (SELECT now_ms()), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
       'handler returned',
       json_build_object('attempt', d.attempt, 'epoch', d.epoch, 'durationMs', floor(d.ms + 0.5))
     FROM done d ORDER BY d.n),
@@ -161,14 +161,14 @@ const COMPLETE = `WITH i AS (
     SELECT d.task_id, count(*)::int AS n FROM task_deps d JOIN done ON d.dep_id = done.id
     GROUP BY d.task_id),
   released AS (
-    UPDATE tasks t SET deps_remaining = t.deps_remaining - w.n, updated_at = now_ms(),
-      state = CASE WHEN t.deps_remaining - w.n <= 0 AND t.run_at <= now_ms()
+    UPDATE tasks t SET deps_remaining = t.deps_remaining - w.n, updated_at = (SELECT now_ms()),
+      state = CASE WHEN t.deps_remaining - w.n <= 0 AND t.run_at <= (SELECT now_ms())
                    THEN 'queued' ELSE t.state END
     FROM waiting w WHERE t.id = w.task_id AND t.state = 'pending'
     RETURNING t.id, t.run_id, t.seq, t.state),
   released_logged AS (
     INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
-    SELECT now_ms(), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
+    SELECT (SELECT now_ms()), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
 SELECT ${OUTCOME_COLUMNS}, t.n,
   (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now
@@ -212,12 +212,12 @@ const RELEASE_UNSTARTED = `WITH i AS (
     SELECT * FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS i(id, epoch, n)),
   back AS (
     UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
-      attempt = t.attempt - 1, claim_token = NULL, updated_at = now_ms()
+      attempt = t.attempt - 1, claim_token = NULL, updated_at = (SELECT now_ms())
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running' AND t.worker_id = $1
     RETURNING t.id, t.run_id, t.attempt, t.epoch, i.n),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    SELECT now_ms(), 'task:queued', b.id, b.run_id, $1, 'running', 'queued', 'released unstarted',
+    SELECT (SELECT now_ms()), 'task:queued', b.id, b.run_id, $1, 'running', 'queued', 'released unstarted',
       json_build_object('attempt', b.attempt, 'epoch', b.epoch)
     FROM back b ORDER BY b.n)
 SELECT id FROM back`;
@@ -245,8 +245,8 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
     const rows = await sql.rows<OutcomeRow>(
       `UPDATE tasks t SET
          state = CASE WHEN i.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
-         run_at = coalesce(i.retry_at, now_ms()), error = i.error, updated_at = now_ms(),
-         finished_at = CASE WHEN i.retry_at IS NULL THEN now_ms() ELSE t.finished_at END
+         run_at = coalesce(i.retry_at, (SELECT now_ms())), error = i.error, updated_at = (SELECT now_ms()),
+         finished_at = CASE WHEN i.retry_at IS NULL THEN (SELECT now_ms()) ELSE t.finished_at END
        FROM unnest($1::text[], $2::bigint[], $3::json[], $4::bigint[])
          AS i(id, epoch, error, retry_at)
        WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'

@@ -33,7 +33,7 @@ const APPEND = `WITH i AS (
     FROM i JOIN bumped b ON b.id = i.id AND b.epoch = i.epoch),
   saved AS (
     INSERT INTO task_logs (task_id, seq, attempt, stream, line, at)
-    SELECT id, seq, attempt, stream, line, now_ms() FROM numbered
+    SELECT id, seq, attempt, stream, line, (SELECT now_ms()) FROM numbered
     WHERE seq > last - ${LOGS_KEPT}),
   pruned AS (
     DELETE FROM task_logs l USING bumped b

@@ -212,4 +212,33 @@ CREATE OR REPLACE FUNCTION now_ms() RETURNS bigint LANGUAGE sql STABLE
   AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
 `,
   },
+  {
+    version: 7,
+    name: 'ids-in-byte-order',
+    // Ids are compared byte by byte: under the database's collation (en_US.UTF-8, even
+    // C.UTF-8 with the libc provider) every B-tree step on an id called strcoll, and ids sit in
+    // the indexes every claim, completion and event writes. Every column holding a task, run or
+    // worker id changes together, so no join compares two collations. Indexes are rebuilt; the
+    // rows are not rewritten (the type stays text).
+    sql: `
+ALTER TABLE tasks
+  ALTER COLUMN id TYPE text COLLATE "C",
+  ALTER COLUMN run_id TYPE text COLLATE "C",
+  ALTER COLUMN worker_id TYPE text COLLATE "C",
+  ALTER COLUMN pinned_worker_id TYPE text COLLATE "C",
+  ALTER COLUMN idempotency_key TYPE text COLLATE "C";
+ALTER TABLE runs ALTER COLUMN id TYPE text COLLATE "C";
+ALTER TABLE task_deps
+  ALTER COLUMN task_id TYPE text COLLATE "C",
+  ALTER COLUMN dep_id TYPE text COLLATE "C";
+ALTER TABLE checkpoints ALTER COLUMN task_id TYPE text COLLATE "C";
+ALTER TABLE task_logs ALTER COLUMN task_id TYPE text COLLATE "C";
+ALTER TABLE events
+  ALTER COLUMN task_id TYPE text COLLATE "C",
+  ALTER COLUMN run_id TYPE text COLLATE "C",
+  ALTER COLUMN worker_id TYPE text COLLATE "C";
+ALTER TABLE workers ALTER COLUMN id TYPE text COLLATE "C";
+ALTER TABLE performance ALTER COLUMN worker_id TYPE text COLLATE "C";
+`,
+  },
 ];

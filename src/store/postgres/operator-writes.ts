@@ -38,9 +38,9 @@ async function reopen(sql: Sql, row: TaskRow, maxAttempts: number): Promise<Task
   const to: TaskState = deps.remaining === 0 ? 'queued' : 'pending';
   assertTransition(row.id, row.state, to);
   const [updated] = await sql.rows<TaskRow>(
-    `UPDATE tasks t SET state = $2, deps_remaining = $3, run_at = now_ms(), max_attempts = $4,
+    `UPDATE tasks t SET state = $2, deps_remaining = $3, run_at = (SELECT now_ms()), max_attempts = $4,
        worker_id = NULL, pinned_worker_id = NULL, epoch = t.epoch + 1, result = NULL,
-       error = NULL, finished_at = NULL, progress = 0, updated_at = now_ms()
+       error = NULL, finished_at = NULL, progress = 0, updated_at = (SELECT now_ms())
      WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
     [row.id, to, deps.remaining, maxAttempts],
   );
@@ -80,7 +80,7 @@ async function reviveDependents(sql: Sql, taskId: string): Promise<void> {
     const deps = await dependencyStatus(sql, row.id);
     await sql.rows(
       `UPDATE tasks SET state = 'pending', deps_remaining = $2, finished_at = NULL, error = NULL,
-         updated_at = now_ms() WHERE id = $1`,
+         updated_at = (SELECT now_ms()) WHERE id = $1`,
       [row.id, deps.remaining],
     );
     await logEvents(sql, [
@@ -109,7 +109,7 @@ export async function operatorChange(
       assertTransition(taskId, row.state, 'completed');
       const [updated] = await sql.rows<TaskRow>(
         `UPDATE tasks t SET state = 'completed', result = $2, progress = 100, error = NULL,
-           epoch = t.epoch + 1, finished_at = now_ms(), updated_at = now_ms()
+           epoch = t.epoch + 1, finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
          WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
         [taskId, jsonOrNull(change.result)],
       );
@@ -140,7 +140,7 @@ export async function operatorChange(
       const reopened = await reopen(sql, row, row.attempt + row.budget);
       // Dependents still waiting now wait for this task again.
       await sql.rows(
-        `UPDATE tasks SET deps_remaining = deps_remaining + 1, updated_at = now_ms()
+        `UPDATE tasks SET deps_remaining = deps_remaining + 1, updated_at = (SELECT now_ms())
          WHERE id IN (SELECT task_id FROM task_deps WHERE dep_id = $1) AND state = 'pending'`,
         [taskId],
       );

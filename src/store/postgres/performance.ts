@@ -23,7 +23,7 @@ export function upsertPerformanceSql(src: string, window: string): string {
     SELECT worker_id, type, sum(done), sum(1 - done), sum(done * ms), sum(done),
       coalesce((array_agg(ms ORDER BY n) FILTER (WHERE done = 1))
         [greatest(1, sum(done)::int - ${window} + 1):], '{}'),
-      now_ms()
+      (SELECT now_ms())
     FROM ${src} WHERE worker_id IS NOT NULL GROUP BY worker_id, type
     ON CONFLICT (worker_id, type) DO UPDATE SET done = p.done + excluded.done,
       failed = p.failed + excluded.failed, total_ms = p.total_ms + excluded.total_ms,
@@ -105,7 +105,7 @@ export async function releasePinned(
 ): Promise<TaskRecord[]> {
   const rows = await sql.rows<TaskRow>(
     `UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
-       updated_at = now_ms()
+       updated_at = (SELECT now_ms())
      WHERE t.state = 'assigned' AND t.pinned_worker_id = $1 RETURNING ${TASK_COLUMNS}`,
     [workerId],
   );

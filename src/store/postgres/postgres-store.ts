@@ -3,7 +3,11 @@
  * orchestrators and workers on any number of hosts. Writes that must be atomic run in one
  * READ COMMITTED transaction whose guards re-check rows after waiting for their locks; claims
  * pass over each other with SKIP LOCKED; every time is the server's (`now_ms()`), never a
- * client's. See db.ts for how a lost connection is survived and wake.ts for LISTEN/NOTIFY.
+ * client's. Statements read it as `(SELECT now_ms())`: an InitPlan, run once per statement
+ * when first needed (after the statement's snapshot). A bare `now_ms()` cannot be inlined (a
+ * STABLE function around the volatile clock) and was called for every row it appeared in,
+ * about 1.5 µs each, a dozen times per task. See db.ts for how a lost connection is survived
+ * and wake.ts for LISTEN/NOTIFY.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -25,7 +25,7 @@ type Start = 'ready' | 'waiting' | 'cancelled';
 
 export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
   if (run) {
-    await sql.rows(`INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, now_ms())`, [
+    await sql.rows(`INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, (SELECT now_ms()))`, [
       run.id,
       run.name,
       JSON.stringify(run.meta),
@@ -181,12 +181,12 @@ async function insertTasks(
        created_at, updated_at, trace_parent)
      SELECT i.id, $1, i.key, i.type, i.payload,
        ARRAY(SELECT json_array_elements_text(i.capabilities)), i.priority,
-       coalesce(i.run_at, now_ms()),
+       coalesce(i.run_at, (SELECT now_ms())),
        CASE WHEN i.start = 'cancelled' THEN 'cancelled'
-            WHEN i.start = 'ready' AND coalesce(i.run_at, now_ms()) <= now_ms() THEN 'queued'
+            WHEN i.start = 'ready' AND coalesce(i.run_at, (SELECT now_ms())) <= (SELECT now_ms()) THEN 'queued'
             ELSE 'pending' END,
        i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
-       CASE WHEN i.start = 'cancelled' THEN now_ms() END, now_ms(), now_ms(), i.trace_parent
+       CASE WHEN i.start = 'cancelled' THEN (SELECT now_ms()) END, (SELECT now_ms()), (SELECT now_ms()), i.trace_parent
      FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
        $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
        $15::text[])

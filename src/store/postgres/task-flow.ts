@@ -19,8 +19,8 @@ export async function releaseDependents(sql: Sql, completedIds: readonly string[
     `WITH done AS (
        SELECT task_id, count(*)::int AS n FROM task_deps WHERE dep_id = ANY($1::text[])
        GROUP BY task_id)
-     UPDATE tasks t SET deps_remaining = t.deps_remaining - done.n, updated_at = now_ms(),
-       state = CASE WHEN t.deps_remaining - done.n <= 0 AND t.run_at <= now_ms()
+     UPDATE tasks t SET deps_remaining = t.deps_remaining - done.n, updated_at = (SELECT now_ms()),
+       state = CASE WHEN t.deps_remaining - done.n <= 0 AND t.run_at <= (SELECT now_ms())
                     THEN 'queued' ELSE t.state END
      FROM done WHERE t.id = done.task_id AND t.state = 'pending'
      RETURNING t.id, t.run_id, t.state`,
@@ -71,7 +71,7 @@ export async function cancelRows(
 ): Promise<TaskRow[]> {
   if (rows.length === 0) return [];
   const updated = await sql.rows<TaskRow>(
-    `UPDATE tasks t SET state = 'cancelled', finished_at = now_ms(), updated_at = now_ms(),
+    `UPDATE tasks t SET state = 'cancelled', finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms()),
        error = $2::json WHERE t.id = ANY($1::text[]) RETURNING ${TASK_COLUMNS}`,
     [
       rows.map((r) => r.id),
@@ -98,10 +98,10 @@ export async function cancelRows(
 /** Pending tasks whose time has come and that wait for nothing else become queued. */
 export async function promoteDue(sql: Sql): Promise<number> {
   const rows = await sql.rows<{ id: string; run_id: string | null }>(
-    `UPDATE tasks SET state = 'queued', updated_at = now_ms()
+    `UPDATE tasks SET state = 'queued', updated_at = (SELECT now_ms())
      WHERE state = 'pending' AND seq IN (
        SELECT seq FROM tasks WHERE state = 'pending' AND deps_remaining = 0
-         AND run_at <= now_ms() FOR UPDATE SKIP LOCKED)
+         AND run_at <= (SELECT now_ms()) FOR UPDATE SKIP LOCKED)
      RETURNING id, run_id`,
   );
   await logEvents(

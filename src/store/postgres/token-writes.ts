@@ -30,7 +30,7 @@ export async function createToken(sql: Sql, token: NewToken): Promise<TokenRecor
   // ON CONFLICT DO NOTHING: a concurrent twin makes this insert return no row instead of failing.
   const [row] = await sql.rows<TokenRow>(
     `INSERT INTO tokens (name, role, capabilities, hash, created_at)
-     VALUES ($1, $2, $3, $4, now_ms()) ON CONFLICT DO NOTHING RETURNING *`,
+     VALUES ($1, $2, $3, $4, (SELECT now_ms())) ON CONFLICT DO NOTHING RETURNING *`,
     [token.name, token.role, token.capabilities, token.hash],
   );
   if (!row) {

@@ -33,7 +33,7 @@ export async function registerWorker(sql: Sql, w: WorkerRegistration): Promise<W
   await sql.rows(
     `INSERT INTO workers (id, state, capabilities, types, concurrency, last_heartbeat_at,
        started_at, meta)
-     VALUES ($1, 'active', $2, $3, $4, now_ms(), now_ms(), $5)
+     VALUES ($1, 'active', $2, $3, $4, (SELECT now_ms()), (SELECT now_ms()), $5)
      ON CONFLICT (id) DO UPDATE SET state = 'active', capabilities = excluded.capabilities,
        types = excluded.types, concurrency = excluded.concurrency,
        last_heartbeat_at = excluded.last_heartbeat_at, meta = excluded.meta`,
@@ -73,7 +73,7 @@ export async function heartbeat(
   held: LeaseRef[],
 ): Promise<HeartbeatResult> {
   const [alive] = await sql.rows<{ state: WorkerState }>(
-    `UPDATE workers SET last_heartbeat_at = now_ms()
+    `UPDATE workers SET last_heartbeat_at = (SELECT now_ms())
      WHERE id = $1 AND state IN ('active', 'draining') RETURNING state`,
     [workerId],
   );
@@ -99,7 +99,7 @@ export async function heartbeat(
 export async function recoverExpired(sql: Sql, workerTimeoutMs: number): Promise<RecoverResult> {
   const lost = await sql.rows<{ id: string }>(
     `UPDATE workers SET state = 'lost'
-     WHERE state IN ('active', 'draining') AND last_heartbeat_at < now_ms() - $1 RETURNING id`,
+     WHERE state IN ('active', 'draining') AND last_heartbeat_at < (SELECT now_ms()) - $1 RETURNING id`,
     [workerTimeoutMs],
   );
   await logEvents(
@@ -169,7 +169,7 @@ async function recoverRow(sql: Sql, row: TaskRow, reason: string): Promise<Recov
       retryable: false,
     };
     await sql.rows(
-      `UPDATE tasks SET state = 'failed', error = $2, finished_at = now_ms(), updated_at = now_ms()
+      `UPDATE tasks SET state = 'failed', error = $2, finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
        WHERE id = $1`,
       [row.id, JSON.stringify(error)],
     );
@@ -191,7 +191,7 @@ async function recoverRow(sql: Sql, row: TaskRow, reason: string): Promise<Recov
   const action = row.checkpoint_seq > 0 ? 'resume' : 'restart';
   await sql.rows(
     `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
-       updated_at = now_ms() WHERE id = $1`,
+       updated_at = (SELECT now_ms()) WHERE id = $1`,
     [row.id],
   );
   const data: JsonValue = {
@@ -236,7 +236,7 @@ export async function assign(
   if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
   const to = checkAssignable({ task: row, worker });
   const [updated] = await sql.rows<TaskRow>(
-    `UPDATE tasks t SET state = $2, pinned_worker_id = $3, worker_id = $4, updated_at = now_ms()
+    `UPDATE tasks t SET state = $2, pinned_worker_id = $3, worker_id = $4, updated_at = (SELECT now_ms())
      WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
     [taskId, to, workerId, to === 'assigned' ? workerId : null],
   );
