@@ -151,6 +151,70 @@ describe('postgres store under concurrency', () => {
     }
   });
 
+  it('upgrades a schema from before the dependency counts: lists and releases are unchanged', async () => {
+    const store = await db.openStore();
+    const a = newTask();
+    const b = newTask({ dependsOn: [a.id] });
+    const lone = newTask();
+    await store.submit([a, b, lone]);
+    await store.close();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // The schema as version 7 left it: no counts.
+      await client.query(
+        `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents;
+         DELETE FROM "${store.schema}".baton_migrations WHERE version = 8`,
+      );
+      const upgraded = await db.openStore({ schema: store.schema });
+      const counts = await client.query<{ id: string; dep_count: number; dependents: number }>(
+        `SELECT id, dep_count, dependents FROM "${store.schema}".tasks`,
+      );
+      const byId = new Map(counts.rows.map((r) => [r.id, r]));
+      expect(byId.get(a.id)).toMatchObject({ dep_count: 0, dependents: 1 });
+      expect(byId.get(b.id)).toMatchObject({ dep_count: 1, dependents: 0 });
+      expect(byId.get(lone.id)).toMatchObject({ dep_count: 0, dependents: 0 });
+      expect((await upgraded.getTask(b.id))!.dependsOn).toEqual([a.id]);
+      const w = await upgraded.registerWorker(worker());
+      const claimed = await upgraded.claim({
+        workerId: w.id,
+        limit: 2,
+        capabilities: [],
+        types: null,
+      });
+      expect(claimed.map((t) => t.id).sort()).toEqual([a.id, lone.id].sort());
+      const heldA = claimed.find((t) => t.id === a.id)!;
+      await upgraded.complete([{ taskId: a.id, epoch: heldA.epoch, result: null, durationMs: 1 }]);
+      expect((await upgraded.getTask(b.id))!.state).toBe('queued');
+      await db.dropStore(upgraded);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('counts dependencies and dependents at submit, across submissions', async () => {
+    const store = await db.openStore();
+    const a = newTask();
+    await store.submit([a]);
+    const b = newTask({ dependsOn: [a.id] });
+    const c = newTask({ dependsOn: [a.id, b.id] });
+    await store.submit([b, c]);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const rows = await client.query<{ id: string; dep_count: number; dependents: number }>(
+        `SELECT id, dep_count, dependents FROM "${store.schema}".tasks`,
+      );
+      const byId = new Map(rows.rows.map((r) => [r.id, r]));
+      expect(byId.get(a.id)).toMatchObject({ dep_count: 0, dependents: 2 });
+      expect(byId.get(b.id)).toMatchObject({ dep_count: 1, dependents: 1 });
+      expect(byId.get(c.id)).toMatchObject({ dep_count: 2, dependents: 0 });
+    } finally {
+      await client.end();
+    }
+    await db.dropStore(store);
+  });
+
   it('refuses a schema written by a newer baton', async () => {
     const store = await db.openStore();
     const client = new pg.Client({ connectionString: db.url });

@@ -18,7 +18,7 @@ import type { TaskRecord } from '../types.js';
 import type { Sql } from './db.js';
 import { logEvents, type EventInput } from './events.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
-import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import { RECORD_COLUMNS, TASK_COLUMNS, toTask, type RecordRow, type TaskRow } from './rows.js';
 import { HELD_STATES_SQL, promoteDue } from './task-flow.js';
 
 const PICK_QUEUED = `SELECT seq, type FROM tasks
@@ -83,7 +83,7 @@ const CLAIM_AND_START = `WITH worker AS (
       'attempt ' || s.attempt, json_build_object('attempt', s.attempt, 'epoch', s.epoch)
     FROM started s
     ORDER BY s.was_pinned DESC, s.priority DESC, s.seq)
-SELECT ${TASK_COLUMNS} FROM started t ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
+SELECT ${RECORD_COLUMNS} FROM started t ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
 
 /**
  * `token` is the same on every run of one claim call: it marks the tasks this call started.
@@ -95,7 +95,7 @@ export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise
   const earlier = await startedEarlier(sql, req, token);
   if (earlier.length > 0) return earlier;
   if ((await promoteDue(sql)) > 0) sql.wake();
-  const rows = await sql.rows<TaskRow>(CLAIM_AND_START, [
+  const rows = await sql.rows<RecordRow>(CLAIM_AND_START, [
     req.workerId,
     req.types,
     req.capabilities,

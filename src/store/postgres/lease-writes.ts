@@ -13,16 +13,19 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
-import { changesOfRow, type OutcomeRow } from '../store.js';
+import { changesOfRow, type OutcomeColumns, type OutcomeRow } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { jsonOrNull, toCheckpoint, type CheckpointRow } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
 import { cancelDependents } from './task-flow.js';
 
-/** What an outcome's statement returns: what the writer needs besides the task it holds. */
-const OUTCOME_COLUMNS = `t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.state,
-  t.run_at, t.progress, t.progress_message, t.checkpoint_seq, t.finished_at, t.updated_at`;
+/** What an outcome changes in a task (OutcomeColumns): all the writer does not know already. */
+const CHANGED_COLUMNS = `t.state, t.run_at, t.progress, t.progress_message, t.checkpoint_seq,
+  t.finished_at, t.updated_at`;
+
+/** What an outcome's statement returns when it also needs the lease's facts. */
+const OUTCOME_COLUMNS = `t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, ${CHANGED_COLUMNS}`;
 
 /** Splits items into rounds in which each task appears once, keeping their order. */
 export function inRounds<T extends LeaseRef>(items: readonly T[]): { item: T; index: number }[][] {
@@ -145,7 +148,8 @@ const COMPLETE = `WITH i AS (
     UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
       finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
-    RETURNING t.*, i.ms, i.n, 1 AS done),
+    RETURNING t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.dependents,
+      ${CHANGED_COLUMNS}, i.ms, i.n, 1 AS done),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
     SELECT (SELECT now_ms()), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
@@ -158,7 +162,8 @@ const COMPLETE = `WITH i AS (
     WHERE w.id = c.worker_id),
   perf AS (${upsertPerformanceSql('done', '$5')}),
   waiting AS (
-    SELECT d.task_id, count(*)::int AS n FROM task_deps d JOIN done ON d.dep_id = done.id
+    SELECT d.task_id, count(*)::int AS n FROM task_deps d
+    JOIN done ON d.dep_id = done.id AND done.dependents > 0
     GROUP BY d.task_id),
   released AS (
     UPDATE tasks t SET deps_remaining = t.deps_remaining - w.n, updated_at = (SELECT now_ms()),
@@ -170,7 +175,7 @@ const COMPLETE = `WITH i AS (
     INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
     SELECT (SELECT now_ms()), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
-SELECT ${OUTCOME_COLUMNS}, t.n,
+SELECT ${CHANGED_COLUMNS}, t.n,
   (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now
 FROM done t ORDER BY t.n`;
 
@@ -190,7 +195,7 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     });
   }
   for (const round of inRounds(items)) {
-    const rows = await sql.rows<OutcomeRow & { n: number; queued_now: number }>(COMPLETE, [
+    const rows = await sql.rows<OutcomeColumns & { n: number; queued_now: number }>(COMPLETE, [
       round.map((r) => r.item.taskId),
       round.map((r) => r.item.epoch),
       round.map((r) => jsonOrNull(r.item.result)),

@@ -241,4 +241,20 @@ ALTER TABLE workers ALTER COLUMN id TYPE text COLLATE "C";
 ALTER TABLE performance ALTER COLUMN worker_id TYPE text COLLATE "C";
 `,
   },
+  {
+    version: 8,
+    name: 'dependency-counts',
+    // How many tasks each task depends on and how many wait on it, counted at submit. Most
+    // tasks have neither: reading a task then skips the lookup of its dependency list, and a
+    // completion looks for dependents to release only when some wait. Deleting a task does not
+    // lower the counts: they are upper bounds, and 0 means none.
+    sql: `
+ALTER TABLE tasks ADD COLUMN dep_count integer NOT NULL DEFAULT 0,
+  ADD COLUMN dependents integer NOT NULL DEFAULT 0;
+UPDATE tasks t SET dep_count = d.n
+  FROM (SELECT task_id, count(*)::int AS n FROM task_deps GROUP BY task_id) d WHERE t.id = d.task_id;
+UPDATE tasks t SET dependents = d.n
+  FROM (SELECT dep_id, count(*)::int AS n FROM task_deps GROUP BY dep_id) d WHERE t.id = d.dep_id;
+`,
+  },
 ];

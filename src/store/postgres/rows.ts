@@ -50,9 +50,25 @@ export interface TaskRow {
   depends_on: string[];
 }
 
+/** A task's dependencies in byte order, looked up only for tasks that have some. */
+const DEPENDS_ON = `CASE WHEN t.dep_count = 0 THEN '{}'::text[] ELSE ARRAY(SELECT d.dep_id
+  FROM task_deps d WHERE d.task_id = t.id ORDER BY d.dep_id) END AS depends_on`;
+
 /** Every column of a task and its dependencies; `t` must name the tasks table. */
-export const TASK_COLUMNS = `t.*, ARRAY(SELECT d.dep_id FROM task_deps d
-  WHERE d.task_id = t.id ORDER BY d.dep_id COLLATE "C") AS depends_on`;
+export const TASK_COLUMNS = `t.*, ${DEPENDS_ON}`;
+
+/**
+ * Only what a task's record shows, for statements that return many tasks on the hot path (the
+ * claim): each column costs the client a parse, and a claim returns dozens of tasks.
+ */
+export const RECORD_COLUMNS = `t.id, t.run_id, t.key, t.type, t.payload, t.capabilities,
+  t.priority, t.run_at, t.state, t.attempt, t.max_attempts, t.backoff, t.timeout_ms,
+  t.idempotency_key, t.epoch, t.worker_id, t.pinned_worker_id, t.progress, t.progress_message,
+  t.result, t.error, t.checkpoint_seq, t.routing, t.trace_parent, t.created_at, t.started_at,
+  t.finished_at, t.updated_at, ${DEPENDS_ON}`;
+
+/** The row RECORD_COLUMNS returns. */
+export type RecordRow = Omit<TaskRow, 'seq' | 'budget' | 'deps_remaining'>;
 
 export interface WorkerRow {
   id: string;
@@ -96,7 +112,7 @@ export interface EventRow {
   data: JsonValue | null;
 }
 
-export function toTask(row: TaskRow): TaskRecord {
+export function toTask(row: RecordRow): TaskRecord {
   return {
     id: row.id,
     runId: row.run_id,

@@ -175,23 +175,25 @@ async function insertTasks(
       [edges.map((e) => e[0]), edges.map((e) => e[1])],
     );
   }
-  return sql.rows<InsertedRow>(
+  const inserted = await sql.rows<InsertedRow>(
     `INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
        max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
-       created_at, updated_at, trace_parent)
+       created_at, updated_at, trace_parent, dep_count)
      SELECT i.id, $1, i.key, i.type, i.payload,
-       ARRAY(SELECT json_array_elements_text(i.capabilities)), i.priority,
+       CASE WHEN i.capabilities IS NULL THEN '{}'::text[]
+            ELSE ARRAY(SELECT json_array_elements_text(i.capabilities)) END, i.priority,
        coalesce(i.run_at, (SELECT now_ms())),
        CASE WHEN i.start = 'cancelled' THEN 'cancelled'
             WHEN i.start = 'ready' AND coalesce(i.run_at, (SELECT now_ms())) <= (SELECT now_ms()) THEN 'queued'
             ELSE 'pending' END,
        i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
-       CASE WHEN i.start = 'cancelled' THEN (SELECT now_ms()) END, (SELECT now_ms()), (SELECT now_ms()), i.trace_parent
+       CASE WHEN i.start = 'cancelled' THEN (SELECT now_ms()) END, (SELECT now_ms()), (SELECT now_ms()), i.trace_parent,
+       i.dep_count
      FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
        $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
-       $15::text[])
+       $15::text[], $16::int[])
        WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
-         backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, n)
+         backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, dep_count, n)
      ORDER BY i.n
      RETURNING t.id, t.run_id, t.state, t.run_at, t.created_at, t.updated_at, t.finished_at`,
     [
@@ -200,7 +202,8 @@ async function insertTasks(
       fresh.map((t) => t.key),
       fresh.map((t) => t.type),
       fresh.map((t) => jsonOrNull(t.payload)),
-      fresh.map((t) => JSON.stringify(t.capabilities)),
+      // Most tasks need no capability: no array to unpack, row by row.
+      fresh.map((t) => (t.capabilities.length === 0 ? null : JSON.stringify(t.capabilities))),
       fresh.map((t) => t.priority),
       fresh.map((t) => t.runAt),
       fresh.map((t) => t.maxAttempts),
@@ -210,8 +213,19 @@ async function insertTasks(
       fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
       fresh.map((t) => start.get(t.id)?.remaining ?? 0),
       fresh.map((t) => t.traceParent ?? null),
+      fresh.map((t) => deps.get(t.id)?.length ?? 0),
     ],
   );
+  if (edges.length > 0) {
+    // Now that the batch's own tasks exist: each dependency learns how many wait on it.
+    await sql.rows(
+      `UPDATE tasks t SET dependents = t.dependents + e.n
+       FROM (SELECT dep_id, count(*)::int AS n FROM unnest($1::text[]) AS dep_id GROUP BY dep_id) e
+       WHERE t.id = e.dep_id`,
+      [edges.map((e) => e[1])],
+    );
+  }
+  return inserted;
 }
 
 /** Which unique constraint a failed insert hit, if any (a duplicate id or idempotency key). */
