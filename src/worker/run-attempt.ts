@@ -12,6 +12,7 @@ import { newestValidCheckpoint } from '../store/checkpoints.js';
 import { clampLogLine } from '../store/logs.js';
 import { afterOutcome, type WorkerStore, type WriteOutcome } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+import type { AttemptAbort } from './attempt-abort.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
 import type { AttemptTrace } from '../observability/tracing.js';
@@ -56,7 +57,7 @@ export class AbortReason extends BatonError {
 
 export async function runAttempt(
   task: TaskRecord,
-  controller: AbortController,
+  controller: AttemptAbort,
   deps: AttemptDeps,
 ): Promise<void> {
   const { options, bus, batcher, workerId } = deps;
@@ -99,7 +100,9 @@ export async function runAttempt(
       attempt: task.attempt,
       epoch: task.epoch,
       idempotencyKey: `${task.id}:${task.attempt}`,
-      signal: controller.signal,
+      get signal() {
+        return controller.signal;
+      },
       lastCheckpoint,
       task,
       async progress(percent, message) {
@@ -119,7 +122,7 @@ export async function runAttempt(
         if (ok) return;
         // Lines still printed by an aborted attempt (a timed-out command in its kill grace)
         // are refused once its outcome is written: that is no lease loss to report.
-        if (controller.signal.aborted) throw controller.signal.reason as Error;
+        if (controller.aborted) throw controller.reason as Error;
         leaseLost();
       },
       async checkpoint(state, progress) {
@@ -164,9 +167,8 @@ export async function runAttempt(
       });
     }
     const handler = deps.handler;
-    const value = await abortable(
+    const value = await controller.race(
       Promise.resolve().then(() => spans.inScope(() => handler(task.payload, context))),
-      controller.signal,
     );
     const result = storable(value, options.maxResultBytes);
     cancelTimer();
@@ -179,7 +181,7 @@ export async function runAttempt(
     );
   } catch (error) {
     cancelTimer();
-    const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
+    const reason: unknown = controller.aborted ? controller.reason : error;
     if (reason instanceof AbortReason && reason.kind !== 'timeout') return; // store moved already
     const taskError = toTaskError(reason);
     const retryAt = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
@@ -239,21 +241,3 @@ function storable(value: unknown, maxBytes: number): JsonValue | null {
   return value as JsonValue;
 }
 
-/** Settles with the promise, or rejects as soon as the signal aborts (a hung handler is left behind). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}

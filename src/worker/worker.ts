@@ -14,6 +14,7 @@ import type { EventBus } from '../engine/events.js';
 import type { WorkerRuntimeOptions } from '../engine/options.js';
 import type { WorkerStore } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
+import { AttemptAbort } from './attempt-abort.js';
 import type { TaskHandler } from './handler.js';
 import type { Limiter } from './limiter.js';
 import { AbortReason, runAttempt, type AbortKind, type CrashPointHook } from './run-attempt.js';
@@ -64,7 +65,7 @@ export interface WorkerDeps {
 
 interface Held {
   task: TaskRecord;
-  controller: AbortController;
+  controller: AttemptAbort;
   /** False while it waits in the local queue (claimed ahead), true once its handler started. */
   started: boolean;
 }
@@ -245,7 +246,7 @@ export class Worker {
    * taken before the claim), else it waits in the local queue for a slot.
    */
   #hold(task: TaskRecord, slotTaken: boolean): void {
-    const held: Held = { task, controller: new AbortController(), started: false };
+    const held: Held = { task, controller: new AttemptAbort(), started: false };
     this.#held.set(task.id, held);
     this.#heldChanged();
     this.#crashPoint?.('after-claim', task);

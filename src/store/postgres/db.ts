@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { BatonError } from '../../core/errors.js';
+import { encodeParams } from './params.js';
 
 /** What a unit of work sees: statements, and a way to wake listeners once it commits. */
 export interface Sql {
@@ -171,7 +172,7 @@ export class Db {
       wakeRequested: false,
       async rows<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
         const name = preparedName(text);
-        const values = params as unknown[];
+        const values = encodeParams(params);
         const result = await client.query(
           name === null ? { text, values } : { name, text, values },
         );
