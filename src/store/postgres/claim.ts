@@ -19,7 +19,7 @@ import type { Sql } from './db.js';
 import { logEvents, type EventInput } from './events.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
 import { RECORD_COLUMNS, TASK_COLUMNS, toTask, type RecordRow, type TaskRow } from './rows.js';
-import { HELD_STATES_SQL, promoteDue } from './task-flow.js';
+import { HELD_STATES_SQL, PROMOTE_DUE_CTES, promoteDue } from './task-flow.js';
 
 const PICK_QUEUED = `SELECT seq, type FROM tasks
   WHERE state = 'queued'
@@ -50,7 +50,8 @@ const START = `UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.e
  * Parameters: $1 worker, $2 types (null: any), $3 capabilities offered, $4 limit, $5 token,
  * $6 run (null: any).
  */
-const CLAIM_AND_START = `WITH worker AS (
+const CLAIM_AND_START = `WITH ${PROMOTE_DUE_CTES},
+  worker AS (
     SELECT 1 FROM workers WHERE id = $1 AND state = 'active'),
   pinned AS (
     SELECT seq FROM tasks
@@ -83,28 +84,42 @@ const CLAIM_AND_START = `WITH worker AS (
       'attempt ' || s.attempt, json_build_object('attempt', s.attempt, 'epoch', s.epoch)
     FROM started s
     ORDER BY s.was_pinned DESC, s.priority DESC, s.seq)
-SELECT ${RECORD_COLUMNS} FROM started t ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
+SELECT ${RECORD_COLUMNS}, p.n AS promoted
+FROM (SELECT count(*)::int AS n FROM promoted) p LEFT JOIN started t ON true
+ORDER BY t.was_pinned DESC, t.priority DESC, t.seq`;
 
 /**
  * `token` is the same on every run of one claim call: it marks the tasks this call started.
- * Without per-type limits the claim is two statements, each its own transaction: promote the
- * tasks whose time has come, then claim and start.
+ * Without per-type limits the claim is one statement (its own transaction) that also promotes
+ * the tasks whose time has come. Those are claimable only by a later statement, so a claim that
+ * promoted some and has room left runs once more at once: promoted tasks are claimed by the
+ * call that promoted them, as on every store.
  */
 export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise<TaskRecord[]> {
   if (req.limit <= 0) return [];
   const earlier = await startedEarlier(sql, req, token);
   if (earlier.length > 0) return earlier;
-  if ((await promoteDue(sql)) > 0) sql.wake();
-  const rows = await sql.rows<RecordRow>(CLAIM_AND_START, [
-    req.workerId,
-    req.types,
-    req.capabilities,
-    req.limit,
-    token,
-    req.runId ?? null,
-  ]);
-  return rows.map(toTask);
+  const started: RecordRow[] = [];
+  for (let round = 1; round <= 2 && started.length < req.limit; round++) {
+    const rows = await sql.rows<ClaimRow>(CLAIM_AND_START, [
+      req.workerId,
+      req.types,
+      req.capabilities,
+      req.limit - started.length,
+      token,
+      req.runId ?? null,
+    ]);
+    // One row even when nothing was started: it carries the count promoted.
+    for (const row of rows) if (row.id !== null) started.push(row);
+    const promoted = rows[0]?.promoted ?? 0;
+    if (promoted === 0) break;
+    sql.wake();
+  }
+  return started.map(toTask);
 }
+
+/** A row of CLAIM_AND_START: a started task, or (id null) none, with the count promoted. */
+type ClaimRow = (RecordRow | { [K in keyof RecordRow]: null }) & { promoted: number };
 
 /** After a lost commit: the tasks an earlier run of this very claim call did start, if any. */
 async function startedEarlier(sql: Sql, req: ClaimRequest, token: string): Promise<TaskRecord[]> {

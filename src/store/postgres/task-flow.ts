@@ -95,27 +95,28 @@ export async function cancelRows(
   return rows.map((r) => byId.get(r.id)).filter((r): r is TaskRow => r !== undefined);
 }
 
-/** Pending tasks whose time has come and that wait for nothing else become queued. */
+/**
+ * Pending tasks whose time has come and that wait for nothing else become queued, each logged:
+ * the CTEs `promoted` (id, run_id, seq) and `promoted_logged`, for a statement of its own or
+ * inside the claim (which then saves a round trip per claim).
+ */
+export const PROMOTE_DUE_CTES = `promoted AS (
+    UPDATE tasks SET state = 'queued', updated_at = (SELECT now_ms())
+    WHERE state = 'pending' AND seq IN (
+      SELECT seq FROM tasks WHERE state = 'pending' AND deps_remaining = 0
+        AND run_at <= (SELECT now_ms()) FOR UPDATE SKIP LOCKED)
+    RETURNING id, run_id, seq),
+  promoted_logged AS (
+    INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
+    SELECT (SELECT now_ms()), 'task:queued', p.id, p.run_id, 'pending', 'queued', 'run-at-reached'
+    FROM promoted p ORDER BY p.seq)`;
+
+/** Promotes the due tasks; returns how many. */
 export async function promoteDue(sql: Sql): Promise<number> {
-  const rows = await sql.rows<{ id: string; run_id: string | null }>(
-    `UPDATE tasks SET state = 'queued', updated_at = (SELECT now_ms())
-     WHERE state = 'pending' AND seq IN (
-       SELECT seq FROM tasks WHERE state = 'pending' AND deps_remaining = 0
-         AND run_at <= (SELECT now_ms()) FOR UPDATE SKIP LOCKED)
-     RETURNING id, run_id`,
+  const [row] = await sql.rows<{ n: number }>(
+    `WITH ${PROMOTE_DUE_CTES} SELECT count(*)::int AS n FROM promoted`,
   );
-  await logEvents(
-    sql,
-    rows.map((r) => ({
-      type: 'task:queued',
-      taskId: r.id,
-      runId: r.run_id,
-      from: 'pending',
-      to: 'queued',
-      reason: 'run-at-reached',
-    })),
-  );
-  return rows.length;
+  return row?.n ?? 0;
 }
 
 /** Counts a task's unfinished dependencies and tells whether one of them failed for good. */
