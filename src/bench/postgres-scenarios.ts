@@ -50,13 +50,18 @@ export async function withPostgres<T>(
 
 /**
  * The three scenarios on one server (a throwaway one when `url` is absent), the peer first;
- * baton's rows carry `vsGraphileWorker`, their throughput as a multiple of the peer's.
+ * baton's rows carry `vsGraphileWorker`, their throughput as a multiple of the peer's. Both
+ * systems first run a short unmeasured round (a fifth of the tasks, at most 2,000), so that
+ * what is compared is steady work, not how soon each one's code gets compiled.
  */
 export function postgresBench(
   url: string | undefined,
   o: PgScenarioOptions,
 ): Promise<BenchResult[]> {
   return withPostgres(url, async (server) => {
+    const warmUp = { ...o, tasks: Math.max(1, Math.min(2000, Math.floor(o.tasks / 5))) };
+    await graphileWorkerNoop(server, warmUp);
+    await batonNoop(server, warmUp);
     const peer = await graphileWorkerNoop(server, o);
     const ratio = (r: BenchResult): BenchResult => ({
       ...r,
