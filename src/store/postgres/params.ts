@@ -12,12 +12,19 @@ const ESCAPED_ALL = /["\\]/g;
 /** `{"a","b\"c",NULL,1.5}`: strings quoted (backslash and quote escaped), NULL bare. */
 export function arrayLiteral(values: readonly unknown[]): string | null {
   const parts = new Array<string>(values.length);
+  // Batches repeat values (one backoff policy, one type): the last string is quoted once.
+  let last: string | undefined;
+  let lastQuoted = '';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null || v === undefined) parts[i] = 'NULL';
-    else if (typeof v === 'string')
-      parts[i] = ESCAPED.test(v) ? `"${v.replace(ESCAPED_ALL, '\\$&')}"` : `"${v}"`;
-    else if (typeof v === 'number' && Number.isFinite(v)) parts[i] = String(v);
+    else if (typeof v === 'string') {
+      if (v !== last) {
+        last = v;
+        lastQuoted = ESCAPED.test(v) ? `"${v.replace(ESCAPED_ALL, '\\$&')}"` : `"${v}"`;
+      }
+      parts[i] = lastQuoted;
+    } else if (typeof v === 'number' && Number.isFinite(v)) parts[i] = String(v);
     else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
     else return null;
   }
