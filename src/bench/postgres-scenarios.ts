@@ -15,6 +15,7 @@ import { Orchestrator } from '../engine/orchestrator.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import type { TaskHandler } from '../worker/handler.js';
 import { startPgServer } from './pg-server.js';
+import { startCpuWindow, type CpuPerTask } from './cpu.js';
 import { summarize, type BenchResult } from './stats.js';
 
 export interface PgScenarioOptions {
@@ -29,6 +30,8 @@ export interface PgScenarioOptions {
    * running ones, 4 × concurrency held, as the peer's local queue of 4 × concurrency.
    */
   prefetch?: number;
+  /** Read the server's CPU from /proc: true only when it is a local server of this run's own. */
+  measureServerCpu?: boolean;
 }
 
 /** The payload of every benchmark task: when its submit began (performance.now()). */
@@ -58,7 +61,11 @@ export function postgresBench(
   url: string | undefined,
   o: PgScenarioOptions,
 ): Promise<BenchResult[]> {
+  // Only a throwaway server of this run is known to do nothing but this run's work.
+  const local = url === undefined || url === '';
+  const options = { ...o, measureServerCpu: o.measureServerCpu ?? local };
   return withPostgres(url, async (server) => {
+    const o = options;
     const warmUp = { ...o, tasks: Math.max(1, Math.min(2000, Math.floor(o.tasks / 5))) };
     await graphileWorkerNoop(server, warmUp);
     await batonNoop(server, warmUp);
@@ -108,7 +115,7 @@ async function batonThroughput(
     return work(payload, ctx);
   });
   try {
-    const seconds = await timeRun(
+    const timed = await timeRun(
       o.tasks,
       async (done) => {
         orchestrator.on('task:completed', done);
@@ -123,8 +130,9 @@ async function batonThroughput(
         };
       },
       o.submitBatch,
+      o.measureServerCpu,
     );
-    return result(scenario, o.tasks, concurrency, seconds, latencies);
+    return result(scenario, o.tasks, concurrency, timed, latencies);
   } finally {
     await orchestrator.close();
     await dropSchema(url, schema);
@@ -170,7 +178,7 @@ export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Pro
       },
     });
     try {
-      const seconds = await timeRun(
+      const timed = await timeRun(
         o.tasks,
         (done) => {
           // A job is finished when its batched completion has removed it from the table.
@@ -188,8 +196,9 @@ export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Pro
           });
         },
         o.submitBatch,
+        o.measureServerCpu,
       );
-      return { ...result('graphile-worker-noop', o.tasks, concurrency, seconds, latencies) };
+      return { ...result('graphile-worker-noop', o.tasks, concurrency, timed, latencies) };
     } finally {
       await runner.stop();
     }
@@ -218,26 +227,34 @@ async function timeRun(
   tasks: number,
   setup: (done: () => void) => Promise<(count: number) => Promise<void>>,
   submitBatch = 500,
-): Promise<number> {
+  measureServer = false,
+): Promise<Timed> {
   let remaining = tasks;
   let finish: () => void = () => undefined;
   const allDone = new Promise<void>((resolve) => (finish = resolve));
   const submit = await setup(() => {
     if (--remaining === 0) finish();
   });
+  const cpu = startCpuWindow(measureServer);
   const started = performance.now();
   for (let sent = 0; sent < tasks; sent += submitBatch) {
     await submit(Math.min(submitBatch, tasks - sent));
   }
   await allDone;
-  return (performance.now() - started) / 1000;
+  return { seconds: (performance.now() - started) / 1000, cpu: cpu(tasks) };
+}
+
+/** A timed run: seconds from the first submit to the last completion, and the CPU spent. */
+interface Timed {
+  seconds: number;
+  cpu: CpuPerTask;
 }
 
 function result(
   scenario: string,
   tasks: number,
   concurrency: number,
-  seconds: number,
+  timed: Timed,
   latencies: number[],
 ): BenchResult {
   return {
@@ -245,9 +262,10 @@ function result(
     store: 'postgres',
     tasks,
     concurrency,
-    tasksPerSec: Math.round(tasks / seconds),
+    tasksPerSec: Math.round(tasks / timed.seconds),
     ...summarize(latencies),
     latency: 'submit-to-start',
+    ...timed.cpu,
   };
 }
 
