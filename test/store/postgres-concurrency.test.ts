@@ -13,6 +13,7 @@ import { typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete } from '../../src/store/postgres/lease-writes.js';
 import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import type { TaskRecord } from '../../src/store/types.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { newTask, worker } from './conformance.js';
 
@@ -213,6 +214,125 @@ describe('postgres store under concurrency', () => {
       await client.end();
     }
     await db.dropStore(store);
+  });
+
+  describe('a dependent submitted while its dependency completes', () => {
+    /**
+     * Orders a submit and a completion around the dependency's row lock: a third connection
+     * holds the lock while `first` and then `second` start and queue behind it, then lets go.
+     */
+    async function race(
+      first: () => Promise<unknown>,
+      second: () => Promise<unknown>,
+      schema: string,
+      dependencyId: string,
+    ): Promise<void> {
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM "${schema}".tasks WHERE id = $1 FOR UPDATE`, [
+          dependencyId,
+        ]);
+        const waiters = async (n: number): Promise<void> => {
+          for (;;) {
+            const { rows } = await holder.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            if (rows[0]!.n >= n) return;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        };
+        const a = first();
+        await waiters(1);
+        const b = second();
+        await waiters(2);
+        await holder.query('COMMIT');
+        await Promise.all([a, b]);
+      } finally {
+        await holder.end();
+      }
+    }
+
+    async function setUp(): Promise<{
+      submitter: PostgresStore;
+      completer: PostgresStore;
+      complete: () => Promise<unknown>;
+      dependencyId: string;
+    }> {
+      const completer = await db.openStore();
+      const submitter = await db.openStore({ schema: completer.schema });
+      const dependency = newTask();
+      await completer.submit([dependency]);
+      const w = await completer.registerWorker(worker());
+      const [held] = await completer.claim({
+        workerId: w.id,
+        limit: 1,
+        capabilities: [],
+        types: null,
+      });
+      const complete = () =>
+        completer.complete([
+          { taskId: dependency.id, epoch: held!.epoch, result: null, durationMs: 1 },
+        ]);
+      return { submitter, completer, complete, dependencyId: dependency.id };
+    }
+
+    it('is queued when the completion commits first (the submit sees it under the row lock)', async () => {
+      const { submitter, completer, complete, dependencyId } = await setUp();
+      const dependent = newTask({ dependsOn: [dependencyId] });
+      let returned: TaskRecord | undefined;
+      await race(
+        complete,
+        async () => ([returned] = (await submitter.submit([dependent])).tasks),
+        completer.schema,
+        dependencyId,
+      );
+      const stored = await completer.getTask(dependent.id);
+      expect(stored!.state).toBe('queued');
+      expect(returned).toEqual(stored);
+      await db.dropStore(submitter);
+      await db.dropStore(completer);
+    });
+
+    it('is queued when the submit commits while the completion waits for the row', async () => {
+      const { submitter, completer, complete, dependencyId } = await setUp();
+      const dependent = newTask({ dependsOn: [dependencyId] });
+      await race(() => submitter.submit([dependent]), complete, completer.schema, dependencyId);
+      expect((await completer.getTask(dependent.id))!.state).toBe('queued');
+      const events = await completer.listEvents({ taskId: dependent.id });
+      expect(events.map((e) => [e.type, e.to])).toEqual([
+        ['task:submitted', 'pending'],
+        ['task:queued', 'queued'],
+      ]);
+      await db.dropStore(submitter);
+      await db.dropStore(completer);
+    });
+
+    it('is cancelled when its dependency fails for good, in either order', async () => {
+      for (const failFirst of [true, false]) {
+        const { submitter, completer, dependencyId } = await setUp();
+        const [held] = await completer.listTasks({ state: 'running' });
+        const fail = () =>
+          completer.fail([
+            {
+              taskId: dependencyId,
+              epoch: held!.epoch,
+              error: { code: 'HANDLER_ERROR', message: 'boom', retryable: false },
+              retryAt: null,
+              durationMs: 1,
+            },
+          ]);
+        const dependent = newTask({ dependsOn: [dependencyId] });
+        const submit = () => submitter.submit([dependent]);
+        if (failFirst) await race(fail, submit, completer.schema, dependencyId);
+        else await race(submit, fail, completer.schema, dependencyId);
+        expect((await completer.getTask(dependent.id))!.state).toBe('cancelled');
+        await db.dropStore(submitter);
+        await db.dropStore(completer);
+      }
+    });
   });
 
   it('refuses a schema written by a newer baton', async () => {

@@ -18,7 +18,7 @@ import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { jsonOrNull, toCheckpoint, type CheckpointRow } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
-import { cancelDependents } from './task-flow.js';
+import { cancelDependents, recountDependents } from './task-flow.js';
 
 /** What an outcome changes in a task (OutcomeColumns): all the writer does not know already. */
 const CHANGED_COLUMNS = `t.state, t.run_at, t.progress, t.progress_message, t.checkpoint_seq,
@@ -176,7 +176,11 @@ const COMPLETE = `WITH i AS (
     SELECT (SELECT now_ms()), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
 SELECT ${CHANGED_COLUMNS}, t.n,
-  (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now
+  (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now,
+  -- More dependents counted on the row than edges this statement's snapshot shows: a dependent
+  -- was submitted while this completion waited for the row (see complete()).
+  CASE WHEN t.dependents = 0 THEN false
+       ELSE t.dependents > (SELECT count(*) FROM task_deps d WHERE d.dep_id = t.id) END AS unseen
 FROM done t ORDER BY t.n`;
 
 export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutcome[]> {
@@ -195,7 +199,9 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     });
   }
   for (const round of inRounds(items)) {
-    const rows = await sql.rows<OutcomeColumns & { n: number; queued_now: number }>(COMPLETE, [
+    const rows = await sql.rows<
+      OutcomeColumns & { n: number; queued_now: number; unseen: boolean }
+    >(COMPLETE, [
       round.map((r) => r.item.taskId),
       round.map((r) => r.item.epoch),
       round.map((r) => jsonOrNull(r.item.result)),
@@ -204,6 +210,12 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     ]);
     for (const row of rows) out[round[row.n - 1]!.index] = { ok: true, changes: changesOfRow(row) };
     if (rows.some((row) => row.queued_now > 0)) sql.wake();
+    // A dependent submitted after this statement's snapshot but committed before it took the
+    // row: its edge was not seen, so count its dependencies again (idempotent).
+    await recountDependents(
+      sql,
+      rows.filter((row) => row.unseen).map((row) => round[row.n - 1]!.item.taskId),
+    );
   }
   return out;
 }

@@ -13,6 +13,7 @@ import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { newTaskRecord } from '../queued-record.js';
 import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
+import { cancelDependents, recountDependents } from './task-flow.js';
 
 /** What an insert returns: what the store decided (the record is built from the spec). */
 type InsertedRow = Pick<
@@ -25,11 +26,10 @@ type Start = 'ready' | 'waiting' | 'cancelled';
 
 export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
   if (run) {
-    await sql.rows(`INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, (SELECT now_ms()))`, [
-      run.id,
-      run.name,
-      JSON.stringify(run.meta),
-    ]);
+    await sql.rows(
+      `INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, (SELECT now_ms()))`,
+      [run.id, run.name, JSON.stringify(run.meta)],
+    );
   }
   const existing = await findExisting(sql, tasks);
   // An idempotent duplicate inside this batch stands for the existing task in dependency lists.
@@ -56,7 +56,7 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
     start.set(id, { start: dead ? 'cancelled' : remaining === 0 ? 'ready' : 'waiting', remaining });
   }
 
-  const inserted = await insertTasks(sql, fresh, deps, start, run?.id ?? null);
+  const { inserted, lockedStates } = await insertTasks(sql, fresh, deps, start, run?.id ?? null);
   await logEvents(
     sql,
     inserted.map((row) => ({
@@ -69,10 +69,11 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
     })),
   );
   if (inserted.some((row) => row.state === 'queued')) sql.wake();
+  const corrected = await settledMeanwhile(sql, states, lockedStates, freshIds);
   const byId = new Map(inserted.map((row) => [row.id, row]));
   return {
     tasks: tasks.map((t, i) => {
-      const found = existing[i];
+      const found = existing[i] ?? corrected.get(t.id);
       if (found) return toTask(found);
       const row = byId.get(t.id)!;
       return newTaskRecord(t, row.run_id, {
@@ -86,6 +87,32 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
     }),
     existing: existing.map((e) => e !== undefined),
   };
+}
+
+/**
+ * A dependency read as unfinished may have finished before this submit locked its row (to
+ * count its new dependents): a completion that committed in between could not see the new
+ * edges. Its new dependents are counted again (a completed one) or cancelled (a failed or
+ * cancelled one), and the fresh tasks are read back. The completion's side covers the
+ * converse: one that began before this commit and finished after it (lease-writes.ts).
+ */
+async function settledMeanwhile(
+  sql: Sql,
+  readStates: Map<string, TaskState>,
+  lockedStates: Map<string, TaskState>,
+  freshIds: Set<string>,
+): Promise<Map<string, TaskRow>> {
+  const changed = [...lockedStates].filter(([id, state]) => readStates.get(id) !== state);
+  const completed = changed.filter(([, state]) => state === 'completed').map(([id]) => id);
+  const dead = changed.filter(([, state]) => state === 'failed' || state === 'cancelled');
+  if (completed.length === 0 && dead.length === 0) return new Map();
+  await recountDependents(sql, completed);
+  for (const [id] of dead) await cancelDependents(sql, id);
+  const rows = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = ANY($1::text[])`,
+    [[...freshIds]],
+  );
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /** Dependency ids as TASK_COLUMNS lists them (`ORDER BY dep_id COLLATE "C"`: byte order). */
@@ -164,8 +191,9 @@ async function insertTasks(
   deps: Map<string, string[]>,
   start: Map<string, { start: Start; remaining: number }>,
   runId: string | null,
-): Promise<InsertedRow[]> {
-  if (fresh.length === 0) return [];
+): Promise<{ inserted: InsertedRow[]; lockedStates: Map<string, TaskState> }> {
+  const lockedStates = new Map<string, TaskState>();
+  if (fresh.length === 0) return { inserted: [], lockedStates };
   const edges = fresh.flatMap((t) => (deps.get(t.id) ?? []).map((d) => [t.id, d] as const));
   if (edges.length > 0) {
     // Edges first (the order the whole batch is written in; records list them sorted).
@@ -217,15 +245,18 @@ async function insertTasks(
     ],
   );
   if (edges.length > 0) {
-    // Now that the batch's own tasks exist: each dependency learns how many wait on it.
-    await sql.rows(
+    // Now that the batch's own tasks exist: each dependency learns how many wait on it, and
+    // tells its state under the row lock this takes (see settledMeanwhile).
+    const locked = await sql.rows<{ id: string; state: TaskState }>(
       `UPDATE tasks t SET dependents = t.dependents + e.n
        FROM (SELECT dep_id, count(*)::int AS n FROM unnest($1::text[]) AS dep_id GROUP BY dep_id) e
-       WHERE t.id = e.dep_id`,
+       WHERE t.id = e.dep_id RETURNING t.id, t.state`,
       [edges.map((e) => e[1])],
     );
+    const freshIds = new Set(fresh.map((t) => t.id));
+    for (const row of locked) if (!freshIds.has(row.id)) lockedStates.set(row.id, row.state);
   }
-  return inserted;
+  return { inserted, lockedStates };
 }
 
 /** Which unique constraint a failed insert hit, if any (a duplicate id or idempotency key). */

@@ -42,6 +42,42 @@ export async function releaseDependents(sql: Sql, completedIds: readonly string[
   sql.wake();
 }
 
+/**
+ * Counts again the unfinished dependencies of the pending tasks that wait on `depIds`, and
+ * queues those left with none (once due). Idempotent, unlike releaseDependents: for when a
+ * write may not have seen every edge (a dependent submitted while its dependency finished).
+ * Returns the ids of the tasks it queued.
+ */
+export async function recountDependents(sql: Sql, depIds: readonly string[]): Promise<string[]> {
+  if (depIds.length === 0) return [];
+  const rows = await sql.rows<{ id: string; run_id: string | null; state: TaskState }>(
+    `WITH counted AS (
+       SELECT d.task_id, count(*) FILTER (WHERE x.state IS DISTINCT FROM 'completed')::int AS n
+       FROM task_deps d LEFT JOIN tasks x ON x.id = d.dep_id
+       WHERE d.task_id IN (SELECT task_id FROM task_deps WHERE dep_id = ANY($1::text[]))
+       GROUP BY d.task_id)
+     UPDATE tasks t SET deps_remaining = c.n, updated_at = (SELECT now_ms()),
+       state = CASE WHEN c.n = 0 AND t.run_at <= (SELECT now_ms()) THEN 'queued' ELSE t.state END
+     FROM counted c WHERE t.id = c.task_id AND t.state = 'pending' AND t.deps_remaining <> c.n
+     RETURNING t.id, t.run_id, t.state`,
+    [depIds],
+  );
+  const queued = rows.filter((r) => r.state === 'queued');
+  await logEvents(
+    sql,
+    queued.map((r) => ({
+      type: 'task:queued',
+      taskId: r.id,
+      runId: r.run_id,
+      from: 'pending',
+      to: 'queued',
+      reason: 'dependencies-completed',
+    })),
+  );
+  if (queued.length > 0) sql.wake();
+  return queued.map((r) => r.id);
+}
+
 interface OpenRow {
   id: string;
   state: TaskState;
