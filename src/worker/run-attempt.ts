@@ -240,4 +240,3 @@ function storable(value: unknown, maxBytes: number): JsonValue | null {
   }
   return value as JsonValue;
 }
-
