@@ -26,8 +26,16 @@ export async function releaseDependents(sql: Sql, completedIds: readonly string[
      RETURNING t.id, t.run_id, t.state`,
     [completedIds],
   );
+  await logQueued(sql, rows);
+}
+
+/** Logs the rows now queued because their dependencies completed, and wakes workers; returns their ids. */
+async function logQueued(
+  sql: Sql,
+  rows: readonly { id: string; run_id: string | null; state: TaskState }[],
+): Promise<string[]> {
   const queued = rows.filter((r) => r.state === 'queued');
-  if (queued.length === 0) return;
+  if (queued.length === 0) return [];
   await logEvents(
     sql,
     queued.map((r) => ({
@@ -40,6 +48,7 @@ export async function releaseDependents(sql: Sql, completedIds: readonly string[
     })),
   );
   sql.wake();
+  return queued.map((r) => r.id);
 }
 
 /**
@@ -62,20 +71,7 @@ export async function recountDependents(sql: Sql, depIds: readonly string[]): Pr
      RETURNING t.id, t.run_id, t.state`,
     [depIds],
   );
-  const queued = rows.filter((r) => r.state === 'queued');
-  await logEvents(
-    sql,
-    queued.map((r) => ({
-      type: 'task:queued',
-      taskId: r.id,
-      runId: r.run_id,
-      from: 'pending',
-      to: 'queued',
-      reason: 'dependencies-completed',
-    })),
-  );
-  if (queued.length > 0) sql.wake();
-  return queued.map((r) => r.id);
+  return logQueued(sql, rows);
 }
 
 interface OpenRow {
