@@ -13,7 +13,13 @@ import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { noop, oneCheckpoint, startLatency, throughput, withSqlite } from './sqlite-scenarios.js';
+import {
+  noop,
+  oneCheckpoint,
+  startLatency,
+  warmThroughput,
+  withSqlite,
+} from './sqlite-scenarios.js';
 import { recovery } from './recovery-scenario.js';
 import { postgresBench } from './postgres-scenarios.js';
 import type { BenchResult } from './stats.js';
@@ -35,34 +41,28 @@ const scenarios: Scenario[] = [
   ...CONCURRENCIES.map((c) => ({
     name: `noop-c${c}`,
     run: ({ tasks }: Settings) =>
-      withSqlite((store) =>
-        throughput(store, { scenario: 'noop', tasks, concurrency: c, handler: noop }),
-      ),
+      warmThroughput({ scenario: 'noop', tasks, concurrency: c, handler: noop }),
   })),
   {
     name: 'noop-backlog-c256',
     run: ({ tasks }: Settings) =>
-      withSqlite((store) =>
-        throughput(store, {
-          scenario: 'noop-backlog',
-          tasks,
-          concurrency: 256,
-          handler: noop,
-          backlog: true,
-        }),
-      ),
+      warmThroughput({
+        scenario: 'noop-backlog',
+        tasks,
+        concurrency: 256,
+        handler: noop,
+        backlog: true,
+      }),
   },
   ...[64, 256].map((c) => ({
     name: `with-checkpoint-c${c}`,
     run: ({ tasks }: Settings) =>
-      withSqlite((store) =>
-        throughput(store, {
-          scenario: 'with-checkpoint',
-          tasks,
-          concurrency: c,
-          handler: oneCheckpoint,
-        }),
-      ),
+      warmThroughput({
+        scenario: 'with-checkpoint',
+        tasks,
+        concurrency: c,
+        handler: oneCheckpoint,
+      }),
   })),
   {
     name: 'recovery',
