@@ -167,8 +167,9 @@ export async function runAttempt(
       });
     }
     const handler = deps.handler;
-    const value = await controller.race(
-      Promise.resolve().then(() => spans.inScope(() => handler(task.payload, context))),
+    const value = await runHandler(
+      () => spans.inScope(() => handler(task.payload, context)),
+      controller,
     );
     const result = storable(value, options.maxResultBytes);
     cancelTimer();
@@ -211,6 +212,34 @@ export async function runAttempt(
       bus.emit('task:retry', { task: after, error: written.error, retryAt: written.retryAt });
     } else bus.emit('task:failed', { task: after, error: written.error });
   }
+}
+
+/**
+ * Calls the handler, unless the attempt was aborted before it could start. What it returns at
+ * once is its result as is; a promise is raced against the abort. (Most handlers of a busy
+ * worker are quick: no promise or listener is made for those that return without one.)
+ */
+function runHandler(call: () => unknown, abort: AttemptAbort): unknown {
+  if (abort.aborted) throw asError(abort.reason);
+  let out: unknown;
+  try {
+    out = call();
+  } catch (error) {
+    throw asError(error);
+  }
+  return isThenable(out) ? abort.race(Promise.resolve(out)) : out;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }
 
 function clampPercent(value: number): number {

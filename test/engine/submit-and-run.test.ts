@@ -163,6 +163,11 @@ describe('submitting and running tasks', () => {
     orchestrator.handle('throws', () => {
       throw new Error('disk full');
     });
+    orchestrator.handle('throws-text', () => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- what handlers may do
+      throw 'plain text';
+    });
+    orchestrator.handle('rejects-text', () => Promise.reject('async text'));
     orchestrator.handle('returns-fn', () => () => 1);
     orchestrator.handle('fine', () => 'ok');
     await orchestrator.startWorker();
@@ -171,6 +176,16 @@ describe('submitting and running tasks', () => {
       state: 'failed',
       error: { code: 'HANDLER_FAILED', message: 'disk full' },
     });
+    // Thrown at once or rejected later, what is not an Error becomes one with its text.
+    for (const [type, message] of [
+      ['throws-text', 'plain text'],
+      ['rejects-text', 'async text'],
+    ]) {
+      expect(await orchestrator.execute({ type: type! })).toMatchObject({
+        state: 'failed',
+        error: { code: 'HANDLER_FAILED', message },
+      });
+    }
     const fn = await orchestrator.execute({ type: 'returns-fn' });
     expect(fn).toMatchObject({ state: 'failed', error: { code: 'RESULT_NOT_SERIALIZABLE' } });
     expect((await orchestrator.execute({ type: 'fine' })).result).toBe('ok');
