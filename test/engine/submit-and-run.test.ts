@@ -167,6 +167,7 @@ describe('submitting and running tasks', () => {
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- what handlers may do
       throw 'plain text';
     });
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as above
     orchestrator.handle('rejects-text', () => Promise.reject('async text'));
     orchestrator.handle('returns-fn', () => () => 1);
     orchestrator.handle('fine', () => 'ok');
