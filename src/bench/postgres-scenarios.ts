@@ -26,13 +26,22 @@ export interface PgScenarioOptions {
   /** Tasks per submit transaction. Default 500. */
   submitBatch?: number;
   /**
-   * Tasks baton's worker claims ahead of its free slots. Default 3 × concurrency: with the
-   * running ones, 4 × concurrency held, as the peer's local queue of 4 × concurrency.
+   * Tasks baton's worker claims ahead of its free slots. Default: LOCAL_QUEUE − concurrency,
+   * so that with the running ones it holds as many as the peer's local queue.
    */
   prefetch?: number;
   /** Read the server's CPU from /proc: true only when it is a local server of this run's own. */
   measureServerCpu?: boolean;
 }
+
+/**
+ * Both systems get the settings of Graphile Worker's own performance guide ("Quick stats":
+ * 24 concurrent jobs, a pool of 25 connections, a local queue of 500, completions batched
+ * with no delay). An earlier local queue of 4 × concurrency (96) made the peer slow down as
+ * its backlog grew (17,000 jobs/s on 10,000 jobs, 4,300 on 100,000), which flattered baton.
+ */
+const LOCAL_QUEUE = 500;
+const POOL_SIZE = 25;
 
 /** The payload of every benchmark task: when its submit began (performance.now()). */
 type Stamp = { at: number };
@@ -100,14 +109,14 @@ async function batonThroughput(
   work: TaskHandler,
 ): Promise<BenchResult> {
   const concurrency = o.concurrency ?? 24;
-  const prefetch = o.prefetch ?? 3 * concurrency;
+  const prefetch = o.prefetch ?? Math.max(0, LOCAL_QUEUE - concurrency);
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const store = await PostgresStore.open({ url, schema, poolSize: 10 });
+  const store = await PostgresStore.open({ url, schema, poolSize: POOL_SIZE });
   const orchestrator = new Orchestrator({
     store,
     sweeper: false,
     // One claim fills the worker (running + prefetched), as the peer fetches its local queue.
-    claimBatchSize: Math.min(256, concurrency + prefetch),
+    claimBatchSize: concurrency + prefetch,
   });
   const latencies: number[] = [];
   orchestrator.handle<Stamp>('bench', (payload, ctx) => {
@@ -141,8 +150,8 @@ async function batonThroughput(
 }
 
 /**
- * (c) Graphile Worker on the same server: concurrency 24, a local queue (jobs fetched and
- * locked in batches) and batched completions, as its performance guide recommends.
+ * (c) Graphile Worker on the same server, as its performance guide runs it: concurrency 24, a
+ * pool of 25, a local queue of 500 (jobs fetched and locked in batches) and batched completions.
  */
 export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Promise<BenchResult> {
   const concurrency = o.concurrency ?? 24;
@@ -161,6 +170,7 @@ export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Pro
       schema,
       logger,
       concurrency,
+      maxPoolSize: POOL_SIZE,
       noHandleSignals: true,
       pollInterval: 1000,
       taskList: {
@@ -171,7 +181,7 @@ export async function graphileWorkerNoop(url: string, o: PgScenarioOptions): Pro
       },
       preset: {
         worker: {
-          localQueue: { size: 4 * concurrency },
+          localQueue: { size: LOCAL_QUEUE },
           completeJobBatchDelay: 0,
           failJobBatchDelay: 0,
         },
