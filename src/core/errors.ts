@@ -65,6 +65,11 @@ export class NonRetryableError extends BatonError {
   }
 }
 
+/** What was thrown or rejected, as an Error (a thrown string becomes one with its text). */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
 export function isBatonError(error: unknown, code?: ErrorCode): error is BatonError {
   return error instanceof BatonError && (code === undefined || error.code === code);
 }

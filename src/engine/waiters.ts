@@ -4,7 +4,7 @@
  * store at the poll interval.
  */
 import type { Clock } from '../core/clock.js';
-import { BatonError } from '../core/errors.js';
+import { asError, BatonError } from '../core/errors.js';
 import { isTerminal } from '../core/states.js';
 import type { Store } from '../store/store.js';
 import type { RunRecord, TaskRecord } from '../store/types.js';
@@ -49,8 +49,7 @@ function waitUntil<T>(
             run();
           }
         },
-        (error: unknown) =>
-          finish(() => reject(error instanceof Error ? error : new Error(String(error)))),
+        (error: unknown) => finish(() => reject(asError(error))),
       );
     };
     for (const event of ['task:completed', 'task:failed', 'task:cancelled'] as const) {

@@ -4,6 +4,8 @@
  * then is a real AbortController made (an AbortSignal and its listeners cost about 1 KB and a
  * few microseconds per task, which a busy worker paid for every no-op task).
  */
+import { asError } from '../core/errors.js';
+
 export class AttemptAbort {
   #aborted = false;
   #reason: unknown = undefined;
@@ -41,9 +43,9 @@ export class AttemptAbort {
 
   /** Settles as `promise` does, or rejects with the reason as soon as this is aborted. */
   race<T>(promise: Promise<T>): Promise<T> {
-    if (this.#aborted) return Promise.reject(toError(this.#reason));
+    if (this.#aborted) return Promise.reject(asError(this.#reason));
     return new Promise<T>((resolve, reject) => {
-      this.#onAbort = (reason) => reject(toError(reason));
+      this.#onAbort = (reason) => reject(asError(reason));
       promise.then(
         (value) => {
           this.#onAbort = null;
@@ -51,13 +53,9 @@ export class AttemptAbort {
         },
         (error: unknown) => {
           this.#onAbort = null;
-          reject(toError(error));
+          reject(asError(error));
         },
       );
     });
   }
-}
-
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }

@@ -3,7 +3,13 @@
  * signal, and turn what happened into a lease write (complete, retry or fail).
  */
 import { checksumOf } from '../core/checksum.js';
-import { BatonError, NonRetryableError, toTaskError, type TaskError } from '../core/errors.js';
+import {
+  asError,
+  BatonError,
+  NonRetryableError,
+  toTaskError,
+  type TaskError,
+} from '../core/errors.js';
 import { jsonBytes, jsonValueSchema, type JsonValue } from '../core/json.js';
 import { backoffDelayMs, shouldRetry } from '../core/retry.js';
 import type { EventBus } from '../engine/events.js';
@@ -236,10 +242,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 function clampPercent(value: number): number {

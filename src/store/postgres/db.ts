@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { BatonError } from '../../core/errors.js';
+import { asError, BatonError } from '../../core/errors.js';
 import { encodeParams } from './params.js';
 
 /** What a unit of work sees: statements, and a way to wake listeners once it commits. */
@@ -130,7 +130,7 @@ export class Db {
         throw committing && isConnectionError(error) ? new AmbiguousCommit(error) : error;
       } finally {
         client.off('error', onError);
-        client.release(broken === undefined ? undefined : toError(broken));
+        client.release(broken === undefined ? undefined : asError(broken));
       }
     });
   }
@@ -155,7 +155,7 @@ export class Db {
         throw new AmbiguousCommit(error);
       } finally {
         client.off('error', onError);
-        client.release(broken === undefined ? undefined : toError(broken));
+        client.release(broken === undefined ? undefined : asError(broken));
       }
     });
   }
@@ -202,7 +202,7 @@ export class Db {
         if (this.#closed) throw new BatonError('STORE_CLOSED', 'the PostgreSQL store is closed');
         if (isRetryableAtOnce(cause) && attempt < 20) continue;
         if (!isConnectionError(cause) || Date.now() >= deadline) {
-          throw cause instanceof Error ? cause : new Error(String(cause));
+          throw asError(cause);
         }
         await sleep(backoffMs(attempt));
       }
@@ -247,8 +247,4 @@ export function backoffMs(attempt: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -102,7 +102,9 @@ async function settledMeanwhile(
   lockedStates: Map<string, TaskState>,
   freshIds: Set<string>,
 ): Promise<Map<string, TaskRow>> {
-  const changed = [...lockedStates].filter(([id, state]) => readStates.get(id) !== state);
+  const changed = [...lockedStates].filter(
+    ([id, state]) => !freshIds.has(id) && readStates.get(id) !== state,
+  );
   const completed = changed.filter(([, state]) => state === 'completed').map(([id]) => id);
   const dead = changed.filter(([, state]) => state === 'failed' || state === 'cancelled');
   if (completed.length === 0 && dead.length === 0) return new Map();
@@ -253,8 +255,7 @@ async function insertTasks(
        WHERE t.id = e.dep_id RETURNING t.id, t.state`,
       [edges.map((e) => e[1])],
     );
-    const freshIds = new Set(fresh.map((t) => t.id));
-    for (const row of locked) if (!freshIds.has(row.id)) lockedStates.set(row.id, row.state);
+    for (const row of locked) lockedStates.set(row.id, row.state);
   }
   return { inserted, lockedStates };
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { BatonError } from '../../core/errors.js';
+import { asError, BatonError } from '../../core/errors.js';
 import type {
   CheckpointOutcome,
   CheckpointWrite,
@@ -90,7 +90,7 @@ export class SqliteStore implements Store {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).immediate());
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(asError(error));
     }
   }
 
@@ -116,7 +116,7 @@ export class SqliteStore implements Store {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).deferred());
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(asError(error));
     }
   }
 
