@@ -149,17 +149,20 @@ async function until(
 ): Promise<void> {
   let afterId = 0;
   for (;;) {
-    if (json !== null) {
+    // Whether it had finished is read before the events, so that the events that finished it
+    // (committed with its last state) are printed before returning.
+    const done = await finished(store, id, runId);
+    for (let full = json !== null; full;) {
       const events = await store.listEvents({
         ...(runId === null ? { taskId: id } : { runId }),
         afterId,
         limit: 1000,
       });
-      for (const e of events) print(e, json);
+      for (const e of events) print(e, json === true);
       afterId = events[events.length - 1]?.id ?? afterId;
-      if (events.length === 1000) continue;
+      full = events.length === 1000;
     }
-    if (await finished(store, id, runId)) return;
+    if (done) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, POLL_MS);
       signal.addEventListener(
