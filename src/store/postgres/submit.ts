@@ -10,16 +10,15 @@ import { BatonError } from '../../core/errors.js';
 import type { TaskState } from '../../core/states.js';
 import type { NewRun, NewTask, SubmitResult } from '../store.js';
 import type { Sql } from './db.js';
-import { logEvents } from './events.js';
 import { newTaskRecord } from '../queued-record.js';
 import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import { cancelDependents, recountDependents } from './task-flow.js';
 
-/** What an insert returns: what the store decided (the record is built from the spec). */
-type InsertedRow = Pick<
-  TaskRow,
-  'id' | 'run_id' | 'state' | 'run_at' | 'created_at' | 'updated_at' | 'finished_at'
->;
+/** What the insert decided, in submit order: the first states and the instant of the insert. */
+interface Inserted {
+  now: number;
+  states: TaskState[];
+}
 
 /** What JS decides for a new task; SQL turns `ready` into queued or pending by `runAt`. */
 type Start = 'ready' | 'waiting' | 'cancelled';
@@ -57,31 +56,21 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
   }
 
   const { inserted, lockedStates } = await insertTasks(sql, fresh, deps, start, run?.id ?? null);
-  await logEvents(
-    sql,
-    inserted.map((row) => ({
-      type: 'task:submitted',
-      taskId: row.id,
-      runId: row.run_id,
-      from: null,
-      to: row.state,
-      reason: row.state === 'cancelled' ? 'dependency-failed' : 'submitted',
-    })),
-  );
-  if (inserted.some((row) => row.state === 'queued')) sql.wake();
+  if (inserted.states.includes('queued')) sql.wake();
   const corrected = await settledMeanwhile(sql, states, lockedStates, freshIds);
-  const byId = new Map(inserted.map((row) => [row.id, row]));
+  const firstState = new Map(fresh.map((t, i) => [t.id, inserted.states[i]!]));
+  const { now } = inserted;
   return {
     tasks: tasks.map((t, i) => {
       const found = existing[i] ?? corrected.get(t.id);
       if (found) return toTask(found);
-      const row = byId.get(t.id)!;
-      return newTaskRecord(t, row.run_id, {
-        state: row.state,
-        runAt: row.run_at,
-        createdAt: row.created_at,
-        updatedAt: row.updated_at,
-        finishedAt: row.finished_at,
+      const state = firstState.get(t.id)!;
+      return newTaskRecord(t, run?.id ?? null, {
+        state,
+        runAt: t.runAt ?? now,
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: state === 'cancelled' ? now : null,
         dependsOn: inListingOrder(deps.get(t.id) ?? []),
       });
     }),
@@ -187,15 +176,54 @@ async function outsideStates(
   return states;
 }
 
+/**
+ * Inserts the batch (one array per column, $2…$16, in submit order, into run $1) and logs the
+ * submit of each, in one statement at one instant; returns that instant and the first states
+ * in submit order, from which the records are built (not read back: a row parsed per task).
+ * Arrays of columns cost the server less than one JSON array of objects (json_to_recordset
+ * builds a hash table per object: +8 µs per task in the server, measured).
+ */
+const INSERT_TASKS = `WITH clock AS MATERIALIZED (SELECT now_ms() AS now),
+  i AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
+      $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
+      $15::text[], $16::int[])
+      WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
+        backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, dep_count, n)),
+  inserted AS (
+    INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
+      max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
+      created_at, updated_at, trace_parent, dep_count)
+    SELECT i.id, $1, i.key, i.type, i.payload,
+      CASE WHEN i.capabilities IS NULL THEN '{}'::text[]
+           ELSE ARRAY(SELECT json_array_elements_text(i.capabilities)) END, i.priority,
+      coalesce(i.run_at, c.now),
+      CASE WHEN i.start = 'cancelled' THEN 'cancelled'
+           WHEN i.start = 'ready' AND coalesce(i.run_at, c.now) <= c.now THEN 'queued'
+           ELSE 'pending' END,
+      i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
+      CASE WHEN i.start = 'cancelled' THEN c.now END, c.now, c.now, i.trace_parent, i.dep_count
+    FROM i, clock c
+    ORDER BY i.n
+    RETURNING t.seq, t.id, t.run_id, t.state),
+  logged AS (
+    INSERT INTO events (at, type, task_id, run_id, to_state, reason)
+    SELECT c.now, 'task:submitted', s.id, s.run_id, s.state,
+      CASE WHEN s.state = 'cancelled' THEN 'dependency-failed' ELSE 'submitted' END
+    FROM inserted s, clock c
+    ORDER BY s.seq)
+SELECT (SELECT now FROM clock) AS now,
+  (SELECT json_agg(state ORDER BY seq) FROM inserted) AS states`;
+
 async function insertTasks(
   sql: Sql,
   fresh: NewTask[],
   deps: Map<string, string[]>,
   start: Map<string, { start: Start; remaining: number }>,
   runId: string | null,
-): Promise<{ inserted: InsertedRow[]; lockedStates: Map<string, TaskState> }> {
+): Promise<{ inserted: Inserted; lockedStates: Map<string, TaskState> }> {
   const lockedStates = new Map<string, TaskState>();
-  if (fresh.length === 0) return { inserted: [], lockedStates };
+  if (fresh.length === 0) return { inserted: { now: 0, states: [] }, lockedStates };
   const edges = fresh.flatMap((t) => (deps.get(t.id) ?? []).map((d) => [t.id, d] as const));
   if (edges.length > 0) {
     // Edges first (the order the whole batch is written in; records list them sorted).
@@ -205,47 +233,26 @@ async function insertTasks(
       [edges.map((e) => e[0]), edges.map((e) => e[1])],
     );
   }
-  const inserted = await sql.rows<InsertedRow>(
-    `INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
-       max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
-       created_at, updated_at, trace_parent, dep_count)
-     SELECT i.id, $1, i.key, i.type, i.payload,
-       CASE WHEN i.capabilities IS NULL THEN '{}'::text[]
-            ELSE ARRAY(SELECT json_array_elements_text(i.capabilities)) END, i.priority,
-       coalesce(i.run_at, (SELECT now_ms())),
-       CASE WHEN i.start = 'cancelled' THEN 'cancelled'
-            WHEN i.start = 'ready' AND coalesce(i.run_at, (SELECT now_ms())) <= (SELECT now_ms()) THEN 'queued'
-            ELSE 'pending' END,
-       i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
-       CASE WHEN i.start = 'cancelled' THEN (SELECT now_ms()) END, (SELECT now_ms()), (SELECT now_ms()), i.trace_parent,
-       i.dep_count
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
-       $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
-       $15::text[], $16::int[])
-       WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
-         backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, dep_count, n)
-     ORDER BY i.n
-     RETURNING t.id, t.run_id, t.state, t.run_at, t.created_at, t.updated_at, t.finished_at`,
-    [
-      runId,
-      fresh.map((t) => t.id),
-      fresh.map((t) => t.key),
-      fresh.map((t) => t.type),
-      fresh.map((t) => jsonOrNull(t.payload)),
-      // Most tasks need no capability: no array to unpack, row by row.
-      fresh.map((t) => (t.capabilities.length === 0 ? null : JSON.stringify(t.capabilities))),
-      fresh.map((t) => t.priority),
-      fresh.map((t) => t.runAt),
-      fresh.map((t) => t.maxAttempts),
-      fresh.map((t) => JSON.stringify(t.backoff)),
-      fresh.map((t) => t.timeoutMs),
-      fresh.map((t) => t.idempotencyKey),
-      fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
-      fresh.map((t) => start.get(t.id)?.remaining ?? 0),
-      fresh.map((t) => t.traceParent ?? null),
-      fresh.map((t) => deps.get(t.id)?.length ?? 0),
-    ],
-  );
+  const [inserted] = await sql.rows<Inserted>(INSERT_TASKS, [
+    runId,
+    fresh.map((t) => t.id),
+    fresh.map((t) => t.key),
+    fresh.map((t) => t.type),
+    fresh.map((t) => jsonOrNull(t.payload)),
+    // Most tasks need no capability: no array to unpack, row by row.
+    fresh.map((t) => (t.capabilities.length === 0 ? null : JSON.stringify(t.capabilities))),
+    fresh.map((t) => t.priority),
+    fresh.map((t) => t.runAt),
+    fresh.map((t) => t.maxAttempts),
+    fresh.map((t) => JSON.stringify(t.backoff)),
+    fresh.map((t) => t.timeoutMs),
+    fresh.map((t) => t.idempotencyKey),
+    fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
+    fresh.map((t) => start.get(t.id)?.remaining ?? 0),
+    fresh.map((t) => t.traceParent ?? null),
+    fresh.map((t) => deps.get(t.id)?.length ?? 0),
+  ]);
+
   if (edges.length > 0) {
     // Now that the batch's own tasks exist: each dependency learns how many wait on it, and
     // tells its state under the row lock this takes (see settledMeanwhile).
@@ -257,7 +264,7 @@ async function insertTasks(
     );
     for (const row of locked) lockedStates.set(row.id, row.state);
   }
-  return { inserted, lockedStates };
+  return { inserted: inserted!, lockedStates };
 }
 
 /** Which unique constraint a failed insert hit, if any (a duplicate id or idempotency key). */
