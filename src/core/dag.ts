@@ -14,6 +14,8 @@ export interface DagNode {
 
 /** Throws `DAG_CYCLE` naming a cycle when the graph has one. Returns ids in a topological order. */
 export function checkAcyclic(nodes: DagNode[]): string[] {
+  // Most batches are independent tasks: no edge, no cycle, and any order is topological.
+  if (nodes.every((n) => n.dependsOn.length === 0)) return nodes.map((n) => n.id);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   for (const node of nodes) {
     if (node.dependsOn.includes(node.id)) {

@@ -37,15 +37,24 @@ export function toNewTasks(
     key: s.key ?? null,
     type: s.type,
     payload: s.payload ?? null,
-    capabilities: [...new Set(s.capabilities ?? [])].sort(),
-    dependsOn: [...new Set((s.dependsOn ?? []).map((ref) => byRef.get(ref) ?? ref))],
+    capabilities: distinct(s.capabilities).sort(),
+    dependsOn: distinct(s.dependsOn?.map((ref) => byRef.get(ref) ?? ref)),
     priority: s.priority ?? 0,
     runAt: runAtMs(s.runAt) ?? null,
     maxAttempts: s.maxAttempts ?? defaults.maxAttempts,
-    backoff: { ...defaults.backoff, ...stripUndefined(s.backoff ?? {}) },
+    backoff:
+      s.backoff === undefined
+        ? defaults.backoff
+        : { ...defaults.backoff, ...stripUndefined(s.backoff) },
     timeoutMs: s.timeoutMs ?? defaults.timeoutMs,
     idempotencyKey: s.idempotencyKey ?? null,
   }));
   checkAcyclic(tasks.map((t) => ({ id: t.id, label: t.key ?? t.id, dependsOn: t.dependsOn })));
   return tasks;
+}
+
+/** The values without repeats, in first-seen order (most tasks list none). */
+function distinct(values: readonly string[] | undefined): string[] {
+  if (values === undefined || values.length === 0) return [];
+  return values.length === 1 ? [values[0]!] : [...new Set(values)];
 }

@@ -132,9 +132,16 @@ export class Tracer {
     }
   }
 
-  /** Runs one attempt inside a `baton.execute` span continuing the task's trace. */
-  attempt<T>(task: TaskRecord, workerId: string, fn: (t: AttemptTrace) => Promise<T>): Promise<T> {
-    if (!this.#live()) return fn(UNTRACED);
+  /**
+   * Runs one attempt inside a `baton.execute` span continuing the task's trace; `fn` gets the
+   * attempt's spans, or undefined when nothing would record them.
+   */
+  attempt<T>(
+    task: TaskRecord,
+    workerId: string,
+    fn: (t: AttemptTrace | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (!this.#live()) return fn(undefined);
     return this.#active(
       'baton.execute',
       contextFrom(task.traceParent),
@@ -183,9 +190,6 @@ export class Tracer {
 
 /** What the global provider delegates to while no SDK is registered. */
 const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
-
-/** An attempt's spans when nothing records them. */
-const UNTRACED: AttemptTrace = { child: (_name, fn) => fn(), inScope: (fn) => fn() };
 
 /** The tracer baton's engine and workers use unless given another. */
 export function defaultTracer(): Tracer {

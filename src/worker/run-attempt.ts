@@ -16,8 +16,13 @@ import type { EventBus } from '../engine/events.js';
 import type { WorkerRuntimeOptions } from '../engine/options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
 import { clampLogLine } from '../store/logs.js';
-import { afterOutcome, type WorkerStore, type WriteOutcome } from '../store/store.js';
-import type { CheckpointRecord, TaskRecord } from '../store/types.js';
+import {
+  afterOutcome,
+  type LeaseRef,
+  type WorkerStore,
+  type WriteOutcome,
+} from '../store/store.js';
+import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -44,8 +49,6 @@ export interface AttemptDeps {
   trace?: AttemptTrace;
 }
 
-const untraced: AttemptTrace = { child: (_name, fn) => fn(), inScope: (fn) => fn() };
-
 /** Why an attempt was aborted from outside: these leave the store to someone else. */
 export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown' | 'timeout';
 
@@ -61,163 +64,242 @@ export class AbortReason extends BatonError {
   }
 }
 
-export async function runAttempt(
+/**
+ * Runs one attempt to its end: the handler, then the outcome's write (complete, retry or fail).
+ * Settles once the outcome is written or the attempt gave the task up (aborted from outside).
+ */
+export function runAttempt(
   task: TaskRecord,
   controller: AttemptAbort,
   deps: AttemptDeps,
 ): Promise<void> {
-  const { options, bus, batcher, workerId } = deps;
-  const spans = deps.trace ?? untraced;
-  const clock = options.clock;
-  const startedAt = clock.now();
-  const lease = { taskId: task.id, epoch: task.epoch };
-  const cancelTimer =
-    task.timeoutMs === null
-      ? () => undefined
-      : clock.setTimer(
-          () =>
-            controller.abort(
-              new AbortReason(
-                'timeout',
-                `attempt ${task.attempt} timed out after ${task.timeoutMs} ms`,
-              ),
-            ),
-          task.timeoutMs,
-        );
-  const leaseLost = (): never => {
-    const reason = new AbortReason(
-      'lease-lost',
-      `lease on task ${task.id} (epoch ${task.epoch}) was lost`,
-    );
-    controller.abort(reason);
-    bus.emit('task:lease-lost', { ...lease, workerId });
-    throw reason;
-  };
-  try {
-    const lastCheckpoint =
-      task.checkpointSeq > 0
-        ? (await newestValidCheckpoint(deps.store, task.id, { recordCorruption: true })).valid
-        : null;
-    const context: TaskContext = {
-      taskId: task.id,
-      runId: task.runId,
-      key: task.key,
-      type: task.type,
-      attempt: task.attempt,
-      epoch: task.epoch,
-      idempotencyKey: `${task.id}:${task.attempt}`,
-      get signal() {
-        return controller.signal;
-      },
-      lastCheckpoint,
-      task,
-      async progress(percent, message) {
-        const value = clampPercent(percent);
-        const ok = await batcher.progress({ ...lease, progress: value, message: message ?? null });
-        if (!ok) leaseLost();
-        bus.emit('task:progress', { taskId: task.id, progress: value, message: message ?? null });
-      },
-      async log(line, stream = 'stdout') {
-        if (stream !== 'stdout' && stream !== 'stderr') {
-          throw new BatonError(
-            'VALIDATION_FAILED',
-            `log stream must be stdout or stderr, got ${String(stream)}`,
-          );
-        }
-        const ok = await batcher.log({ ...lease, stream, line: clampLogLine(String(line)) });
-        if (ok) return;
-        // Lines still printed by an aborted attempt (a timed-out command in its kill grace)
-        // are refused once its outcome is written: that is no lease loss to report.
-        if (controller.aborted) throw controller.reason as Error;
-        leaseLost();
-      },
-      async checkpoint(state, progress) {
-        const saved = await saveCheckpoint(state, progress);
-        bus.emit('task:checkpoint', { taskId: task.id, checkpoint: saved });
-        return saved;
-      },
-    };
-    const saveCheckpoint = async (
-      state: JsonValue,
-      progress?: number,
-    ): Promise<CheckpointRecord> => {
-      if (!jsonValueSchema.safeParse(state).success) {
-        throw new BatonError('VALIDATION_FAILED', 'checkpoint state must be a plain JSON value');
-      }
-      const bytes = jsonBytes(state);
-      if (bytes > options.maxCheckpointBytes) {
-        throw new BatonError(
-          'CHECKPOINT_TOO_LARGE',
-          `checkpoint of ${bytes} bytes exceeds the limit of ${options.maxCheckpointBytes}`,
-          { details: { bytes, limit: options.maxCheckpointBytes } },
-        );
-      }
-      const out = await spans.child('checkpoint', () =>
-        batcher.checkpoint({
-          ...lease,
-          checkpoint: {
-            progress: clampPercent(progress ?? task.progress),
-            state,
-            checksum: checksumOf(state),
-            keep: options.checkpointsToKeep,
-          },
-        }),
+  return new Attempt(task, controller, deps).run();
+}
+
+/**
+ * The state of one attempt, and what its context's methods do. One object per attempt, its
+ * methods on the prototype: a busy worker runs thousands of attempts a second, and closures
+ * made per attempt were most of what each one allocated.
+ */
+class Attempt {
+  readonly lease: LeaseRef;
+  readonly #startedAt: number;
+  #cancelTimer: (() => void) | null = null;
+
+  constructor(
+    readonly task: TaskRecord,
+    readonly controller: AttemptAbort,
+    readonly deps: AttemptDeps,
+  ) {
+    this.lease = { taskId: task.id, epoch: task.epoch };
+    this.#startedAt = deps.options.clock.now();
+  }
+
+  async run(): Promise<void> {
+    const { task, deps, controller } = this;
+    const clock = deps.options.clock;
+    if (task.timeoutMs !== null) {
+      this.#cancelTimer = clock.setTimer(
+        () => controller.abort(new AbortReason('timeout', timeoutMessage(task))),
+        task.timeoutMs,
       );
-      if (!out.ok) return leaseLost();
-      deps.crashPoint?.('after-checkpoint', task);
-      return out.checkpoint;
-    };
-    if (!deps.handler) {
-      throw new NonRetryableError(`no handler registered for task type ${task.type}`, {
-        code: 'NO_HANDLER',
-      });
     }
-    const handler = deps.handler;
-    const value = await runHandler(
-      () => spans.inScope(() => handler(task.payload, context)),
-      controller,
-    );
-    const result = storable(value, options.maxResultBytes);
-    cancelTimer();
-    deps.onSettled?.();
-    deps.crashPoint?.('before-complete', task);
-    const durationMs = clock.now() - startedAt;
-    report(
-      await spans.child('complete', () => batcher.complete({ ...lease, result, durationMs })),
-      { result },
-    );
-  } catch (error) {
-    cancelTimer();
+    try {
+      const lastCheckpoint =
+        task.checkpointSeq > 0
+          ? (await newestValidCheckpoint(deps.store, task.id, { recordCorruption: true })).valid
+          : null;
+      const context = new AttemptContext(this, lastCheckpoint);
+      const handler = deps.handler;
+      if (!handler) {
+        throw new NonRetryableError(`no handler registered for task type ${task.type}`, {
+          code: 'NO_HANDLER',
+        });
+      }
+      const call = deps.trace
+        ? () => deps.trace!.inScope(() => handler(task.payload, context))
+        : () => handler(task.payload, context);
+      const value: unknown = await runHandler(call, controller);
+      const result = storable(value, deps.options.maxResultBytes);
+      this.#cancelTimer?.();
+      deps.onSettled?.();
+      deps.crashPoint?.('before-complete', task);
+      const completion = { ...this.lease, result, durationMs: clock.now() - this.#startedAt };
+      const outcome = await this.#span('complete', () => deps.batcher.complete(completion));
+      this.#report(outcome, { result });
+    } catch (error) {
+      await this.#failed(error);
+    }
+  }
+
+  /** The handler threw or the attempt was aborted: a retry, a failure, or nothing to write. */
+  async #failed(error: unknown): Promise<void> {
+    const { task, deps, controller } = this;
+    const clock = deps.options.clock;
+    this.#cancelTimer?.();
     const reason: unknown = controller.aborted ? controller.reason : error;
     if (reason instanceof AbortReason && reason.kind !== 'timeout') return; // store moved already
     const taskError = toTaskError(reason);
     const retryAt = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
       ? clock.now() + backoffDelayMs(task.attempt, task.backoff)
       : null;
-    const durationMs = clock.now() - startedAt;
+    const failure = {
+      ...this.lease,
+      error: taskError,
+      retryAt,
+      durationMs: clock.now() - this.#startedAt,
+    };
     deps.onSettled?.();
-    report(
-      await spans.child('fail', () =>
-        batcher.fail({ ...lease, error: taskError, retryAt, durationMs }),
-      ),
-      { error: taskError, retryAt },
-    );
+    const outcome = await this.#span('fail', () => deps.batcher.fail(failure));
+    this.#report(outcome, { error: taskError, retryAt });
   }
 
-  function report(
+  #span<T>(name: Parameters<AttemptTrace['child']>[0], write: () => Promise<T>): Promise<T> {
+    return this.deps.trace ? this.deps.trace.child(name, write) : write();
+  }
+
+  #report(
     outcome: WriteOutcome,
     written: { result: JsonValue | null } | { error: TaskError; retryAt: number | null },
   ): void {
+    const { bus, workerId } = this.deps;
     if (!outcome.ok) {
-      bus.emit('task:lease-lost', { ...lease, workerId });
+      bus.emit('task:lease-lost', { ...this.lease, workerId });
       return;
     }
-    const after = afterOutcome(task, outcome.changes, written);
+    const after = afterOutcome(this.task, outcome.changes, written);
     if (!('error' in written)) bus.emit('task:completed', { task: after });
     else if (written.retryAt !== null) {
       bus.emit('task:retry', { task: after, error: written.error, retryAt: written.retryAt });
     } else bus.emit('task:failed', { task: after, error: written.error });
   }
+
+  /** The lease is gone: abort the attempt, say so, and throw LEASE_LOST to the handler. */
+  leaseLost(): never {
+    const { task, deps } = this;
+    const reason = new AbortReason(
+      'lease-lost',
+      `lease on task ${task.id} (epoch ${task.epoch}) was lost`,
+    );
+    this.controller.abort(reason);
+    deps.bus.emit('task:lease-lost', { ...this.lease, workerId: deps.workerId });
+    throw reason;
+  }
+
+  async progress(percent: number, message?: string): Promise<void> {
+    const value = clampPercent(percent);
+    const ok = await this.deps.batcher.progress({
+      ...this.lease,
+      progress: value,
+      message: message ?? null,
+    });
+    if (!ok) this.leaseLost();
+    this.deps.bus.emit('task:progress', {
+      taskId: this.task.id,
+      progress: value,
+      message: message ?? null,
+    });
+  }
+
+  async log(line: string, stream: LogStream = 'stdout'): Promise<void> {
+    if (stream !== 'stdout' && stream !== 'stderr') {
+      throw new BatonError(
+        'VALIDATION_FAILED',
+        `log stream must be stdout or stderr, got ${String(stream)}`,
+      );
+    }
+    const ok = await this.deps.batcher.log({
+      ...this.lease,
+      stream,
+      line: clampLogLine(String(line)),
+    });
+    if (ok) return;
+    // Lines still printed by an aborted attempt (a timed-out command in its kill grace) are
+    // refused once its outcome is written: that is no lease loss to report.
+    if (this.controller.aborted) throw this.controller.reason as Error;
+    this.leaseLost();
+  }
+
+  async checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord> {
+    const { task, deps } = this;
+    const { options } = deps;
+    if (!jsonValueSchema.safeParse(state).success) {
+      throw new BatonError('VALIDATION_FAILED', 'checkpoint state must be a plain JSON value');
+    }
+    const bytes = jsonBytes(state);
+    if (bytes > options.maxCheckpointBytes) {
+      throw new BatonError(
+        'CHECKPOINT_TOO_LARGE',
+        `checkpoint of ${bytes} bytes exceeds the limit of ${options.maxCheckpointBytes}`,
+        { details: { bytes, limit: options.maxCheckpointBytes } },
+      );
+    }
+    const write = {
+      ...this.lease,
+      checkpoint: {
+        progress: clampPercent(progress ?? task.progress),
+        state,
+        checksum: checksumOf(state),
+        keep: options.checkpointsToKeep,
+      },
+    };
+    const out = await this.#span('checkpoint', () => deps.batcher.checkpoint(write));
+    if (!out.ok) return this.leaseLost();
+    deps.crashPoint?.('after-checkpoint', task);
+    deps.bus.emit('task:checkpoint', { taskId: task.id, checkpoint: out.checkpoint });
+    return out.checkpoint;
+  }
+}
+
+/** What a handler gets: the attempt's facts, and its methods bound to the attempt. */
+class AttemptContext implements TaskContext {
+  readonly taskId: string;
+  readonly runId: string | null;
+  readonly key: string | null;
+  readonly type: string;
+  readonly attempt: number;
+  readonly epoch: number;
+  readonly task: TaskRecord;
+  readonly #attempt: Attempt;
+
+  constructor(
+    attempt: Attempt,
+    readonly lastCheckpoint: CheckpointRecord | null,
+  ) {
+    const task = attempt.task;
+    this.taskId = task.id;
+    this.runId = task.runId;
+    this.key = task.key;
+    this.type = task.type;
+    this.attempt = task.attempt;
+    this.epoch = task.epoch;
+    this.task = task;
+    this.#attempt = attempt;
+  }
+
+  get idempotencyKey(): string {
+    return `${this.taskId}:${this.attempt}`;
+  }
+
+  get signal(): AbortSignal {
+    return this.#attempt.controller.signal;
+  }
+
+  progress(percent: number, message?: string): Promise<void> {
+    return this.#attempt.progress(percent, message);
+  }
+
+  log(line: string, stream?: LogStream): Promise<void> {
+    return this.#attempt.log(line, stream);
+  }
+
+  checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord> {
+    return this.#attempt.checkpoint(state, progress);
+  }
+}
+
+function timeoutMessage(task: TaskRecord): string {
+  return `attempt ${task.attempt} timed out after ${task.timeoutMs} ms`;
 }
 
 /**
@@ -256,7 +338,7 @@ function clampPercent(value: number): number {
 
 /** `undefined` becomes null; anything that is not plain JSON, or too big, fails the attempt. */
 function storable(value: unknown, maxBytes: number): JsonValue | null {
-  if (value === undefined) return null;
+  if (value === undefined || value === null) return null;
   if (!jsonValueSchema.safeParse(value).success) {
     throw new NonRetryableError('the handler returned a value that is not plain JSON', {
       code: 'RESULT_NOT_SERIALIZABLE',

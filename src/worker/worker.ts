@@ -307,12 +307,19 @@ export class Worker {
 
   /** Runs a held task's attempt; its `maxConcurrentTasks` slot is already taken. */
   #start(held: Held): void {
-    const { task, controller } = held;
     held.started = true;
     this.#busy++;
+    this.#deps.bus.emit('task:started', { task: held.task, workerId: this.id });
+    void this.#attempt(held);
+  }
+
+  /**
+   * The slot is freed when the handler is done (`settle`, called by the attempt, or at the end
+   * if it never was); the lease is held until the outcome commits.
+   */
+  async #attempt(held: Held): Promise<void> {
+    const { task, controller } = held;
     const { bus, options } = this.#deps;
-    bus.emit('task:started', { task, workerId: this.id });
-    // The slot is freed when the handler is done; the lease is held until its outcome commits.
     let settled = false;
     const settle = (): void => {
       if (settled) return;
@@ -322,8 +329,8 @@ export class Worker {
       this.#startQueued();
       this.wake();
     };
-    void this.#tracer
-      .attempt(task, this.id, (trace) =>
+    try {
+      await this.#tracer.attempt(task, this.id, (trace) =>
         runAttempt(task, controller, {
           store: this.#deps.store,
           options,
@@ -331,18 +338,19 @@ export class Worker {
           batcher: this.#batcher,
           workerId: this.id,
           handler: this.#deps.handlers.get(task.type),
-          trace,
+          ...(trace && { trace }),
           onSettled: settle,
           ...(this.#crashPoint && { crashPoint: this.#crashPoint }),
         }),
-      )
-      .catch((error: unknown) => this.#deps.onError(error))
-      .finally(() => {
-        this.#held.delete(task.id);
-        this.#heldChanged();
-        settle();
-        if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
-      });
+      );
+    } catch (error) {
+      this.#deps.onError(error);
+    } finally {
+      this.#held.delete(task.id);
+      this.#heldChanged();
+      settle();
+      if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+    }
   }
 
   /** Aborts the attempt of a held task (cancelled, lease lost, shutdown). */

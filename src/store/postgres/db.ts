@@ -34,11 +34,21 @@ export interface DbOptions {
 }
 
 const INT8_OID = 20;
+const TEXT_ARRAY_OID: number = 1009;
 
-/** bigint columns hold ms timestamps, epochs and counts: all well inside 2^53. */
+const parseTextArray = pg.types.getTypeParser(TEXT_ARRAY_OID, 'text') as (value: string) => unknown;
+
+/**
+ * bigint columns hold ms timestamps, epochs and counts: all well inside 2^53. Most text[]
+ * columns of a claimed row (capabilities, dependencies) are empty: `{}` is answered without
+ * the driver's array parser.
+ */
 export const typeParsers: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary'): ((value: string) => unknown) => {
     if (oid === INT8_OID) return (value: string) => Number(value);
+    if (oid === TEXT_ARRAY_OID && format !== 'binary') {
+      return (value: string) => (value === '{}' ? [] : parseTextArray(value));
+    }
     return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
