@@ -156,15 +156,16 @@ export function leaseWriteRoutes() {
       path: '/worker/fail',
       right: 'worker',
       tag: 'worker protocol',
-      summary: 'Record failed attempts of held tasks (retried at retryAt, or failed for good)',
+      summary:
+        'Record failed attempts of held tasks (retried retryDelayMs after the server records it, or failed for good)',
       body: failBody,
       response: writeOutcomesSchema,
       async handle({ body, token, deps }) {
         await ownWorker(deps, token, body.workerId);
-        const latest = deps.clock.now() + MAX_RETRY_DELAY_MS;
         const items = body.items.map((item) => ({
           ...item,
-          retryAt: item.retryAt === null ? null : Math.min(item.retryAt, latest),
+          retryDelayMs:
+            item.retryDelayMs === null ? null : Math.min(item.retryDelayMs, MAX_RETRY_DELAY_MS),
         }));
         const outcomes = await fencedWrite(
           deps,

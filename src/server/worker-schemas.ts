@@ -181,7 +181,7 @@ export const failBody = z.strictObject({
         message: z.string().max(10_000),
         retryable: z.boolean(),
       }),
-      retryAt: ms.nullable(),
+      retryDelayMs: ms.nullable(),
       durationMs: ms,
     }),
   ),

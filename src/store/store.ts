@@ -83,8 +83,12 @@ export interface Completion extends LeaseRef {
 
 export interface Failure extends LeaseRef {
   error: TaskError;
-  /** When to try again; null fails the task for good (and cancels its dependents). */
-  retryAt: number | null;
+  /**
+   * How long from now to wait before trying again, in ms; null fails the task for good (and
+   * cancels its dependents). A delay, not an instant: the store adds it to its own clock, so a
+   * worker's clock never decides when a task runs again.
+   */
+  retryDelayMs: number | null;
   durationMs: number;
 }
 

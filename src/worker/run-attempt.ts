@@ -140,18 +140,19 @@ class Attempt {
     const reason: unknown = controller.aborted ? controller.reason : error;
     if (reason instanceof AbortReason && reason.kind !== 'timeout') return; // store moved already
     const taskError = toTaskError(reason);
-    const retryAt = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
-      ? clock.now() + backoffDelayMs(task.attempt, task.backoff)
+    // The store adds the delay to its own clock (the retry's run_at, read back in `runAt`).
+    const retryDelayMs = shouldRetry(task.attempt, task.maxAttempts, taskError.retryable)
+      ? backoffDelayMs(task.attempt, task.backoff)
       : null;
     const failure = {
       ...this.lease,
       error: taskError,
-      retryAt,
+      retryDelayMs,
       durationMs: clock.now() - this.#startedAt,
     };
     deps.onSettled?.();
     const outcome = await this.#span('fail', () => deps.batcher.fail(failure));
-    this.#report(outcome, { error: taskError, retryAt });
+    this.#report(outcome, { error: taskError, retry: retryDelayMs !== null });
   }
 
   #span<T>(name: Parameters<AttemptTrace['child']>[0], write: () => Promise<T>): Promise<T> {
@@ -160,7 +161,7 @@ class Attempt {
 
   #report(
     outcome: WriteOutcome,
-    written: { result: JsonValue | null } | { error: TaskError; retryAt: number | null },
+    written: { result: JsonValue | null } | { error: TaskError; retry: boolean },
   ): void {
     const { bus, workerId } = this.deps;
     if (!outcome.ok) {
@@ -169,8 +170,8 @@ class Attempt {
     }
     const after = afterOutcome(this.task, outcome.changes, written);
     if (!('error' in written)) bus.emit('task:completed', { task: after });
-    else if (written.retryAt !== null) {
-      bus.emit('task:retry', { task: after, error: written.error, retryAt: written.retryAt });
+    else if (written.retry) {
+      bus.emit('task:retry', { task: after, error: written.error, retryAt: after.runAt });
     } else bus.emit('task:failed', { task: after, error: written.error });
   }
 

@@ -137,7 +137,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const held = await claimOne(w.id);
       const error = { code: 'HANDLER_FAILED', message: 'no', retryable: false };
       await store.fail([
-        { taskId: dead.id, epoch: held.epoch, error, retryAt: null, durationMs: 1 },
+        { taskId: dead.id, epoch: held.epoch, error, retryDelayMs: null, durationMs: 1 },
       ]);
       const a = newTask({ payload: { n: [1, { x: 'y' }] }, idempotencyKey: `k-${dead.id}` });
       const z = newTask({
@@ -317,7 +317,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           taskId: t.id,
           epoch: c.epoch,
           error: { code: 'X', message: 'x', retryable: true },
-          retryAt: null,
+          retryDelayMs: null,
           durationMs: 1,
         },
       ]);
@@ -353,15 +353,24 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       await store.submit([a, b, c]);
       const w = await store.registerWorker(worker());
       let claimed = await claimOne(w.id);
-      const later = (await store.now()) + 3_600_000;
       const error = { code: 'HANDLER_FAILED', message: 'boom', retryable: true };
+      // The delay is added to the store's clock, whatever the writer's clock says.
+      const before = await store.now();
       const [retry] = await store.fail([
-        { taskId: a.id, epoch: claimed.epoch, error, retryAt: later, durationMs: 1 },
+        { taskId: a.id, epoch: claimed.epoch, error, retryDelayMs: 3_600_000, durationMs: 1 },
       ]);
+      const after = await store.now();
       expect(retry?.ok && retry.changes.state).toBe('pending');
       if (!retry?.ok) throw new Error('failure refused');
+      const later = retry.changes.runAt;
+      expect(later).toBeGreaterThanOrEqual(before + 3_600_000);
+      expect(later).toBeLessThanOrEqual(after + 3_600_000);
       expect(afterOutcome(claimed, retry.changes, { error })).toEqual(await store.getTask(a.id));
       expect(await store.nextDueAt()).toBe(later);
+      const [logged] = (await store.listEvents({ taskId: a.id })).filter(
+        (e) => e.type === 'task:retry',
+      );
+      expect(logged?.data).toMatchObject({ retryAt: later });
       expect(
         await store.claim({ workerId: w.id, limit: 5, capabilities: [], types: null }),
       ).toEqual([]);
@@ -373,7 +382,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       claimed = await claimOne(w.id);
       expect(claimed.id).toBe(d.id);
       const [final] = await store.fail([
-        { taskId: d.id, epoch: claimed.epoch, error, retryAt: null, durationMs: 1 },
+        { taskId: d.id, epoch: claimed.epoch, error, retryDelayMs: null, durationMs: 1 },
       ]);
       expect(final?.ok && final.changes.state).toBe('failed');
       if (!final?.ok) throw new Error('failure refused');
@@ -651,7 +660,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           taskId: a.id,
           epoch: c.epoch,
           error: { code: 'X', message: 'x', retryable: false },
-          retryAt: null,
+          retryDelayMs: null,
           durationMs: 1,
         },
       ]);
@@ -772,7 +781,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       if (outcome === 'done') await store.complete([{ ...lease, result: null }]);
       else {
         const error = { code: 'BOOM', message: 'boom', retryable: false };
-        await store.fail([{ ...lease, error, retryAt: null }]);
+        await store.fail([{ ...lease, error, retryDelayMs: null }]);
       }
     }
 

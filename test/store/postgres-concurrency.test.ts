@@ -320,7 +320,7 @@ describe('postgres store under concurrency', () => {
               taskId: dependencyId,
               epoch: held!.epoch,
               error: { code: 'HANDLER_ERROR', message: 'boom', retryable: false },
-              retryAt: null,
+              retryDelayMs: null,
               durationMs: 1,
             },
           ]);

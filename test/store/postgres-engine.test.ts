@@ -4,6 +4,7 @@
  * nothing lost, nothing stuck and every task completed exactly once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock, type Clock } from '../../src/core/clock.js';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { openStore } from '../../src/store/open-store.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -21,10 +22,13 @@ describe('orchestrator on postgres', () => {
     }
   });
 
-  async function engine(): Promise<{ orchestrator: Orchestrator; store: PostgresStore }> {
+  async function engine(
+    clock: Clock = systemClock,
+  ): Promise<{ orchestrator: Orchestrator; store: PostgresStore }> {
     const store = await db.openStore();
     const orchestrator = new Orchestrator({
       store,
+      clock,
       pollIntervalMs: 20,
       sweepIntervalMs: 200,
       heartbeatIntervalMs: 200,
@@ -51,6 +55,35 @@ describe('orchestrator on postgres', () => {
     await expect(openStore(`${db.url}?schema=Not-Valid`)).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
+  });
+
+  it("times a retry by the server's clock, not by the worker's (an hour ahead here)", async () => {
+    const ahead: Clock = { ...systemClock, now: () => Date.now() + 3_600_000 };
+    const { orchestrator, store } = await engine(ahead);
+    let attempts = 0;
+    orchestrator.handle('flaky', () => {
+      if (++attempts === 1) throw new Error('first attempt fails');
+      return 'second';
+    });
+    const retries: number[] = [];
+    orchestrator.on('task:retry', ({ retryAt }) => retries.push(retryAt));
+    const before = await store.now();
+    const task = await orchestrator.submit({
+      type: 'flaky',
+      maxAttempts: 2,
+      backoff: { initialMs: 50, factor: 1, jitter: 0 },
+    });
+    await orchestrator.startWorker();
+    const done = await orchestrator.waitForTask(task.id, { timeoutMs: 10_000 });
+    const after = await store.now();
+    expect(done.state).toBe('completed');
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toBeGreaterThanOrEqual(before + 50);
+    expect(retries[0]).toBeLessThanOrEqual(after);
+    const logged = (await store.listEvents({ taskId: task.id })).find(
+      (e) => e.type === 'task:retry',
+    );
+    expect(logged?.data).toMatchObject({ retryAt: retries[0] });
   });
 
   it('runs a DAG to the end in dependency order', async () => {

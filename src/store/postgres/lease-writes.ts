@@ -261,18 +261,19 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
     // A retry waits in `pending` until its time; a final failure finishes the task.
     const rows = await sql.rows<OutcomeRow>(
       `UPDATE tasks t SET
-         state = CASE WHEN i.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
-         run_at = coalesce(i.retry_at, (SELECT now_ms())), error = i.error, updated_at = (SELECT now_ms()),
-         finished_at = CASE WHEN i.retry_at IS NULL THEN (SELECT now_ms()) ELSE t.finished_at END
+         state = CASE WHEN i.retry_in IS NULL THEN 'failed' ELSE 'pending' END,
+         run_at = (SELECT now_ms()) + coalesce(i.retry_in, 0), error = i.error,
+         updated_at = (SELECT now_ms()),
+         finished_at = CASE WHEN i.retry_in IS NULL THEN (SELECT now_ms()) ELSE t.finished_at END
        FROM unnest($1::text[], $2::bigint[], $3::json[], $4::bigint[])
-         AS i(id, epoch, error, retry_at)
+         AS i(id, epoch, error, retry_in)
        WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
        RETURNING ${OUTCOME_COLUMNS}`,
       [
         round.map((r) => r.item.taskId),
         round.map((r) => r.item.epoch),
         round.map((r) => JSON.stringify(r.item.error)),
-        round.map((r) => r.item.retryAt),
+        round.map((r) => r.item.retryDelayMs),
       ],
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
@@ -281,7 +282,7 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
       sql,
       failed.map(({ item }) => {
         const row = byId.get(item.taskId)!;
-        const retry = item.retryAt !== null;
+        const retry = item.retryDelayMs !== null;
         return {
           type: retry ? 'task:retry' : 'task:failed',
           taskId: row.id,
@@ -294,13 +295,13 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
             attempt: row.attempt,
             epoch: row.epoch,
             code: item.error.code,
-            retryAt: item.retryAt,
+            retryAt: retry ? row.run_at : null,
           },
         };
       }),
     );
     for (const { item } of failed) {
-      if (item.retryAt === null) await cancelDependents(sql, item.taskId);
+      if (item.retryDelayMs === null) await cancelDependents(sql, item.taskId);
     }
     await countForWorkers(
       sql,

@@ -267,7 +267,8 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
   const tally = new WorkerTally();
   const attempts: AttemptOutcome[] = [];
   const outcomes = items.map((item): WriteOutcome => {
-    const retry = item.retryAt !== null;
+    const retryAt = item.retryDelayMs === null ? null : now + item.retryDelayMs;
+    const retry = retryAt !== null;
     const row = ctx.sql
       .get(
         retry
@@ -279,7 +280,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       )
       .get(
         ...(retry
-          ? [item.retryAt, JSON.stringify(item.error), now]
+          ? [retryAt, JSON.stringify(item.error), now]
           : [now, JSON.stringify(item.error), now, now]),
         item.taskId,
         item.epoch,
@@ -297,7 +298,7 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
         attempt: row.attempt,
         epoch: row.epoch,
         code: item.error.code,
-        retryAt: item.retryAt,
+        retryAt,
       },
     });
     if (!retry) cancelDependents(ctx, row.id, now);
