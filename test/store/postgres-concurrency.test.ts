@@ -152,7 +152,7 @@ describe('postgres store under concurrency', () => {
     }
   });
 
-  it('upgrades a schema from before the dependency counts: lists and releases are unchanged', async () => {
+  it('upgrades a schema from version 7 (no dependency counts, task events in a B-tree): lists, releases and task logs are unchanged', async () => {
     const store = await db.openStore();
     const a = newTask();
     const b = newTask({ dependsOn: [a.id] });
@@ -162,12 +162,21 @@ describe('postgres store under concurrency', () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {
-      // The schema as version 7 left it: no counts.
+      // The schema as version 7 left it: no counts, the task's events in a B-tree.
       await client.query(
         `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents;
-         DELETE FROM "${store.schema}".baton_migrations WHERE version = 8`,
+         DROP INDEX "${store.schema}".events_task;
+         CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
+         DELETE FROM "${store.schema}".baton_migrations WHERE version > 7`,
       );
       const upgraded = await db.openStore({ schema: store.schema });
+      const index = await client.query<{ indexdef: string }>(
+        `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_task'`,
+        [store.schema],
+      );
+      expect(index.rows.map((r) => r.indexdef)).toEqual([
+        expect.stringContaining('USING hash (task_id)'),
+      ]);
       const counts = await client.query<{ id: string; dep_count: number; dependents: number }>(
         `SELECT id, dep_count, dependents FROM "${store.schema}".tasks`,
       );
@@ -187,6 +196,16 @@ describe('postgres store under concurrency', () => {
       const heldA = claimed.find((t) => t.id === a.id)!;
       await upgraded.complete([{ taskId: a.id, epoch: heldA.epoch, result: null, durationMs: 1 }]);
       expect((await upgraded.getTask(b.id))!.state).toBe('queued');
+      // The log of a task, written before and after the upgrade, in order.
+      expect((await upgraded.listEvents({ taskId: a.id })).map((e) => e.type)).toEqual([
+        'task:submitted',
+        'task:started',
+        'task:completed',
+      ]);
+      expect((await upgraded.listEvents({ taskId: b.id })).map((e) => e.to)).toEqual([
+        'pending',
+        'queued',
+      ]);
       await db.dropStore(upgraded);
     } finally {
       await client.end();

