@@ -164,7 +164,8 @@ describe('postgres store under concurrency', () => {
     try {
       // The schema as version 7 left it: no counts, the task's events in a B-tree.
       await client.query(
-        `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents;
+        `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents,
+           DROP COLUMN recount_pending;
          DROP INDEX "${store.schema}".events_task;
          CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
          DELETE FROM "${store.schema}".baton_migrations WHERE version > 7`,
@@ -274,6 +275,20 @@ describe('postgres store under concurrency', () => {
       }
     }
 
+    /** Tasks whose completion marked them for a recount of late dependents. */
+    async function recountMarks(schema: string): Promise<string[]> {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM "${schema}".tasks WHERE recount_pending ORDER BY seq`,
+        );
+        return rows.map((r) => r.id);
+      } finally {
+        await client.end();
+      }
+    }
+
     async function setUp(): Promise<{
       submitter: PostgresStore;
       completer: PostgresStore;
@@ -320,11 +335,61 @@ describe('postgres store under concurrency', () => {
       const dependent = newTask({ dependsOn: [dependencyId] });
       await race(() => submitter.submit([dependent]), complete, completer.schema, dependencyId);
       expect((await completer.getTask(dependent.id))!.state).toBe('queued');
+      // The completion marked its row for the recount, and cleared the mark once done.
+      expect(await recountMarks(completer.schema)).toEqual([]);
       const events = await completer.listEvents({ taskId: dependent.id });
       expect(events.map((e) => [e.type, e.to])).toEqual([
         ['task:submitted', 'pending'],
         ['task:queued', 'queued'],
       ]);
+      await db.dropStore(submitter);
+      await db.dropStore(completer);
+    });
+
+    it('is queued by the next sweep when the completing process dies before counting again', async () => {
+      const { submitter, completer, dependencyId } = await setUp();
+      const [held] = await completer.listTasks({ state: 'running' });
+      const client = new pg.Client({
+        connectionString: db.url,
+        types: typeParsers,
+        options: `-c search_path=${completer.schema}`,
+      });
+      await client.connect();
+      // The completion's statement commits on its own; the process dies before the next one.
+      let statements = 0;
+      const dying: Sql = {
+        ambiguous: false,
+        rows: async <R>(text: string, params: readonly unknown[] = []) => {
+          if (++statements > 1) throw new Error('the process died here');
+          return (await client.query(text, [...params])).rows as R[];
+        },
+        wake: () => undefined,
+      };
+      const dependent = newTask({ dependsOn: [dependencyId] });
+      try {
+        await race(
+          () => submitter.submit([dependent]),
+          () =>
+            complete(dying, [
+              { taskId: dependencyId, epoch: held!.epoch, result: null, durationMs: 1 },
+            ]).catch((error: unknown) => error),
+          completer.schema,
+          dependencyId,
+        );
+        expect((await completer.getTask(dependencyId))!.state).toBe('completed');
+        expect((await completer.getTask(dependent.id))!.state).toBe('pending');
+        expect(await recountMarks(completer.schema)).toEqual([dependencyId]);
+        await completer.recoverExpired(60_000);
+        expect((await completer.getTask(dependent.id))!.state).toBe('queued');
+        expect(await recountMarks(completer.schema)).toEqual([]);
+        const events = await completer.listEvents({ taskId: dependent.id });
+        expect(events.map((e) => [e.type, e.to, e.reason])).toEqual([
+          ['task:submitted', 'pending', 'submitted'],
+          ['task:queued', 'queued', 'dependencies-completed'],
+        ]);
+      } finally {
+        await client.end();
+      }
       await db.dropStore(submitter);
       await db.dropStore(completer);
     });

@@ -146,10 +146,14 @@ const COMPLETE = `WITH i AS (
       AS i(id, epoch, result, ms, n)),
   done AS (
     UPDATE tasks t SET state = 'completed', result = i.result, progress = 100, error = NULL,
-      finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
+      finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms()),
+      -- More dependents counted on the row than edges this statement's snapshot shows: a
+      -- dependent was submitted while this completion waited for the row (see complete()).
+      recount_pending = CASE WHEN t.dependents = 0 THEN false
+        ELSE t.dependents > (SELECT count(*) FROM task_deps d WHERE d.dep_id = t.id) END
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
     RETURNING t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.dependents,
-      ${CHANGED_COLUMNS}, i.ms, i.n, 1 AS done),
+      t.recount_pending, ${CHANGED_COLUMNS}, i.ms, i.n, 1 AS done),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
     SELECT (SELECT now_ms()), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
@@ -177,10 +181,7 @@ const COMPLETE = `WITH i AS (
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
 SELECT ${CHANGED_COLUMNS}, t.n,
   (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now,
-  -- More dependents counted on the row than edges this statement's snapshot shows: a dependent
-  -- was submitted while this completion waited for the row (see complete()).
-  CASE WHEN t.dependents = 0 THEN false
-       ELSE t.dependents > (SELECT count(*) FROM task_deps d WHERE d.dep_id = t.id) END AS unseen
+  t.recount_pending AS unseen
 FROM done t ORDER BY t.n`;
 
 export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutcome[]> {
@@ -211,7 +212,8 @@ export async function complete(sql: Sql, items: Completion[]): Promise<WriteOutc
     for (const row of rows) out[round[row.n - 1]!.index] = { ok: true, changes: changesOfRow(row) };
     if (rows.some((row) => row.queued_now > 0)) sql.wake();
     // A dependent submitted after this statement's snapshot but committed before it took the
-    // row: its edge was not seen, so count its dependencies again (idempotent).
+    // row: its edge was not seen, so count its dependencies again (idempotent). The row is
+    // marked until then: if this process dies first, a sweep does it (recountMarked).
     await recountDependents(
       sql,
       rows.filter((row) => row.unseen).map((row) => round[row.n - 1]!.item.taskId),

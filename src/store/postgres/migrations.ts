@@ -269,4 +269,16 @@ DROP INDEX events_task;
 CREATE INDEX events_task ON events USING hash (task_id);
 `,
   },
+  {
+    version: 10,
+    name: 'recount-marks',
+    // A completion that finds more dependents counted on its row than edges its snapshot shows
+    // (one was submitted while it waited for the row) marks the row in the same update; the
+    // recount that follows clears the mark. A process that dies in between leaves the mark,
+    // and the next sweep finishes the recount: the dependent is never left waiting for ever.
+    sql: `
+ALTER TABLE tasks ADD COLUMN recount_pending boolean NOT NULL DEFAULT false;
+CREATE INDEX tasks_recount ON tasks (seq) WHERE recount_pending;
+`,
+  },
 ];

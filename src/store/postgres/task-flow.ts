@@ -53,14 +53,16 @@ async function logQueued(
 
 /**
  * Counts again the unfinished dependencies of the pending tasks that wait on `depIds`, and
- * queues those left with none (once due). Idempotent, unlike releaseDependents: for when a
- * write may not have seen every edge (a dependent submitted while its dependency finished).
- * Returns the ids of the tasks it queued.
+ * queues those left with none (once due); clears the recount marks of `depIds`. Idempotent,
+ * unlike releaseDependents: for when a write may not have seen every edge (a dependent
+ * submitted while its dependency finished). Returns the ids of the tasks it queued.
  */
 export async function recountDependents(sql: Sql, depIds: readonly string[]): Promise<string[]> {
   if (depIds.length === 0) return [];
   const rows = await sql.rows<{ id: string; run_id: string | null; state: TaskState }>(
-    `WITH counted AS (
+    `WITH cleared AS (
+       UPDATE tasks SET recount_pending = false WHERE id = ANY($1::text[]) AND recount_pending),
+     counted AS (
        SELECT d.task_id, count(*) FILTER (WHERE x.state IS DISTINCT FROM 'completed')::int AS n
        FROM task_deps d LEFT JOIN tasks x ON x.id = d.dep_id
        WHERE d.task_id IN (SELECT task_id FROM task_deps WHERE dep_id = ANY($1::text[]))
@@ -72,6 +74,20 @@ export async function recountDependents(sql: Sql, depIds: readonly string[]): Pr
     [depIds],
   );
   return logQueued(sql, rows);
+}
+
+/**
+ * Finishes the recounts that completions marked and did not get to (their process died after
+ * the completion committed): the sweep runs this, so no dependent waits for ever.
+ */
+export async function recountMarked(sql: Sql): Promise<string[]> {
+  const marked = await sql.rows<{ id: string }>(
+    `SELECT id FROM tasks WHERE recount_pending ORDER BY seq LIMIT 1000`,
+  );
+  return recountDependents(
+    sql,
+    marked.map((r) => r.id),
+  );
 }
 
 interface OpenRow {

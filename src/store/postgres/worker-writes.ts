@@ -27,7 +27,7 @@ import {
   type TaskRow,
   type WorkerRow,
 } from './rows.js';
-import { cancelDependents, HELD_STATES_SQL } from './task-flow.js';
+import { cancelDependents, HELD_STATES_SQL, recountMarked } from './task-flow.js';
 
 export async function registerWorker(sql: Sql, w: WorkerRegistration): Promise<WorkerRecord> {
   await sql.rows(
@@ -96,6 +96,10 @@ export async function heartbeat(
   return { lost, workerState: alive.state };
 }
 
+/**
+ * Marks silent workers lost and recovers every held task without a live holder; also finishes
+ * the dependent recounts that completions marked and did not get to (recountMarked).
+ */
 export async function recoverExpired(sql: Sql, workerTimeoutMs: number): Promise<RecoverResult> {
   const lost = await sql.rows<{ id: string }>(
     `UPDATE workers SET state = 'lost'
@@ -115,6 +119,7 @@ export async function recoverExpired(sql: Sql, workerTimeoutMs: number): Promise
   );
   const recoveries: Recovery[] = [];
   for (const row of orphans) recoveries.push(await recoverRow(sql, row, 'worker-lost'));
+  await recountMarked(sql);
   return { lostWorkers: lost.map((l) => l.id), recoveries };
 }
 
