@@ -252,7 +252,11 @@ class Attempt {
   }
 }
 
-/** What a handler gets: the attempt's facts, and its methods bound to the attempt. */
+/**
+ * What a handler gets: the attempt's facts, and its methods bound to the attempt. The methods
+ * are made on first use (a handler that destructures `{ checkpoint }` gets a bound function),
+ * so a handler that uses none costs none.
+ */
 class AttemptContext implements TaskContext {
   readonly taskId: string;
   readonly runId: string | null;
@@ -262,6 +266,9 @@ class AttemptContext implements TaskContext {
   readonly epoch: number;
   readonly task: TaskRecord;
   readonly #attempt: Attempt;
+  #progress: TaskContext['progress'] | null = null;
+  #log: TaskContext['log'] | null = null;
+  #checkpoint: TaskContext['checkpoint'] | null = null;
 
   constructor(
     attempt: Attempt,
@@ -286,16 +293,19 @@ class AttemptContext implements TaskContext {
     return this.#attempt.controller.signal;
   }
 
-  progress(percent: number, message?: string): Promise<void> {
-    return this.#attempt.progress(percent, message);
+  get progress(): TaskContext['progress'] {
+    const attempt = this.#attempt;
+    return (this.#progress ??= (percent, message) => attempt.progress(percent, message));
   }
 
-  log(line: string, stream?: LogStream): Promise<void> {
-    return this.#attempt.log(line, stream);
+  get log(): TaskContext['log'] {
+    const attempt = this.#attempt;
+    return (this.#log ??= (line, stream) => attempt.log(line, stream));
   }
 
-  checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord> {
-    return this.#attempt.checkpoint(state, progress);
+  get checkpoint(): TaskContext['checkpoint'] {
+    const attempt = this.#attempt;
+    return (this.#checkpoint ??= (state, progress) => attempt.checkpoint(state, progress));
   }
 }
 

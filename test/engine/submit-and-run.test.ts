@@ -48,6 +48,30 @@ describe('submitting and running tasks', () => {
     ]);
   });
 
+  it('gives handlers a context they can destructure: its methods stay bound to the attempt', async () => {
+    const { orchestrator, store } = engine();
+    const seen: { attempt: number; key: string; aborted: boolean }[] = [];
+    orchestrator.handle(
+      'destructured',
+      async (_payload, { checkpoint, progress, log, signal, attempt, idempotencyKey, taskId }) => {
+        await progress(40, 'halfway');
+        await log('a line');
+        await checkpoint({ step: 1 }, 50);
+        seen.push({ attempt, key: idempotencyKey, aborted: signal.aborted });
+        expect(idempotencyKey).toBe(`${taskId}:1`);
+        return 'done';
+      },
+    );
+    await orchestrator.startWorker();
+    const task = await orchestrator.execute({ type: 'destructured' });
+    expect(task.state).toBe('completed');
+    expect(seen).toEqual([{ attempt: 1, key: `${task.id}:1`, aborted: false }]);
+    expect((await orchestrator.listCheckpoints(task.id)).map((c) => c.state)).toEqual([
+      { step: 1 },
+    ]);
+    expect((await store.listLogs(task.id)).map((l) => l.line)).toEqual(['a line']);
+  });
+
   it('refuses an invalid task naming the field, and stores nothing', async () => {
     const { orchestrator } = engine();
     await expect(orchestrator.submit({ type: 'x', priority: 1.5 })).rejects.toMatchObject({
