@@ -1,7 +1,10 @@
 import type { JsonValue } from '../core/json.js';
 import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
 
-/** What a handler gets besides the payload. */
+/**
+ * What a handler gets besides the payload. Its methods need no `this`: a handler may take them
+ * out of it (`async (payload, { checkpoint, signal }) => ...`).
+ */
 export interface TaskContext {
   readonly taskId: string;
   readonly runId: string | null;
@@ -19,15 +22,15 @@ export interface TaskContext {
   readonly lastCheckpoint: CheckpointRecord | null;
   readonly task: TaskRecord;
   /** Reports progress (0-100) and a message; throws LEASE_LOST when the lease is gone. */
-  progress(percent: number, message?: string): Promise<void>;
+  progress(this: void, percent: number, message?: string): Promise<void>;
   /**
    * Appends a line to the task's log in the store (shown by the dashboard; the newest 1,000
    * lines of a task are kept, each cut to 4 KiB). Lines are group-committed in the order they
    * are logged; throws LEASE_LOST when the lease is gone. Never log secrets or payloads.
    */
-  log(line: string, stream?: LogStream): Promise<void>;
+  log(this: void, line: string, stream?: LogStream): Promise<void>;
   /** Saves a checkpoint (durable when the promise resolves); throws LEASE_LOST when the lease is gone. */
-  checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord>;
+  checkpoint(this: void, state: JsonValue, progress?: number): Promise<CheckpointRecord>;
 }
 
 export type TaskHandler<P = JsonValue | null, R = unknown> = (
