@@ -147,12 +147,15 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       const b = newTask({ dependsOn: [z.id, a.id] });
       const c = newTask({ runAt: now + 60_000, priority: 5 });
       const d = newTask({ dependsOn: [dead.id] });
-      const first = await store.submit([a, z, b, c, d], {
+      // Its own backoff policy in a batch where the others share one.
+      const e = newTask({ backoff: { ...DEFAULT_BACKOFF, initialMs: 5, factor: 3 } });
+      const first = await store.submit([a, z, e, b, c, d], {
         id: `run-${dead.id}`,
         name: 'r',
         meta: {},
       });
       expect(first.tasks.map((t) => t.state)).toEqual([
+        'queued',
         'queued',
         'queued',
         'pending',
@@ -165,6 +168,8 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       for (const record of [...first.tasks, ...again.tasks]) {
         expect(record).toEqual(await store.getTask(record.id));
       }
+      expect((await store.getTask(e.id))!.backoff).toEqual(e.backoff);
+      expect((await store.getTask(a.id))!.backoff).toEqual(DEFAULT_BACKOFF);
     });
 
     it('refuses a DAG with an unknown dependency and stores nothing', async () => {

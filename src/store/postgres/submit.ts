@@ -177,9 +177,10 @@ async function outsideStates(
 }
 
 /**
- * Inserts the batch (one array per column, $2…$16, in submit order, into run $1) and logs the
- * submit of each, in one statement at one instant; returns that instant and the first states
- * in submit order, from which the records are built (not read back: a row parsed per task).
+ * Inserts the batch (one array per column, $2…$16, in submit order, into run $1; $17 is the
+ * backoff policy of the rows whose own is null) and logs the submit of each, in one statement
+ * at one instant; returns that instant and the first states in submit order, from which the
+ * records are built (not read back: a row parsed per task).
  * Arrays of columns cost the server less than one JSON array of objects (json_to_recordset
  * builds a hash table per object: +8 µs per task in the server, measured).
  */
@@ -201,7 +202,8 @@ const INSERT_TASKS = `WITH clock AS MATERIALIZED (SELECT now_ms() AS now),
       CASE WHEN i.start = 'cancelled' THEN 'cancelled'
            WHEN i.start = 'ready' AND coalesce(i.run_at, c.now) <= c.now THEN 'queued'
            ELSE 'pending' END,
-      i.max_attempts, i.max_attempts, i.backoff, i.timeout_ms, i.idempotency_key, i.remaining,
+      i.max_attempts, i.max_attempts, coalesce(i.backoff, $17::json), i.timeout_ms,
+      i.idempotency_key, i.remaining,
       CASE WHEN i.start = 'cancelled' THEN c.now END, c.now, c.now, i.trace_parent, i.dep_count
     FROM i, clock c
     ORDER BY i.n
@@ -233,6 +235,7 @@ async function insertTasks(
       [edges.map((e) => e[0]), edges.map((e) => e[1])],
     );
   }
+  const common = fresh[0]!.backoff;
   const [inserted] = await sql.rows<Inserted>(INSERT_TASKS, [
     runId,
     fresh.map((t) => t.id),
@@ -244,13 +247,16 @@ async function insertTasks(
     fresh.map((t) => t.priority),
     fresh.map((t) => t.runAt),
     fresh.map((t) => t.maxAttempts),
-    fresh.map((t) => JSON.stringify(t.backoff)),
+    // The batch's common policy (most tasks take the orchestrator's default, one object) is
+    // sent once, as $17; a row carries its own only when it differs.
+    fresh.map((t) => (t.backoff === common ? null : JSON.stringify(t.backoff))),
     fresh.map((t) => t.timeoutMs),
     fresh.map((t) => t.idempotencyKey),
     fresh.map((t) => start.get(t.id)?.start ?? 'waiting'),
     fresh.map((t) => start.get(t.id)?.remaining ?? 0),
     fresh.map((t) => t.traceParent ?? null),
     fresh.map((t) => deps.get(t.id)?.length ?? 0),
+    JSON.stringify(common),
   ]);
 
   if (edges.length > 0) {
