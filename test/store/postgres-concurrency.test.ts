@@ -532,6 +532,47 @@ describe('postgres store after a commit lost with its connection', () => {
     }
   });
 
+  it('a claim whose second round fails returns what its first round started', async () => {
+    const store = await db.openStore();
+    const w = await store.registerWorker(worker());
+    const ready = newTask();
+    // Due already but stored pending: the first round promotes it, so a second round runs.
+    const due = newTask({ runAt: (await store.now()) + 200 });
+    await store.submit([ready, due]);
+    await new Promise((r) => setTimeout(r, 300));
+    const { sql, end } = await retrySql(store);
+    let statements = 0;
+    const failing: Sql = {
+      ...sql,
+      ambiguous: false,
+      rows: <R>(text: string, params?: readonly unknown[]) => {
+        if (++statements === 2) {
+          const error = new pg.DatabaseError(
+            'canceling statement due to statement timeout',
+            0,
+            'error',
+          );
+          error.code = '57014';
+          return Promise.reject(error);
+        }
+        return sql.rows<R>(text, params);
+      },
+    };
+    try {
+      const request = { workerId: w.id, limit: 5, capabilities: [], types: null };
+      const claimed = await claim(failing, request, 'token-1');
+      expect(statements).toBe(2);
+      expect(claimed.map((t) => t.id)).toEqual([ready.id]);
+      // What the store holds for the worker is exactly what the claim answered.
+      const held = await store.listTasks({ state: 'running' });
+      expect(held.map((t) => t.id)).toEqual([ready.id]);
+      expect((await store.getTask(due.id))!.state).toBe('queued');
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+
   it('a completion or checkpoint run again is reported as landed, not lost, and not doubled', async () => {
     const store = await db.openStore();
     await store.submit([newTask(), newTask()]);

@@ -15,7 +15,7 @@
  */
 import type { ClaimRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
-import type { Sql } from './db.js';
+import { isConnectionError, type Sql } from './db.js';
 import { logEvents, type EventInput } from './events.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
 import { RECORD_COLUMNS, TASK_COLUMNS, toTask, type RecordRow, type TaskRow } from './rows.js';
@@ -101,14 +101,24 @@ export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise
   if (earlier.length > 0) return earlier;
   const started: RecordRow[] = [];
   for (let round = 1; round <= 2 && started.length < req.limit; round++) {
-    const rows = await sql.rows<ClaimRow>(CLAIM_AND_START, [
-      req.workerId,
-      req.types,
-      req.capabilities,
-      req.limit - started.length,
-      token,
-      req.runId ?? null,
-    ]);
+    let rows: ClaimRow[];
+    try {
+      rows = await sql.rows<ClaimRow>(CLAIM_AND_START, [
+        req.workerId,
+        req.types,
+        req.capabilities,
+        req.limit - started.length,
+        token,
+        req.runId ?? null,
+      ]);
+    } catch (error) {
+      // Each round commits on its own: a later round that fails must not lose the tasks an
+      // earlier one started (they would stay running under a worker that does not know it
+      // holds them). A lost connection is thrown on: the retry finds every round's tasks by
+      // their token.
+      if (started.length === 0 || isConnectionError(error)) throw error;
+      break;
+    }
     // One row even when nothing was started: it carries the count promoted.
     for (const row of rows) if (row.id !== null) started.push(row);
     const promoted = rows[0]?.promoted ?? 0;
