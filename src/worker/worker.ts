@@ -272,7 +272,7 @@ export class Worker {
   /** Drops a queued task whose lease is gone (cancelled, lost, shutdown): it never runs here. */
   #unqueue(held: Held): void {
     this.#queue = this.#queue.filter((h) => h !== held);
-    this.#held.delete(held.task.id);
+    this.#release(held);
     this.#heldChanged();
     if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
     this.wake();
@@ -303,6 +303,15 @@ export class Worker {
       this.#startQueued();
     }
     if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Forgets a held task, unless the same task is held again under a newer claim (this worker
+   * was declared lost, its tasks recovered, and it claimed one of them again while the old
+   * attempt was still ending): the newer one must stay known, to run and to be heartbeaten.
+   */
+  #release(held: Held): void {
+    if (this.#held.get(held.task.id) === held) this.#held.delete(held.task.id);
   }
 
   /** Runs a held task's attempt; its `maxConcurrentTasks` slot is already taken. */
@@ -346,7 +355,7 @@ export class Worker {
     } catch (error) {
       this.#deps.onError(error);
     } finally {
-      this.#held.delete(task.id);
+      this.#release(held);
       this.#heldChanged();
       settle();
       if (this.#held.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
