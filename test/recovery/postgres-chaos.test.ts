@@ -27,13 +27,15 @@ interface LedgerEntry {
 }
 
 describe('recovery on PostgreSQL with several orchestrators', () => {
-  const spawnBaton = useProcesses();
   let dir = '';
   let store: PostgresStore | null = null;
+  // Registered before useProcesses(): after-hooks run in reverse order, so the processes are
+  // killed first. Dropping the schema under live workers could deadlock with their statements.
   afterEach(async () => {
     if (store) await pg.dropStore(store);
     rmSync(dir, { recursive: true, force: true });
   });
+  const spawnBaton = useProcesses();
 
   it('finishes a run with workers and an orchestrator killed: one outcome each, no stale write', async () => {
     dir = mkdtempSync(join(tmpdir(), 'baton-pg-chaos-'));
