@@ -6,7 +6,7 @@ import type { EventRecord } from '../../src/store/types.js';
 import { FIXTURES } from '../helpers/processes.js';
 
 /** Short timeouts keep the tests quick; the defaults are exercised by `npm run bench`. */
-export const TIMING = { heartbeatIntervalMs: 200, workerTimeoutMs: 1000, sweepIntervalMs: 200 };
+export const TIMING = { heartbeatIntervalMs: 200, workerTimeoutMs: 2500, sweepIntervalMs: 200 };
 
 export function workerArgs(storeUrl: string, extra: string[] = []): string[] {
   return [
