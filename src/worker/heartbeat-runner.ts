@@ -11,8 +11,8 @@ import type { HeartbeatResult, LeaseRef, WorkerStore } from '../store/store.js';
 import type { FromThread, HeartbeatThreadData, ToThread } from './heartbeat-thread.js';
 
 export interface HeartbeatRunner {
-  /** The leases held now; the thread sends these with each heartbeat. */
-  setHeld(refs: LeaseRef[]): void;
+  /** The leases held now, under the worker's `generation`th registration (sent with each beat). */
+  setHeld(refs: LeaseRef[], generation: number): void;
   stop(): Promise<void>;
 }
 
@@ -23,8 +23,11 @@ export interface HeartbeatDeps {
   intervalMs: number;
   /** Beat on the event loop (used when no thread can be had). */
   beat: () => Promise<void>;
-  /** A thread's result, handled on the event loop when it is free, with the lost leases' epochs. */
-  onResult: (result: HeartbeatResult, lostEpochs: number[]) => void;
+  /**
+   * A thread's result, handled on the event loop when it is free, with the lost leases' epochs
+   * and the registration generation of the list it sent.
+   */
+  onResult: (result: HeartbeatResult, lostEpochs: number[], generation: number) => void;
   onError: (error: unknown) => void;
 }
 
@@ -79,6 +82,7 @@ function threadHeartbeats(
       deps.onResult(
         { lost: message.lost, workerState: message.workerState as HeartbeatResult['workerState'] },
         message.lostEpochs,
+        message.generation,
       );
     } else if (message.type === 'error') deps.onError(new Error(message.message));
     else stopped();
@@ -87,7 +91,7 @@ function threadHeartbeats(
   thread.on('exit', () => stopped());
   const send = (message: ToThread): void => thread.postMessage(message);
   return {
-    setHeld: (refs) => send({ type: 'held', refs }),
+    setHeld: (refs, generation) => send({ type: 'held', refs, generation }),
     async stop() {
       send({ type: 'stop' });
       await done;

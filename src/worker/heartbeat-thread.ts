@@ -13,9 +13,19 @@ export interface HeartbeatThreadData {
   intervalMs: number;
 }
 
-export type ToThread = { type: 'held'; refs: LeaseRef[] } | { type: 'stop' };
+/**
+ * `generation` counts the worker's registrations: a result carries the one of the list it
+ * sent, so the worker can tell a verdict about its previous registration from a current one.
+ */
+export type ToThread = { type: 'held'; refs: LeaseRef[]; generation: number } | { type: 'stop' };
 export type FromThread =
-  | { type: 'result'; lost: string[]; workerState: string; lostEpochs: number[] }
+  | {
+      type: 'result';
+      lost: string[];
+      workerState: string;
+      lostEpochs: number[];
+      generation: number;
+    }
   | { type: 'error'; message: string }
   | { type: 'stopped' };
 
@@ -30,17 +40,24 @@ async function main(): Promise<void> {
   const mod = (await import(data.source.module)) as HeartbeatModule;
   const store = await mod.openHeartbeatStore(data.source.spec);
   let held: LeaseRef[] = [];
+  let generation = 0;
   let busy = false;
   const beat = async (): Promise<void> => {
     if (busy) return;
     busy = true;
     try {
       const sent = held;
+      const sentGeneration = generation;
       const result = await store.heartbeat(data.workerId, sent);
       // The epochs named: the list may be a little stale, and a task may be held again since.
       const epochs = new Map(sent.map((h) => [h.taskId, h.epoch]));
       const lostEpochs = result.lost.map((id) => epochs.get(id) ?? -1);
-      port.postMessage({ type: 'result', ...result, lostEpochs } satisfies FromThread);
+      port.postMessage({
+        type: 'result',
+        ...result,
+        lostEpochs,
+        generation: sentGeneration,
+      } satisfies FromThread);
     } catch (error) {
       port.postMessage({ type: 'error', message: String(error) } satisfies FromThread);
     } finally {
@@ -49,8 +66,10 @@ async function main(): Promise<void> {
   };
   const timer = setInterval(() => void beat(), data.intervalMs);
   port.on('message', (message: ToThread) => {
-    if (message.type === 'held') held = message.refs;
-    else {
+    if (message.type === 'held') {
+      held = message.refs;
+      generation = message.generation;
+    } else {
       clearInterval(timer);
       void store.close().finally(() => {
         port.postMessage({ type: 'stopped' } satisfies FromThread);

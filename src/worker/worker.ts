@@ -99,6 +99,13 @@ export class Worker {
   #started = false;
   #cancelPoll: () => void = () => undefined;
   #heartbeats: HeartbeatRunner | null = null;
+  /**
+   * Registrations so far, less one: a heartbeat's verdict "lost" is acted on only if the beat
+   * was sent under the current one (a beat sent before the worker registered again is stale).
+   */
+  #generation = 0;
+  /** Registering again after a "lost" verdict: further verdicts wait for it. */
+  #reregistering = false;
   readonly #crashPoint: CrashPointHook | undefined;
   #idleWaiters: (() => void)[] = [];
   // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
@@ -137,8 +144,8 @@ export class Worker {
       workerId: this.id,
       intervalMs: heartbeatIntervalMs,
       beat: () => this.heartbeat(),
-      onResult: (result, lostEpochs) =>
-        void this.#apply(result, lostEpochs).catch(this.#deps.onError),
+      onResult: (result, lostEpochs, generation) =>
+        void this.#apply(result, lostEpochs, generation).catch(this.#deps.onError),
       onError: this.#deps.onError,
     });
     this.#unsubscribeWake = this.#deps.store.onWake?.(() => this.wake()) ?? (() => undefined);
@@ -385,36 +392,55 @@ export class Worker {
     this.#heldDirty = true;
     setTimeout(() => {
       this.#heldDirty = false;
-      this.#heartbeats?.setHeld(this.#leases());
+      this.#heartbeats?.setHeld(this.#leases(), this.#generation);
     }, HELD_SYNC_MS).unref();
   }
 
   /** Renews liveness now and aborts attempts whose lease is gone. */
   async heartbeat(): Promise<void> {
     const leases = this.#leases();
+    const generation = this.#generation;
     const result = await this.#deps.store.heartbeat(this.id, leases);
     const epochs = new Map(leases.map((l) => [l.taskId, l.epoch]));
     await this.#apply(
       result,
       result.lost.map((id) => epochs.get(id) ?? -1),
+      generation,
     );
   }
 
   /**
    * Aborts the attempts whose lease was reported lost. `lostEpochs` are the epochs the
    * heartbeat named: a task held again since (a retry claimed anew) is not the one lost.
+   * `generation` is the registration the beat was sent under (see `#generation`).
    */
-  async #apply(result: HeartbeatResult, lostEpochs: number[]): Promise<void> {
+  async #apply(result: HeartbeatResult, lostEpochs: number[], generation: number): Promise<void> {
     for (const [i, taskId] of result.lost.entries()) {
       const held = this.#held.get(taskId);
       if (!held || held.task.epoch !== lostEpochs[i]) continue;
       this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
       this.#deps.bus.emit('task:lease-lost', { taskId, epoch: held.task.epoch, workerId: this.id });
     }
-    if (result.workerState === 'lost' && !this.#stopping && this.#started) {
-      // Declared dead while alive (a long pause): our tasks are elsewhere now. Start afresh.
+    if (
+      result.workerState === 'lost' &&
+      generation === this.#generation &&
+      !this.#reregistering &&
+      !this.#stopping &&
+      this.#started
+    ) {
+      // Declared dead while alive (a long pause): our tasks are elsewhere now (the store
+      // recovers any it has not yet when we register). Start afresh. A verdict from a beat
+      // sent before that registration must not start afresh again: registering recovers the
+      // tasks claimed since.
       this.#deps.bus.emit('worker:lost', { workerId: this.id });
-      await this.#register();
+      this.#reregistering = true;
+      try {
+        await this.#register();
+        this.#generation++;
+        this.#heartbeats?.setHeld(this.#leases(), this.#generation);
+      } finally {
+        this.#reregistering = false;
+      }
       this.wake();
     }
   }

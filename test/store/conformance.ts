@@ -562,6 +562,52 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       ).toEqual([]);
     });
 
+    it('a worker that registers again holds nothing: its running tasks are recovered, its pinned ones kept', async () => {
+      const running = newTask();
+      const pinned = newTask();
+      await store.submit([running, pinned]);
+      const w = await store.registerWorker(worker());
+      const held = await claimOne(w.id);
+      expect(held.id).toBe(running.id);
+      const state = { page: 3 };
+      await store.checkpoint([
+        {
+          taskId: running.id,
+          epoch: held.epoch,
+          checkpoint: { progress: 30, state, checksum: checksumOf(state), keep: 5 },
+        },
+      ]);
+      await store.assign(pinned.id, w.id, 'pinned by an operator');
+      // Declared lost, and back before any sweep (or a new process under the same id).
+      await store.setWorkerState(w.id, 'lost');
+      const back = await store.registerWorker(worker({ id: w.id }));
+      expect(back).toMatchObject({ state: 'active', running: 1 });
+      expect(await store.getTask(running.id)).toMatchObject({
+        state: 'queued',
+        workerId: null,
+        checkpointSeq: 1,
+      });
+      expect((await store.listEvents({ taskId: running.id })).at(-1)).toMatchObject({
+        type: 'task:recovered',
+        from: 'running',
+        to: 'queued',
+        reason: 'worker-registered-again',
+      });
+      expect(await store.getTask(pinned.id)).toMatchObject({ state: 'assigned', workerId: w.id });
+      // The old attempt's writes are refused; the next claim resumes from the checkpoint.
+      const [stale] = await store.complete([
+        { taskId: running.id, epoch: held.epoch, result: 1, durationMs: 1 },
+      ]);
+      expect(stale?.ok).toBe(false);
+      const again = await store.claim({ workerId: w.id, limit: 2, capabilities: [], types: null });
+      expect(again.map((t) => t.id).sort()).toEqual([running.id, pinned.id].sort());
+      expect(again.find((t) => t.id === running.id)).toMatchObject({
+        attempt: 2,
+        epoch: held.epoch + 1,
+        checkpointSeq: 1,
+      });
+    });
+
     it('recovers one held task on demand: resume with a checkpoint, the old lease refused', async () => {
       const t = newTask();
       await store.submit([t]);

@@ -29,6 +29,15 @@ import {
 } from './rows.js';
 import { cancelDependents, HELD_STATES_SQL, recountMarked } from './task-flow.js';
 
+/**
+ * Registers a worker (again, under the same id, after it was declared lost or restarted). A
+ * worker that registers holds nothing: tasks still running under its id belong to an attempt
+ * it no longer runs (it aborted them when told it was lost, or its process is new), so they are
+ * recovered here, in the same transaction, before it can claim. Left as they are they would sit
+ * `running` under a live worker for ever: a sweep recovers only tasks of workers not alive,
+ * and one that ran before the worker came back may have passed over them (SKIP LOCKED).
+ * Tasks pinned to it (`assigned`) stay its own to claim.
+ */
 export async function registerWorker(sql: Sql, w: WorkerRegistration): Promise<WorkerRecord> {
   await sql.rows(
     `INSERT INTO workers (id, state, capabilities, types, concurrency, last_heartbeat_at,
@@ -46,9 +55,18 @@ export async function registerWorker(sql: Sql, w: WorkerRegistration): Promise<W
       data: { capabilities: w.capabilities, concurrency: w.concurrency },
     },
   ]);
+  const orphans = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.worker_id = $1 AND t.state = 'running'
+     ORDER BY t.seq FOR UPDATE OF t`,
+    [w.id],
+  );
+  for (const row of orphans) await recoverRow(sql, row, REREGISTERED);
   const [row] = await sql.rows<WorkerRow>(`${WORKER_SELECT} WHERE w.id = $1`, [w.id]);
   return toWorker(row!);
 }
+
+/** Why a task was recovered when its worker registered again (see registerWorker). */
+const REREGISTERED = 'worker-registered-again';
 
 export async function setWorkerState(
   sql: Sql,

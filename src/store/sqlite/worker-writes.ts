@@ -22,6 +22,14 @@ import { cancelDependents } from './task-flow.js';
 export const WORKER_SELECT = `SELECT w.*, (SELECT count(*) FROM tasks t
   WHERE t.worker_id = w.id AND t.state IN ${HELD_STATES_SQL}) AS running FROM workers w`;
 
+/**
+ * Registers a worker (again, under the same id, after it was declared lost or restarted). A
+ * worker that registers holds nothing: tasks still running under its id belong to an attempt
+ * it no longer runs (it aborted them when told it was lost, or its process is new), so they are
+ * recovered here, in the same transaction, before it can claim; left as they are they would
+ * sit `running` under a live worker for ever (a sweep recovers only tasks of workers not
+ * alive). Tasks pinned to it (`assigned`) stay its own to claim.
+ */
 export function registerWorker(ctx: Ctx, w: WorkerRegistration): WorkerRecord {
   const now = ctx.clock.now();
   ctx.sql
@@ -47,8 +55,15 @@ export function registerWorker(ctx: Ctx, w: WorkerRegistration): WorkerRecord {
     workerId: w.id,
     data: { capabilities: w.capabilities, concurrency: w.concurrency },
   });
+  const orphans = ctx.sql
+    .get(`SELECT * FROM tasks WHERE worker_id = ? AND state = 'running' ORDER BY seq`)
+    .all(w.id) as TaskRow[];
+  for (const row of orphans) recoverRow(ctx, row, now, REREGISTERED);
   return toWorker(ctx.sql.get(`${WORKER_SELECT} WHERE w.id = ?`).get(w.id) as WorkerRow);
 }
+
+/** Why a task was recovered when its worker registered again (see registerWorker). */
+const REREGISTERED = 'worker-registered-again';
 
 export function setWorkerState(ctx: Ctx, workerId: string, state: WorkerState): void {
   const now = ctx.clock.now();
