@@ -152,6 +152,43 @@ describe('postgres store under concurrency', () => {
     }
   });
 
+  it('never lets a cursor read pass over an event that commits after a later id', async () => {
+    const store = await db.openStore();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // A transaction takes an event id and stays open while another commits later ids.
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: string }>(
+        `INSERT INTO "${store.schema}".events (at, type, reason) VALUES (0, 'test:late', 'open')
+         RETURNING id`,
+      );
+      const lateId = Number(rows[0]!.id);
+      const task = newTask();
+      await store.submit([task]);
+      let answered = false;
+      const read = store.listEvents({ afterId: 0 }).then((events) => {
+        answered = true;
+        return events;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      await client.query('COMMIT');
+      const events = await read;
+      const ids = events.map((e) => e.id);
+      expect(ids).toContain(lateId);
+      expect(events.find((e) => e.taskId === task.id)?.id).toBeGreaterThan(lateId);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      // A read without a cursor does not wait: it shows what is committed.
+      expect((await store.listEvents({ taskId: task.id })).map((e) => e.type)).toEqual([
+        'task:submitted',
+      ]);
+    } finally {
+      await client.end();
+      await db.dropStore(store);
+    }
+  });
+
   it('upgrades a schema from version 7 (no dependency counts, task events in a B-tree): lists, releases and task logs are unchanged', async () => {
     const store = await db.openStore();
     const a = newTask();

@@ -15,7 +15,12 @@ export interface EventInput {
   data?: JsonValue | null;
 }
 
-/** Appends events in the order given, stamped with the transaction's time. */
+/**
+ * Appends events in the order given, stamped with the transaction's time. The transaction gets
+ * its xid before the first id is taken (`pg_current_xact_id()`, once per statement): a cursor
+ * read waits for the transactions holding an xid (see event-horizon.ts). The statements that
+ * insert events inline do so from rows they wrote first, which gave them theirs.
+ */
 export async function logEvents(sql: Sql, events: readonly EventInput[]): Promise<void> {
   if (events.length === 0) return;
   await sql.rows(
@@ -25,6 +30,7 @@ export async function logEvents(sql: Sql, events: readonly EventInput[]): Promis
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
        $5::text[], $6::text[], $7::text[], $8::json[]) WITH ORDINALITY
        AS e(type, task_id, run_id, worker_id, from_state, to_state, reason, data, n)
+     WHERE (SELECT pg_current_xact_id()) IS NOT NULL
      ORDER BY e.n`,
     [
       events.map((e) => e.type),

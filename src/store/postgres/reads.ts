@@ -11,6 +11,7 @@ import type {
   WorkerRecord,
 } from '../types.js';
 import type { Sql } from './db.js';
+import { settledEventId } from './event-horizon.js';
 import {
   TASK_COLUMNS,
   toCheckpoint,
@@ -159,6 +160,8 @@ export async function listWorkers(sql: Sql): Promise<WorkerRecord[]> {
 export async function listEvents(sql: Sql, filter: EventFilter): Promise<EventRecord[]> {
   const where = new Where();
   where.add((p) => `id > ${p}`, filter.afterId ?? 0);
+  // A cursor read never passes over an event that commits later with a lower id.
+  if (filter.afterId !== undefined) where.add((p) => `id <= ${p}`, await settledEventId(sql));
   if (filter.taskId !== undefined) where.add((p) => `task_id = ${p}`, filter.taskId);
   if (filter.runId !== undefined) where.add((p) => `run_id = ${p}`, filter.runId);
   const limit = Math.max(1, Math.min(10_000, Math.floor(filter.limit ?? 1000)));
