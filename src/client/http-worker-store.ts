@@ -128,8 +128,16 @@ export class HttpWorkerStore implements WorkerStore {
     await this.#post('/worker/state', { workerId, state }, okSchema);
   }
 
-  heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
-    return this.#post('/worker/heartbeat', { workerId, held }, heartbeatResultSchema);
+  async heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
+    const { lost, workerState, unnamed } = await this.#post(
+      '/worker/heartbeat',
+      { workerId, held },
+      heartbeatResultSchema,
+    );
+    if (unnamed === undefined) return { lost, workerState };
+    // The worker may give these back (a failed attempt): its write must reach their holder.
+    for (const task of unnamed) this.#holder.set(task.id, workerId);
+    return { lost, workerState, unnamed: unnamed as TaskRecord[] };
   }
 
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {

@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'STORE_CLOSED'
   | 'SCHEMA_MISMATCH'
   | 'WORKER_LOST'
+  /** A live worker no longer knew of an attempt the store had running under it (given back). */
+  | 'ATTEMPT_ABANDONED'
   // Refusals of the HTTP server (src/server/) and of the token store.
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

@@ -117,6 +117,8 @@ export const heartbeatBody = z.strictObject({
 export const heartbeatResultSchema = z.object({
   lost: z.array(z.string()),
   workerState: z.enum(['active', 'draining', 'lost', 'stopped']),
+  /** Tasks running under the worker that it did not name (HeartbeatResult.unnamed). */
+  unnamed: z.array(taskRecordSchema).optional(),
 });
 
 export const claimBody = z.strictObject({

@@ -212,6 +212,14 @@ export interface HeartbeatResult {
   lost: string[];
   /** The worker itself was marked lost or stopped: it must stop working. */
   workerState: WorkerState;
+  /**
+   * Tasks running under this (live) worker that the heartbeat did not name. Normally none, or
+   * tasks claimed since the worker's list was taken; a task the worker does not hold at all is
+   * an attempt it lost track of (its outcome could not be written) and the worker gives it
+   * back as a failed attempt, else it would stay `running` for ever: no sweep recovers the
+   * tasks of a live worker.
+   */
+  unnamed?: TaskRecord[];
 }
 
 /** What recovery did with one task of a lost worker (seed 000's `TaskRecovery`). */

@@ -80,7 +80,11 @@ function threadHeartbeats(
   thread.on('message', (message: FromThread) => {
     if (message.type === 'result') {
       deps.onResult(
-        { lost: message.lost, workerState: message.workerState as HeartbeatResult['workerState'] },
+        {
+          lost: message.lost,
+          workerState: message.workerState as HeartbeatResult['workerState'],
+          ...(message.unnamed && { unnamed: message.unnamed }),
+        },
         message.lostEpochs,
         message.generation,
       );

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HeartbeatSource, HeartbeatStore, LeaseRef } from '../store/store.js';
+import type { TaskRecord } from '../store/types.js';
 
 export interface HeartbeatThreadData {
   source: HeartbeatSource;
@@ -25,6 +26,7 @@ export type FromThread =
       workerState: string;
       lostEpochs: number[];
       generation: number;
+      unnamed?: TaskRecord[];
     }
   | { type: 'error'; message: string }
   | { type: 'stopped' };

@@ -23,6 +23,7 @@ import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
 import { Tracer } from '../observability/tracing.js';
 import { BatonError } from '../core/errors.js';
+import { backoffDelayMs, shouldRetry } from '../core/retry.js';
 
 /** How stale the heartbeat thread's list of held leases may be (ms). */
 const HELD_SYNC_MS = 100;
@@ -442,6 +443,38 @@ export class Worker {
         this.#reregistering = false;
       }
       this.wake();
+      return;
+    }
+    if (result.unnamed && result.unnamed.length > 0 && generation === this.#generation) {
+      this.#giveBack(result.unnamed);
+    }
+  }
+
+  /**
+   * Tasks the store has running under this worker that it does not hold: attempts it lost
+   * track of (their outcome could not be written, the store being out of reach for longer than
+   * it retries). Each is given back as a failed attempt, fenced by its epoch: retried while
+   * attempts remain (from its newest checkpoint), else failed. Not while a claim is in flight
+   * (its tasks may be among them, not yet held) nor while stopping (tasks claimed ahead are
+   * being handed back).
+   */
+  #giveBack(tasks: readonly TaskRecord[]): void {
+    if (this.#pumping || this.#stopping || !this.#started) return;
+    for (const task of tasks) {
+      if (this.#held.has(task.id)) continue;
+      const message = `worker ${this.id} no longer knew of attempt ${task.attempt} of task ${task.id} (its outcome was not written); given back`;
+      const error = { code: 'ATTEMPT_ABANDONED', message, retryable: true };
+      const retryDelayMs = shouldRetry(task.attempt, task.maxAttempts, true)
+        ? backoffDelayMs(task.attempt, task.backoff)
+        : null;
+      this.#batcher
+        .fail({ taskId: task.id, epoch: task.epoch, error, retryDelayMs, durationMs: 0 })
+        .then(
+          (outcome) => {
+            if (outcome.ok) this.#deps.onError(new BatonError('ATTEMPT_ABANDONED', message));
+          },
+          (failure: unknown) => this.#deps.onError(failure),
+        );
     }
   }
 

@@ -19,26 +19,11 @@ import type { LogAppend, WorkerStore } from '../../src/store/store.js';
 import { WriteBatcher } from '../../src/worker/write-batcher.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { nextEvent, useEngine } from '../helpers/engine.js';
+import { gate, nextEvent, until, useEngine } from '../helpers/engine.js';
 import { newTask } from '../store/conformance.js';
 
 const db = usePostgres();
 const sqliteEngine = useEngine();
-
-/** A gate a handler waits on until the test opens it. */
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open: () => void = () => undefined;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('prefetch on postgres', () => {
   const open: { orchestrator: Orchestrator; store: PostgresStore }[] = [];

@@ -71,7 +71,7 @@ describe('the typed client package and several servers', () => {
         headers: { authorization: `Bearer ${h.tokens.worker}`, 'content-type': 'application/json' },
         body: JSON.stringify({ workerId: worker.id, held: [] }),
       });
-      expect(await hb.json()).toEqual({ lost: [], workerState: 'active' });
+      expect(await hb.json()).toEqual({ lost: [], workerState: 'active', unnamed: [] });
       await worker.stop();
       await eventually(
         async () => (await h.store.getWorker(worker.id))?.state === 'stopped',

@@ -472,7 +472,7 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(cancelled.map((t) => t.state)).toEqual(['cancelled']);
       await store.cancel(r.id, 'stop');
       const hb = await store.heartbeat(w.id, [{ taskId: r.id, epoch: running.epoch }]);
-      expect(hb).toEqual({ lost: [r.id], workerState: 'active' });
+      expect(hb).toEqual({ lost: [r.id], workerState: 'active', unnamed: [] });
       const [late] = await store.complete([
         { taskId: r.id, epoch: running.epoch, result: 1, durationMs: 1 },
       ]);
@@ -560,6 +560,35 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       expect(
         await store.claim({ workerId: w.id, limit: 1, capabilities: [], types: null }),
       ).toEqual([]);
+    });
+
+    it('a heartbeat names the running tasks the worker did not name, not its pinned or named ones', async () => {
+      const [a, b, c, pinned] = [newTask(), newTask(), newTask(), newTask()];
+      await store.submit([a, b, c, pinned]);
+      const w = await store.registerWorker(worker());
+      const other = await store.registerWorker(worker());
+      const held = await store.claim({ workerId: w.id, limit: 2, capabilities: [], types: null });
+      const elsewhere = await claimOne(other.id);
+      await store.assign(pinned.id, w.id, 'pinned by an operator');
+      const [named, forgotten] = held;
+      const hb = await store.heartbeat(w.id, [{ taskId: named!.id, epoch: named!.epoch }]);
+      expect(hb.lost).toEqual([]);
+      expect(hb.unnamed?.map((t) => t.id)).toEqual([forgotten!.id]);
+      expect(hb.unnamed?.[0]).toMatchObject({
+        state: 'running',
+        epoch: forgotten!.epoch,
+        attempt: 1,
+        maxAttempts: forgotten!.maxAttempts,
+        backoff: forgotten!.backoff,
+        workerId: w.id,
+      });
+      expect(elsewhere.workerId).toBe(other.id);
+      // Named by a stale epoch: lost, not unnamed.
+      const stale = await store.heartbeat(w.id, [
+        { taskId: named!.id, epoch: named!.epoch + 1 },
+        { taskId: forgotten!.id, epoch: forgotten!.epoch },
+      ]);
+      expect(stale).toEqual({ lost: [named!.id], workerState: 'active', unnamed: [] });
     });
 
     it('a worker that registers again holds nothing: its running tasks are recovered, its pinned ones kept', async () => {

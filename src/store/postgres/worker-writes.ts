@@ -28,6 +28,7 @@ import {
   type WorkerRow,
 } from './rows.js';
 import { cancelDependents, HELD_STATES_SQL, recountMarked } from './task-flow.js';
+import { compareHeld, type HeldRow } from '../held-leases.js';
 
 /**
  * Registers a worker (again, under the same id, after it was declared lost or restarted). A
@@ -102,16 +103,21 @@ export async function heartbeat(
     );
     return { lost: held.map((h) => h.taskId), workerState: row?.state ?? 'lost' };
   }
-  if (held.length === 0) return { lost: [], workerState: alive.state };
-  const still = await sql.rows<{ id: string; epoch: number }>(
-    `SELECT t.id, t.epoch FROM tasks t JOIN unnest($1::text[], $2::bigint[]) AS h(id, epoch)
-       ON t.id = h.id AND t.epoch = h.epoch
-     WHERE t.worker_id = $3 AND t.state IN ${HELD_STATES_SQL}`,
-    [held.map((h) => h.taskId), held.map((h) => h.epoch), workerId],
+  const mine = await sql.rows<HeldRow>(
+    `SELECT t.id, t.epoch, t.state FROM tasks t
+     WHERE t.worker_id = $1 AND t.state IN ${HELD_STATES_SQL}`,
+    [workerId],
   );
-  const ok = new Set(still.map((s) => `${s.id}\u0000${s.epoch}`));
-  const lost = held.filter((h) => !ok.has(`${h.taskId}\u0000${h.epoch}`)).map((h) => h.taskId);
-  return { lost, workerState: alive.state };
+  const { lost, unnamedIds } = compareHeld(held, mine);
+  const unnamed =
+    unnamedIds.length === 0
+      ? []
+      : await sql.rows<TaskRow>(
+          `SELECT ${TASK_COLUMNS} FROM tasks t
+           WHERE t.id = ANY($1::text[]) AND t.worker_id = $2 AND t.state = 'running'`,
+          [unnamedIds, workerId],
+        );
+  return { lost, workerState: alive.state, unnamed: unnamed.map(toTask) };
 }
 
 /**

@@ -18,6 +18,7 @@ import type { TaskRecord, WorkerRecord, WorkerState } from '../types.js';
 import { HELD_STATES_SQL, logEvent, record, taskRow, type Ctx } from './context.js';
 import { toWorker, type TaskRow, type WorkerRow } from './rows.js';
 import { cancelDependents } from './task-flow.js';
+import { compareHeld, type HeldRow } from '../held-leases.js';
 
 export const WORKER_SELECT = `SELECT w.*, (SELECT count(*) FROM tasks t
   WHERE t.worker_id = w.id AND t.state IN ${HELD_STATES_SQL}) AS running FROM workers w`;
@@ -89,20 +90,12 @@ export function heartbeat(ctx: Ctx, workerId: string, held: LeaseRef[]): Heartbe
       { state: WorkerState } | undefined;
     return { lost: held.map((h) => h.taskId), workerState: row?.state ?? 'lost' };
   }
-  const check = ctx.sql.get('SELECT epoch, state, worker_id FROM tasks WHERE id = ?');
-  const lost = held
-    .filter((ref) => {
-      const row = check.get(ref.taskId) as
-        Pick<TaskRow, 'epoch' | 'state' | 'worker_id'> | undefined;
-      return !(
-        row &&
-        row.epoch === ref.epoch &&
-        row.worker_id === workerId &&
-        (row.state === 'running' || row.state === 'assigned')
-      );
-    })
-    .map((ref) => ref.taskId);
-  return { lost, workerState: alive.state };
+  const mine = ctx.sql
+    .get(`SELECT id, epoch, state FROM tasks WHERE worker_id = ? AND state IN ${HELD_STATES_SQL}`)
+    .all(workerId) as HeldRow[];
+  const { lost, unnamedIds } = compareHeld(held, mine);
+  const unnamed = unnamedIds.map((id) => record(ctx, taskRow(ctx, id)!));
+  return { lost, workerState: alive.state, unnamed };
 }
 
 export function recoverExpired(ctx: Ctx, workerTimeoutMs: number): RecoverResult {
