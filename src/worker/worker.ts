@@ -88,6 +88,10 @@ export class Worker {
   #unsubscribeLimiter: () => void = () => undefined;
   readonly #meta: Record<string, string | number>;
   #pumping = false;
+  /** A claim is in flight (its tasks are not held yet). */
+  #claiming = false;
+  /** Named by a heartbeat while a claim was in flight: looked at once that claim's are held. */
+  #toGiveBack: readonly TaskRecord[] | null = null;
   /** Settles when the claim loop running now (if any) has stopped. */
   #pumped: Promise<void> = Promise.resolve();
   #wakeScheduled = false;
@@ -205,6 +209,7 @@ export class Worker {
         }
         let tasks: TaskRecord[] = [];
         const claimStartedAt = Date.now();
+        this.#claiming = true;
         try {
           tasks = await store.claim({
             workerId: this.id,
@@ -215,16 +220,19 @@ export class Worker {
             ...(this.#runId === undefined ? {} : { runId: this.#runId }),
           });
         } finally {
+          this.#claiming = false;
           this.#deps.limiter.give(granted - Math.min(granted, tasks.length));
         }
         this.#tracer.claimed(tasks, this.id, claimStartedAt);
         tasks.forEach((task, i) => this.#hold(task, i < granted));
+        this.#giveBackDeferred();
         if (tasks.length === limit) this.#again = true;
       } while (this.#again && !this.#stopping);
     } catch (error) {
       this.#deps.onError(error);
     } finally {
       this.#pumping = false;
+      this.#giveBackDeferred();
       if (!full) this.#schedulePoll();
     }
   }
@@ -454,12 +462,17 @@ export class Worker {
    * Tasks the store has running under this worker that it does not hold: attempts it lost
    * track of (their outcome could not be written, the store being out of reach for longer than
    * it retries). Each is given back as a failed attempt, fenced by its epoch: retried while
-   * attempts remain (from its newest checkpoint), else failed. Not while a claim is in flight
-   * (its tasks may be among them, not yet held) nor while stopping (tasks claimed ahead are
-   * being handed back).
+   * attempts remain (from its newest checkpoint), else failed. A claim in flight may be what
+   * put some of them under this worker: they are looked at again once its tasks are held (a
+   * claim started later cannot have committed before the heartbeat read them). Not while
+   * stopping (tasks claimed ahead are being handed back).
    */
   #giveBack(tasks: readonly TaskRecord[]): void {
-    if (this.#pumping || this.#stopping || !this.#started) return;
+    if (this.#claiming) {
+      this.#toGiveBack = tasks;
+      return;
+    }
+    if (this.#stopping || !this.#started) return;
     for (const task of tasks) {
       if (this.#held.has(task.id)) continue;
       const message = `worker ${this.id} no longer knew of attempt ${task.attempt} of task ${task.id} (its outcome was not written); given back`;
@@ -476,6 +489,13 @@ export class Worker {
           (failure: unknown) => this.#deps.onError(failure),
         );
     }
+  }
+
+  #giveBackDeferred(): void {
+    const tasks = this.#toGiveBack;
+    if (tasks === null || this.#claiming) return;
+    this.#toGiveBack = null;
+    this.#giveBack(tasks);
   }
 
   /**

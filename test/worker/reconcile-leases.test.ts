@@ -28,8 +28,10 @@ function faultyStore(store: SqliteStore): {
   store: Store;
   delayNextHeartbeat: () => { answered: Promise<void>; deliver: () => void };
   refuseOutcomes: (n: number) => void;
+  holdNextClaim: () => { called: Promise<void>; release: () => void };
 } {
   let delayed: { answered: () => void; held: Promise<void> } | null = null;
+  let heldClaim: { called: () => void; released: Promise<void> } | null = null;
   let refusals = 0;
   const outcome =
     (write: 'complete' | 'fail') =>
@@ -45,6 +47,17 @@ function faultyStore(store: SqliteStore): {
   const proxy = new Proxy(store, {
     get(target, key, receiver) {
       if (key === 'complete' || key === 'fail') return outcome(key);
+      if (key === 'claim') {
+        return async (request: Parameters<Store['claim']>[0]) => {
+          const h = heldClaim;
+          heldClaim = null;
+          if (h) {
+            h.called();
+            await h.released;
+          }
+          return target.claim(request);
+        };
+      }
       if (key !== 'heartbeat') {
         const value: unknown = Reflect.get(target, key, receiver);
         return typeof value === 'function' ? (value.bind(target) as unknown) : value;
@@ -71,6 +84,12 @@ function faultyStore(store: SqliteStore): {
     },
     refuseOutcomes(n) {
       refusals = n;
+    },
+    holdNextClaim() {
+      const called = gate();
+      const released = gate();
+      heldClaim = { called: called.open, released: released.wait };
+      return { called: called.wait, release: released.open };
     },
   };
 }
@@ -177,5 +196,36 @@ describe('a worker that could not write an outcome', () => {
     expect(errors.some((e) => e.includes('ECONNREFUSED'))).toBe(true);
     expect(errors.some((e) => e.includes('given back'))).toBe(true);
     await until('the worker to hold nothing', () => worker.running === 0);
+  });
+
+  it('looks at them again once the claim in flight is held: its tasks may be among them', async () => {
+    // Heartbeats only when the test calls them.
+    const { sqlite, orchestrator, refuseOutcomes, holdNextClaim } = engine({
+      heartbeatIntervalMs: 600_000,
+    });
+    const attempts: number[] = [];
+    orchestrator.handle('step', (_payload, ctx) => {
+      attempts.push(ctx.attempt);
+      return { attempt: ctx.attempt };
+    });
+    refuseOutcomes(2);
+    const task = newTask({
+      type: 'step',
+      maxAttempts: 3,
+      backoff: { initialMs: 10, factor: 2, maxMs: 10, jitter: 0 },
+    });
+    await sqlite.submit([task]);
+    const worker = await orchestrator.startWorker({ concurrency: 1 });
+    await until('attempt 1 to be forgotten', () => attempts.length === 1 && worker.running === 0);
+    expect(await sqlite.getTask(task.id)).toMatchObject({ state: 'running', attempt: 1 });
+    // The idle worker polls: hold its next claim in flight, and heartbeat meanwhile.
+    const claim = holdNextClaim();
+    await claim.called;
+    await worker.heartbeat();
+    expect(await sqlite.getTask(task.id)).toMatchObject({ state: 'running', attempt: 1 });
+    claim.release();
+    const done = await orchestrator.waitForTask(task.id, { timeoutMs: 10_000 });
+    expect(done).toMatchObject({ state: 'completed', attempt: 2, result: { attempt: 2 } });
+    expect(attempts).toEqual([1, 2]);
   });
 });
