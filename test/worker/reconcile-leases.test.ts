@@ -28,10 +28,15 @@ function faultyStore(store: SqliteStore): {
   store: Store;
   delayNextHeartbeat: () => { answered: Promise<void>; deliver: () => void };
   refuseOutcomes: (n: number) => void;
-  holdNextClaim: () => { called: Promise<void>; release: () => void };
+  /** Holds the next claim before it reaches the store, or (`answered`) its answer after. */
+  holdNextClaim: (when?: 'sent' | 'answered') => { called: Promise<void>; release: () => void };
 } {
   let delayed: { answered: () => void; held: Promise<void> } | null = null;
-  let heldClaim: { called: () => void; released: Promise<void> } | null = null;
+  let heldClaim: {
+    when: 'sent' | 'answered';
+    called: () => void;
+    released: Promise<void>;
+  } | null = null;
   let refusals = 0;
   const outcome =
     (write: 'complete' | 'fail') =>
@@ -51,11 +56,12 @@ function faultyStore(store: SqliteStore): {
         return async (request: Parameters<Store['claim']>[0]) => {
           const h = heldClaim;
           heldClaim = null;
+          const answer = h?.when === 'answered' ? await target.claim(request) : null;
           if (h) {
             h.called();
             await h.released;
           }
-          return target.claim(request);
+          return answer ?? target.claim(request);
         };
       }
       if (key !== 'heartbeat') {
@@ -85,10 +91,10 @@ function faultyStore(store: SqliteStore): {
     refuseOutcomes(n) {
       refusals = n;
     },
-    holdNextClaim() {
+    holdNextClaim(when = 'sent') {
       const called = gate();
       const released = gate();
-      heldClaim = { called: called.open, released: released.wait };
+      heldClaim = { when, called: called.open, released: released.wait };
       return { called: called.wait, release: released.open };
     },
   };
@@ -227,5 +233,27 @@ describe('a worker that could not write an outcome', () => {
     const done = await orchestrator.waitForTask(task.id, { timeoutMs: 10_000 });
     expect(done).toMatchObject({ state: 'completed', attempt: 2, result: { attempt: 2 } });
     expect(attempts).toEqual([1, 2]);
+  });
+
+  it('never gives back a task its claim in flight started: it runs that attempt', async () => {
+    const { sqlite, orchestrator, holdNextClaim } = engine({ heartbeatIntervalMs: 600_000 });
+    const attempts: number[] = [];
+    orchestrator.handle('step', (_payload, ctx) => {
+      attempts.push(ctx.attempt);
+      return { attempt: ctx.attempt };
+    });
+    const worker = await orchestrator.startWorker({ concurrency: 1 });
+    // The idle worker's next claim commits, and its answer is held: the task is running under
+    // the worker in the store, not yet held by it, when the heartbeat names it.
+    const claim = holdNextClaim('answered');
+    const task = newTask({ type: 'step', maxAttempts: 3 });
+    await sqlite.submit([task]);
+    await claim.called;
+    expect(await sqlite.getTask(task.id)).toMatchObject({ state: 'running', attempt: 1 });
+    await worker.heartbeat();
+    claim.release();
+    const done = await orchestrator.waitForTask(task.id, { timeoutMs: 10_000 });
+    expect(done).toMatchObject({ state: 'completed', attempt: 1, result: { attempt: 1 } });
+    expect(attempts).toEqual([1]);
   });
 });
