@@ -23,7 +23,7 @@ import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
 import { Tracer } from '../observability/tracing.js';
 import { BatonError } from '../core/errors.js';
-import { backoffDelayMs, shouldRetry } from '../core/retry.js';
+import { giveBack } from './give-back.js';
 
 /** How stale the heartbeat thread's list of held leases may be (ms). */
 const HELD_SYNC_MS = 100;
@@ -474,20 +474,7 @@ export class Worker {
     }
     if (this.#stopping || !this.#started) return;
     for (const task of tasks) {
-      if (this.#held.has(task.id)) continue;
-      const message = `worker ${this.id} no longer knew of attempt ${task.attempt} of task ${task.id} (its outcome was not written); given back`;
-      const error = { code: 'ATTEMPT_ABANDONED', message, retryable: true };
-      const retryDelayMs = shouldRetry(task.attempt, task.maxAttempts, true)
-        ? backoffDelayMs(task.attempt, task.backoff)
-        : null;
-      this.#batcher
-        .fail({ taskId: task.id, epoch: task.epoch, error, retryDelayMs, durationMs: 0 })
-        .then(
-          (outcome) => {
-            if (outcome.ok) this.#deps.onError(new BatonError('ATTEMPT_ABANDONED', message));
-          },
-          (failure: unknown) => this.#deps.onError(failure),
-        );
+      if (!this.#held.has(task.id)) giveBack(this.#batcher, this.id, task, this.#deps.onError);
     }
   }
 

@@ -124,6 +124,25 @@ function engine(options: Omit<OrchestratorOptions, 'store'>) {
   return { sqlite, orchestrator, ...faulty };
 }
 
+/** Handles `step` tasks at once, noting each attempt's number; returns those notes. */
+function stepHandler(orchestrator: Orchestrator): number[] {
+  const attempts: number[] = [];
+  orchestrator.handle('step', (_payload, ctx) => {
+    attempts.push(ctx.attempt);
+    return { attempt: ctx.attempt };
+  });
+  return attempts;
+}
+
+/** A `step` task retried after 10 ms, 3 attempts. */
+function quickRetryTask() {
+  return newTask({
+    type: 'step',
+    maxAttempts: 3,
+    backoff: { initialMs: 10, factor: 2, maxMs: 10, jitter: 0 },
+  });
+}
+
 describe('a worker declared lost while alive', () => {
   it('acts on the verdict once: a late answer to a beat sent before it registered again is stale', async () => {
     // Heartbeats only when the test calls them.
@@ -174,20 +193,12 @@ describe('a worker declared lost while alive', () => {
 describe('a worker that could not write an outcome', () => {
   it('gives the attempt back when a heartbeat names it, instead of leaving it running', async () => {
     const { sqlite, orchestrator, refuseOutcomes } = engine({ heartbeatIntervalMs: 50 });
-    const attempts: number[] = [];
-    orchestrator.handle('step', (_payload, ctx) => {
-      attempts.push(ctx.attempt);
-      return { attempt: ctx.attempt };
-    });
+    const attempts = stepHandler(orchestrator);
     const errors: string[] = [];
     orchestrator.on('engine:error', ({ error }) => errors.push(String(error)));
     // Attempt 1's completion and then its failure are both refused: the worker forgets it.
     refuseOutcomes(2);
-    const task = newTask({
-      type: 'step',
-      maxAttempts: 3,
-      backoff: { initialMs: 10, factor: 2, maxMs: 10, jitter: 0 },
-    });
+    const task = quickRetryTask();
     await sqlite.submit([task]);
     const worker = await orchestrator.startWorker({ concurrency: 1 });
     const done = await orchestrator.waitForTask(task.id, { timeoutMs: 10_000 });
@@ -209,17 +220,9 @@ describe('a worker that could not write an outcome', () => {
     const { sqlite, orchestrator, refuseOutcomes, holdNextClaim } = engine({
       heartbeatIntervalMs: 600_000,
     });
-    const attempts: number[] = [];
-    orchestrator.handle('step', (_payload, ctx) => {
-      attempts.push(ctx.attempt);
-      return { attempt: ctx.attempt };
-    });
+    const attempts = stepHandler(orchestrator);
     refuseOutcomes(2);
-    const task = newTask({
-      type: 'step',
-      maxAttempts: 3,
-      backoff: { initialMs: 10, factor: 2, maxMs: 10, jitter: 0 },
-    });
+    const task = quickRetryTask();
     await sqlite.submit([task]);
     const worker = await orchestrator.startWorker({ concurrency: 1 });
     await until('attempt 1 to be forgotten', () => attempts.length === 1 && worker.running === 0);
@@ -237,11 +240,7 @@ describe('a worker that could not write an outcome', () => {
 
   it('never gives back a task its claim in flight started: it runs that attempt', async () => {
     const { sqlite, orchestrator, holdNextClaim } = engine({ heartbeatIntervalMs: 600_000 });
-    const attempts: number[] = [];
-    orchestrator.handle('step', (_payload, ctx) => {
-      attempts.push(ctx.attempt);
-      return { attempt: ctx.attempt };
-    });
+    const attempts = stepHandler(orchestrator);
     const worker = await orchestrator.startWorker({ concurrency: 1 });
     // The idle worker's next claim commits, and its answer is held: the task is running under
     // the worker in the store, not yet held by it, when the heartbeat names it.
