@@ -15,11 +15,11 @@ import type { WorkerRuntimeOptions } from '../engine/options.js';
 import type { WorkerStore } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { HeartbeatVerdicts } from './heartbeat-verdicts.js';
 import type { TaskHandler } from './handler.js';
 import type { Limiter } from './limiter.js';
 import { AbortReason, runAttempt, type AbortKind, type CrashPointHook } from './run-attempt.js';
 import { startHeartbeats, type HeartbeatRunner } from './heartbeat-runner.js';
-import type { HeartbeatResult } from '../store/store.js';
 import { WriteBatcher } from './write-batcher.js';
 import { Tracer } from '../observability/tracing.js';
 import { BatonError } from '../core/errors.js';
@@ -88,10 +88,6 @@ export class Worker {
   #unsubscribeLimiter: () => void = () => undefined;
   readonly #meta: Record<string, string | number>;
   #pumping = false;
-  /** A claim is in flight (its tasks are not held yet). */
-  #claiming = false;
-  /** Named by a heartbeat while a claim was in flight: looked at once that claim's are held. */
-  #toGiveBack: readonly TaskRecord[] | null = null;
   /** Settles when the claim loop running now (if any) has stopped. */
   #pumped: Promise<void> = Promise.resolve();
   #wakeScheduled = false;
@@ -104,13 +100,7 @@ export class Worker {
   #started = false;
   #cancelPoll: () => void = () => undefined;
   #heartbeats: HeartbeatRunner | null = null;
-  /**
-   * Registrations so far, less one: a heartbeat's verdict "lost" is acted on only if the beat
-   * was sent under the current one (a beat sent before the worker registered again is stale).
-   */
-  #generation = 0;
-  /** Registering again after a "lost" verdict: further verdicts wait for it. */
-  #reregistering = false;
+  readonly #verdicts: HeartbeatVerdicts;
   readonly #crashPoint: CrashPointHook | undefined;
   #idleWaiters: (() => void)[] = [];
   // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
@@ -127,6 +117,23 @@ export class Worker {
     this.#crashPoint = options.crashPoint;
     this.#batcher = new WriteBatcher(deps.store, {
       maxInFlight: deps.store.pacing?.parallelWrites ?? 1,
+    });
+    this.#verdicts = new HeartbeatVerdicts({
+      heldEpoch: (taskId) => this.#held.get(taskId)?.task.epoch,
+      leaseLost: (taskId, epoch) => {
+        this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
+        this.#deps.bus.emit('task:lease-lost', { taskId, epoch, workerId: this.id });
+      },
+      working: () => this.#started && !this.#stopping,
+      registerAgain: async () => {
+        this.#deps.bus.emit('worker:lost', { workerId: this.id });
+        await this.#register();
+      },
+      registered: (generation) => {
+        this.#heartbeats?.setHeld(this.#leases(), generation);
+        this.wake();
+      },
+      giveBack: (task) => giveBack(this.#batcher, this.id, task, this.#deps.onError),
     });
   }
 
@@ -150,7 +157,7 @@ export class Worker {
       intervalMs: heartbeatIntervalMs,
       beat: () => this.heartbeat(),
       onResult: (result, lostEpochs, generation) =>
-        void this.#apply(result, lostEpochs, generation).catch(this.#deps.onError),
+        void this.#verdicts.apply(result, lostEpochs, generation).catch(this.#deps.onError),
       onError: this.#deps.onError,
     });
     this.#unsubscribeWake = this.#deps.store.onWake?.(() => this.wake()) ?? (() => undefined);
@@ -209,7 +216,7 @@ export class Worker {
         }
         let tasks: TaskRecord[] = [];
         const claimStartedAt = Date.now();
-        this.#claiming = true;
+        this.#verdicts.claimStarted();
         try {
           tasks = await store.claim({
             workerId: this.id,
@@ -220,19 +227,19 @@ export class Worker {
             ...(this.#runId === undefined ? {} : { runId: this.#runId }),
           });
         } finally {
-          this.#claiming = false;
+          this.#verdicts.claimEnded();
           this.#deps.limiter.give(granted - Math.min(granted, tasks.length));
         }
         this.#tracer.claimed(tasks, this.id, claimStartedAt);
         tasks.forEach((task, i) => this.#hold(task, i < granted));
-        this.#giveBackDeferred();
+        this.#verdicts.claimSettled();
         if (tasks.length === limit) this.#again = true;
       } while (this.#again && !this.#stopping);
     } catch (error) {
       this.#deps.onError(error);
     } finally {
       this.#pumping = false;
-      this.#giveBackDeferred();
+      this.#verdicts.claimSettled();
       if (!full) this.#schedulePoll();
     }
   }
@@ -401,88 +408,21 @@ export class Worker {
     this.#heldDirty = true;
     setTimeout(() => {
       this.#heldDirty = false;
-      this.#heartbeats?.setHeld(this.#leases(), this.#generation);
+      this.#heartbeats?.setHeld(this.#leases(), this.#verdicts.generation);
     }, HELD_SYNC_MS).unref();
   }
 
-  /** Renews liveness now and aborts attempts whose lease is gone. */
+  /** Renews liveness now and acts on the answer (see HeartbeatVerdicts). */
   async heartbeat(): Promise<void> {
     const leases = this.#leases();
-    const generation = this.#generation;
+    const generation = this.#verdicts.generation;
     const result = await this.#deps.store.heartbeat(this.id, leases);
     const epochs = new Map(leases.map((l) => [l.taskId, l.epoch]));
-    await this.#apply(
+    await this.#verdicts.apply(
       result,
       result.lost.map((id) => epochs.get(id) ?? -1),
       generation,
     );
-  }
-
-  /**
-   * Aborts the attempts whose lease was reported lost. `lostEpochs` are the epochs the
-   * heartbeat named: a task held again since (a retry claimed anew) is not the one lost.
-   * `generation` is the registration the beat was sent under (see `#generation`).
-   */
-  async #apply(result: HeartbeatResult, lostEpochs: number[], generation: number): Promise<void> {
-    for (const [i, taskId] of result.lost.entries()) {
-      const held = this.#held.get(taskId);
-      if (!held || held.task.epoch !== lostEpochs[i]) continue;
-      this.abort(taskId, 'lease-lost', `lease on task ${taskId} was lost`);
-      this.#deps.bus.emit('task:lease-lost', { taskId, epoch: held.task.epoch, workerId: this.id });
-    }
-    if (
-      result.workerState === 'lost' &&
-      generation === this.#generation &&
-      !this.#reregistering &&
-      !this.#stopping &&
-      this.#started
-    ) {
-      // Declared dead while alive (a long pause): our tasks are elsewhere now (the store
-      // recovers any it has not yet when we register). Start afresh. A verdict from a beat
-      // sent before that registration must not start afresh again: registering recovers the
-      // tasks claimed since.
-      this.#deps.bus.emit('worker:lost', { workerId: this.id });
-      this.#reregistering = true;
-      try {
-        await this.#register();
-        this.#generation++;
-        this.#heartbeats?.setHeld(this.#leases(), this.#generation);
-      } finally {
-        this.#reregistering = false;
-      }
-      this.wake();
-      return;
-    }
-    if (result.unnamed && result.unnamed.length > 0 && generation === this.#generation) {
-      this.#giveBack(result.unnamed);
-    }
-  }
-
-  /**
-   * Tasks the store has running under this worker that it does not hold: attempts it lost
-   * track of (their outcome could not be written, the store being out of reach for longer than
-   * it retries). Each is given back as a failed attempt, fenced by its epoch: retried while
-   * attempts remain (from its newest checkpoint), else failed. A claim in flight may be what
-   * put some of them under this worker: they are looked at again once its tasks are held (a
-   * claim started later cannot have committed before the heartbeat read them). Not while
-   * stopping (tasks claimed ahead are being handed back).
-   */
-  #giveBack(tasks: readonly TaskRecord[]): void {
-    if (this.#claiming) {
-      this.#toGiveBack = tasks;
-      return;
-    }
-    if (this.#stopping || !this.#started) return;
-    for (const task of tasks) {
-      if (!this.#held.has(task.id)) giveBack(this.#batcher, this.id, task, this.#deps.onError);
-    }
-  }
-
-  #giveBackDeferred(): void {
-    const tasks = this.#toGiveBack;
-    if (tasks === null || this.#claiming) return;
-    this.#toGiveBack = null;
-    this.#giveBack(tasks);
   }
 
   /**
