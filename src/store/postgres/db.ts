@@ -109,6 +109,11 @@ export class Db {
     });
     // An idle client whose server went away: the pool drops it; the next query reconnects.
     this.pool.on('error', (error) => options.onError(error));
+    // A new connection's first bytes can carry both its ready signal and its end (a server
+    // shutting down as it let it in): the pool hands the client out on the first, and the
+    // second is read before the taker's listener is attached. This one keeps that error from
+    // going unheard; the taker's first query then fails as a lost connection and is retried.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   get closed(): boolean {
