@@ -19,15 +19,28 @@ const parent = process.ppid;
 const start = JSON.parse(process.env.BATON_CHECKPOINT ?? '{"i":0}').i;
 const attempt = process.env.BATON_ATTEMPT;
 appendFileSync('log.txt', 'attempt ' + attempt + ' starts at ' + start + '\\n');
-for (let i = start; i < 30; i++) {
+const end = ENDLESS_FIRST ? (attempt === '1' ? Infinity : start + 5) : END_STEP;
+for (let i = start; i < end; i++) {
   await new Promise((r) => setTimeout(r, 100));
   if (process.ppid !== parent) process.exit(1); // its worker died: stop too
   console.log('::checkpoint::' + JSON.stringify({ i: i + 1 }));
-  console.log('::progress::' + Math.round(((i + 1) / 30) * 100));
+  console.log('::progress::' + Math.min(99, i + 1));
 }
 appendFileSync('log.txt', 'attempt ' + attempt + ' done\\n');
 console.log('done by attempt ' + attempt);
 `;
+
+/**
+ * The steps script, 100 ms a step, each checkpointed, up to step `end`; or, `endlessFirst`, with
+ * a first attempt that never ends on its own (its worker is killed however slow the machine is)
+ * and later ones that run 5 steps past their checkpoint.
+ */
+function stepsScript(end: number, endlessFirst = false): string {
+  return STEPS_SCRIPT.replace('ENDLESS_FIRST', String(endlessFirst)).replace(
+    'END_STEP',
+    String(end),
+  );
+}
 
 function startWorker(
   spawnBaton: ReturnType<typeof useProcesses>,
@@ -159,7 +172,7 @@ describe('remote worker processes', () => {
     const h = await open({
       engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
     });
-    writeFileSync(join(h.dir, 'steps.mjs'), STEPS_SCRIPT);
+    writeFileSync(join(h.dir, 'steps.mjs'), stepsScript(30, true));
     const a = startWorker(spawnBaton, h, 'A', 'slow');
     const client = new BatonClient({ url: h.url, token: h.tokens.client });
     const run = await client.submitRun({
@@ -195,7 +208,7 @@ describe('remote worker processes', () => {
     const h = await open({
       engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
     });
-    writeFileSync(join(h.dir, 'steps.mjs'), STEPS_SCRIPT.replace('< 30', '< 12'));
+    writeFileSync(join(h.dir, 'steps.mjs'), stepsScript(12));
     const a = startWorker(spawnBaton, h, 'A', 'slow');
     const client = new BatonClient({ url: h.url, token: h.tokens.client });
     const task = (
