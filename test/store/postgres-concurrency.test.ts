@@ -3,15 +3,10 @@
  * connections, as separate processes would be) claiming, sweeping and migrating at once on one
  * schema, and wake-ups crossing between them.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { checksumOf } from '../../src/core/checksum.js';
-import { claim } from '../../src/store/postgres/claim.js';
 import { typeParsers, type Sql } from '../../src/store/postgres/db.js';
-import { checkpoint, complete } from '../../src/store/postgres/lease-writes.js';
-import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { complete } from '../../src/store/postgres/lease-writes.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { TaskRecord } from '../../src/store/types.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -112,46 +107,6 @@ describe('postgres store under concurrency', () => {
     await Promise.all(stores.map((s) => db.dropStore(s)));
   });
 
-  it('migrates safely when two processes open a new schema at once', async () => {
-    const schema = db.newSchema('mig');
-    const storeModule = fileURLToPath(
-      new URL('../../src/store/postgres/postgres-store.ts', import.meta.url),
-    );
-    const code = `
-      const { PostgresStore } = await import(${JSON.stringify(storeModule)});
-      const store = await PostgresStore.open({ url: process.env.URL, schema: process.env.SCHEMA });
-      await store.close();
-      console.log('migrated');`;
-    const run = (): Promise<{ code: number | null; out: string }> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ['--import', 'tsx', '--input-type=module', '-e', code],
-          { env: { ...process.env, URL: db.url, SCHEMA: schema }, stdio: 'pipe' },
-        );
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        child.on('error', reject);
-        child.on('close', (exit) => resolve({ code: exit, out }));
-      });
-    const [a, b] = await Promise.all([run(), run()]);
-    expect(a).toMatchObject({ code: 0 });
-    expect(b).toMatchObject({ code: 0 });
-    expect(a.out + b.out).toMatch(/migrated[\s\S]*migrated/);
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const rows = await client.query<{ version: number }>(
-        `SELECT version FROM "${schema}".baton_migrations ORDER BY version`,
-      );
-      expect(rows.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
-      await client.query(`DROP SCHEMA "${schema}" CASCADE`);
-    } finally {
-      await client.end();
-    }
-  });
-
   it('never lets a cursor read pass over an event that commits after a later id', async () => {
     const store = await db.openStore();
     const client = new pg.Client({ connectionString: db.url });
@@ -186,67 +141,6 @@ describe('postgres store under concurrency', () => {
     } finally {
       await client.end();
       await db.dropStore(store);
-    }
-  });
-
-  it('upgrades a schema from version 7 (no dependency counts, task events in a B-tree): lists, releases and task logs are unchanged', async () => {
-    const store = await db.openStore();
-    const a = newTask();
-    const b = newTask({ dependsOn: [a.id] });
-    const lone = newTask();
-    await store.submit([a, b, lone]);
-    await store.close();
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      // The schema as version 7 left it: no counts, the task's events in a B-tree.
-      await client.query(
-        `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents,
-           DROP COLUMN recount_pending;
-         DROP INDEX "${store.schema}".events_task;
-         CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
-         DELETE FROM "${store.schema}".baton_migrations WHERE version > 7`,
-      );
-      const upgraded = await db.openStore({ schema: store.schema });
-      const index = await client.query<{ indexdef: string }>(
-        `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_task'`,
-        [store.schema],
-      );
-      expect(index.rows.map((r) => r.indexdef)).toEqual([
-        expect.stringContaining('USING hash (task_id)'),
-      ]);
-      const counts = await client.query<{ id: string; dep_count: number; dependents: number }>(
-        `SELECT id, dep_count, dependents FROM "${store.schema}".tasks`,
-      );
-      const byId = new Map(counts.rows.map((r) => [r.id, r]));
-      expect(byId.get(a.id)).toMatchObject({ dep_count: 0, dependents: 1 });
-      expect(byId.get(b.id)).toMatchObject({ dep_count: 1, dependents: 0 });
-      expect(byId.get(lone.id)).toMatchObject({ dep_count: 0, dependents: 0 });
-      expect((await upgraded.getTask(b.id))!.dependsOn).toEqual([a.id]);
-      const w = await upgraded.registerWorker(worker());
-      const claimed = await upgraded.claim({
-        workerId: w.id,
-        limit: 2,
-        capabilities: [],
-        types: null,
-      });
-      expect(claimed.map((t) => t.id).sort()).toEqual([a.id, lone.id].sort());
-      const heldA = claimed.find((t) => t.id === a.id)!;
-      await upgraded.complete([{ taskId: a.id, epoch: heldA.epoch, result: null, durationMs: 1 }]);
-      expect((await upgraded.getTask(b.id))!.state).toBe('queued');
-      // The log of a task, written before and after the upgrade, in order.
-      expect((await upgraded.listEvents({ taskId: a.id })).map((e) => e.type)).toEqual([
-        'task:submitted',
-        'task:started',
-        'task:completed',
-      ]);
-      expect((await upgraded.listEvents({ taskId: b.id })).map((e) => e.to)).toEqual([
-        'pending',
-        'queued',
-      ]);
-      await db.dropStore(upgraded);
-    } finally {
-      await client.end();
     }
   });
 
@@ -456,39 +350,6 @@ describe('postgres store under concurrency', () => {
     });
   });
 
-  it('refuses a schema written by a newer baton', async () => {
-    const store = await db.openStore();
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      await client.query(
-        `INSERT INTO "${store.schema}".baton_migrations (version, name) VALUES (999, 'future')`,
-      );
-    } finally {
-      await client.end();
-    }
-    await expect(db.openStore({ schema: store.schema })).rejects.toMatchObject({
-      code: 'SCHEMA_MISMATCH',
-    });
-    await db.dropStore(store);
-  });
-
-  it('keeps working when another process changes a table under its prepared statements', async () => {
-    const store = await db.openStore({ poolSize: 1 });
-    const t = newTask();
-    await store.submit([t]);
-    expect((await store.getTask(t.id))!.id).toBe(t.id); // prepared on the pool's one connection
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      await client.query(`ALTER TABLE "${store.schema}".tasks ADD COLUMN added_later text`);
-    } finally {
-      await client.end();
-    }
-    expect((await store.getTask(t.id))!.id).toBe(t.id);
-    await db.dropStore(store);
-  });
-
   it('wakes listeners in other processes when tasks become claimable', async () => {
     const first = await db.openStore();
     const [other] = await peers(first, 1);
@@ -529,110 +390,5 @@ describe('postgres store under concurrency', () => {
     });
     expect(await store.listTasks({})).toHaveLength(1);
     await db.dropStore(store);
-  });
-});
-
-describe('postgres store after a commit lost with its connection', () => {
-  /** A unit of work as the store runs it on its second try: a real connection, `ambiguous` set. */
-  async function retrySql(store: PostgresStore): Promise<{ sql: Sql; end: () => Promise<void> }> {
-    const client = new pg.Client({
-      connectionString: db.url,
-      types: typeParsers,
-      options: `-c search_path=${store.schema}`,
-    });
-    await client.connect();
-    const sql: Sql = {
-      ambiguous: true,
-      rows: async <R>(text: string, params: readonly unknown[] = []) =>
-        (await client.query(text, [...params])).rows as R[],
-      wake: () => undefined,
-    };
-    return { sql, end: () => client.end() };
-  }
-
-  it('a claim run again returns what its first run started, and starts nothing more', async () => {
-    const store = await db.openStore();
-    await store.submit(Array.from({ length: 6 }, () => newTask()));
-    const w = await store.registerWorker(worker());
-    const request = { workerId: w.id, limit: 3, capabilities: [], types: null };
-    const { sql, end } = await retrySql(store);
-    try {
-      const first = await claim({ ...sql, ambiguous: false }, request, 'token-1');
-      const again = await claim(sql, request, 'token-1');
-      expect(again.map((t) => [t.id, t.epoch])).toEqual(first.map((t) => [t.id, t.epoch]));
-      expect(await store.countTasks({})).toEqual({ running: 3, queued: 3 });
-      // A different call (another token) after a lost commit that did not land claims anew.
-      expect(await claim(sql, request, 'token-2')).toHaveLength(3);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
-  });
-
-  it('a claim whose second round fails returns what its first round started', async () => {
-    const store = await db.openStore();
-    const w = await store.registerWorker(worker());
-    const ready = newTask();
-    // Due already but stored pending: the first round promotes it, so a second round runs.
-    const due = newTask({ runAt: (await store.now()) + 200 });
-    await store.submit([ready, due]);
-    await new Promise((r) => setTimeout(r, 300));
-    const { sql, end } = await retrySql(store);
-    let statements = 0;
-    const failing: Sql = {
-      ...sql,
-      ambiguous: false,
-      rows: <R>(text: string, params?: readonly unknown[]) => {
-        if (++statements === 2) {
-          const error = new pg.DatabaseError(
-            'canceling statement due to statement timeout',
-            0,
-            'error',
-          );
-          error.code = '57014';
-          return Promise.reject(error);
-        }
-        return sql.rows<R>(text, params);
-      },
-    };
-    try {
-      const request = { workerId: w.id, limit: 5, capabilities: [], types: null };
-      const claimed = await claim(failing, request, 'token-1');
-      expect(statements).toBe(2);
-      expect(claimed.map((t) => t.id)).toEqual([ready.id]);
-      // What the store holds for the worker is exactly what the claim answered.
-      const held = await store.listTasks({ state: 'running' });
-      expect(held.map((t) => t.id)).toEqual([ready.id]);
-      expect((await store.getTask(due.id))!.state).toBe('queued');
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
-  });
-
-  it('a completion or checkpoint run again is reported as landed, not lost, and not doubled', async () => {
-    const store = await db.openStore();
-    await store.submit([newTask(), newTask()]);
-    const w = await store.registerWorker(worker());
-    const [a, b] = await store.claim({ workerId: w.id, limit: 2, capabilities: [], types: null });
-    const state = { page: 1 };
-    const cp = { progress: 10, state, checksum: checksumOf(state), keep: 5 };
-    await store.checkpoint([{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
-    await store.complete([{ taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 }]);
-    const { sql, end } = await retrySql(store);
-    try {
-      const [done] = await complete(sql, [
-        { taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 },
-      ]);
-      expect(done).toMatchObject({ ok: true, changes: { state: 'completed' } });
-      const [saved] = await checkpoint(sql, [{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
-      expect(saved).toMatchObject({ ok: true, checkpoint: { seq: 1 } });
-      expect((await store.listCheckpoints(b!.id)).map((c) => c.seq)).toEqual([1]);
-      const events = await store.listEvents({ taskId: a!.id });
-      expect(events.filter((e) => e.type === 'task:completed')).toHaveLength(1);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
   });
 });
