@@ -18,7 +18,7 @@ import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { jsonOrNull, toCheckpoint, type CheckpointRow } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
-import { cancelDependents, recountDependents } from './task-flow.js';
+import { cancelDependents, recountDependents, STILL_RUNNING_SQL } from './task-flow.js';
 
 /** What an outcome changes in a task (OutcomeColumns): all the writer does not know already. */
 const CHANGED_COLUMNS = `t.state, t.run_at, t.progress, t.progress_message, t.checkpoint_seq,
@@ -45,7 +45,7 @@ export async function progress(sql: Sql, items: ProgressUpdate[]): Promise<boole
     const rows = await sql.rows<{ id: string }>(
       `UPDATE tasks t SET progress = i.progress, progress_message = i.message, updated_at = (SELECT now_ms())
        FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::text[]) AS i(id, epoch, progress, message)
-       WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+       WHERE t.id = i.id AND t.epoch = i.epoch AND ${STILL_RUNNING_SQL}
        RETURNING t.id`,
       [
         round.map((r) => r.item.taskId),
@@ -71,7 +71,7 @@ const CHECKPOINT = `WITH i AS (
   bumped AS (
     UPDATE tasks t SET checkpoint_seq = t.checkpoint_seq + 1, progress = i.progress,
       updated_at = (SELECT now_ms())
-    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND ${STILL_RUNNING_SQL}
     RETURNING t.id, t.checkpoint_seq, t.attempt, t.run_id, t.worker_id, i.epoch, i.progress,
       i.state, i.checksum, i.keep, i.n),
   saved AS (
@@ -151,7 +151,7 @@ const COMPLETE = `WITH i AS (
       -- dependent was submitted while this completion waited for the row (see complete()).
       recount_pending = CASE WHEN t.dependents = 0 THEN false
         ELSE t.dependents > (SELECT count(*) FROM task_deps d WHERE d.dep_id = t.id) END
-    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND ${STILL_RUNNING_SQL}
     RETURNING t.id, t.run_id, t.worker_id, t.type, t.attempt, t.epoch, t.dependents,
       t.recount_pending, ${CHANGED_COLUMNS}, i.ms, i.n, 1 AS done),
   logged AS (
@@ -269,7 +269,7 @@ export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> 
          finished_at = CASE WHEN i.retry_in IS NULL THEN (SELECT now_ms()) ELSE t.finished_at END
        FROM unnest($1::text[], $2::bigint[], $3::json[], $4::bigint[])
          AS i(id, epoch, error, retry_in)
-       WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running'
+       WHERE t.id = i.id AND t.epoch = i.epoch AND ${STILL_RUNNING_SQL}
        RETURNING ${OUTCOME_COLUMNS}`,
       [
         round.map((r) => r.item.taskId),

@@ -7,6 +7,7 @@ import { clampLogLine, LOGS_KEPT, resolveLogFilter } from '../logs.js';
 import type { LogAppend, LogFilter } from '../store.js';
 import type { LogRecord, LogStream } from '../types.js';
 import type { Sql } from './db.js';
+import { STILL_RUNNING_SQL } from './task-flow.js';
 
 interface LogRow {
   task_id: string;
@@ -25,7 +26,7 @@ const APPEND = `WITH i AS (
   counts AS (SELECT id, epoch, count(*) AS c FROM i GROUP BY id, epoch),
   bumped AS (
     UPDATE tasks t SET log_seq = t.log_seq + counts.c
-    FROM counts WHERE t.id = counts.id AND t.epoch = counts.epoch AND t.state = 'running'
+    FROM counts WHERE t.id = counts.id AND t.epoch = counts.epoch AND ${STILL_RUNNING_SQL}
     RETURNING t.id, t.epoch, t.log_seq, t.attempt, counts.c),
   numbered AS (
     SELECT i.id, b.attempt, i.stream, i.line, b.log_seq AS last,
