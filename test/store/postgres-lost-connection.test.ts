@@ -4,12 +4,14 @@
  * send a new connection's ready signal and its FATAL end in one piece: the store must hear that
  * error, with no uncaught exception in the process, and run the work on a fresh connection).
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksumOf } from '../../src/core/checksum.js';
 import { claim } from '../../src/store/postgres/claim.js';
 import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete } from '../../src/store/postgres/lease-writes.js';
+import { submit } from '../../src/store/postgres/submit.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -115,6 +117,35 @@ describe('postgres store after a commit lost with its connection', () => {
       expect((await store.listCheckpoints(b!.id)).map((c) => c.seq)).toEqual([1]);
       const events = await store.listEvents({ taskId: a!.id });
       expect(events.filter((e) => e.type === 'task:completed')).toHaveLength(1);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+  it('a submit run again after its commit was lost reports what landed, and adds nothing', async () => {
+    const store = await db.openStore();
+    const keyed = newTask({ idempotencyKey: 'once' });
+    await store.submit([keyed]);
+    const dup = newTask({ idempotencyKey: 'once' });
+    const tasks = [newTask(), newTask({ type: 'other', payload: { n: 2 } }), dup];
+    const run = { id: `run-${randomUUID()}`, name: 'lost', meta: {} };
+    const first = await store.submit(tasks, run);
+    const { sql, end } = await retrySql(store);
+    try {
+      const again = await submit(sql, tasks, run);
+      expect(again.existing).toEqual(first.existing);
+      expect(again.tasks.map((t) => [t.id, t.state, t.type, t.runId])).toEqual(
+        first.tasks.map((t) => [t.id, t.state, t.type, t.runId]),
+      );
+      expect(again.tasks[2]!.id).toBe(keyed.id);
+      expect(await store.countTasks({ runId: run.id })).toEqual({ queued: 2 });
+      const events = await store.listEvents({ taskId: tasks[0]!.id });
+      expect(events.filter((e) => e.type === 'task:submitted')).toHaveLength(1);
+      // Run again when nothing had landed, the submit does land.
+      const fresh = [newTask()];
+      const landed = await submit(sql, fresh);
+      expect(landed.existing).toEqual([false]);
+      expect((await store.getTask(fresh[0]!.id))?.state).toBe('queued');
     } finally {
       await end();
       await db.dropStore(store);

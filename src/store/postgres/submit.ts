@@ -24,6 +24,10 @@ interface Inserted {
 type Start = 'ready' | 'waiting' | 'cancelled';
 
 export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+  if (sql.ambiguous) {
+    const landed = await landedEarlier(sql, tasks, run);
+    if (landed) return landed;
+  }
   if (run) {
     await sql.rows(
       `INSERT INTO runs (id, name, meta, created_at) VALUES ($1, $2, $3, (SELECT now_ms()))`,
@@ -75,6 +79,41 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
       });
     }),
     existing: existing.map((e) => e !== undefined),
+  };
+}
+
+/**
+ * After a lost commit: what an earlier run of this very submit stored, if it landed. A submit
+ * is all or nothing, so it landed if its run or any of its tasks is stored under its id; each
+ * task is then read back by id (stored by that run) or else by its idempotency key (an
+ * existing task it stood for). Without this, the run again would be refused as a duplicate id.
+ */
+async function landedEarlier(
+  sql: Sql,
+  tasks: NewTask[],
+  run: NewRun | undefined,
+): Promise<SubmitResult | null> {
+  const rows = await sql.rows<TaskRow>(
+    `SELECT ${TASK_COLUMNS} FROM tasks t
+     WHERE t.id = ANY($1::text[]) OR t.idempotency_key = ANY($2::text[])`,
+    [tasks.map((t) => t.id), tasks.flatMap((t) => t.idempotencyKey ?? [])],
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const [runRow] = run
+    ? await sql.rows<{ id: string }>(`SELECT id FROM runs WHERE id = $1`, [run.id])
+    : [];
+  if (!runRow && !tasks.some((t) => byId.has(t.id))) return null;
+  const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
+  const found = tasks.map((t) => {
+    const own = byId.get(t.id);
+    if (own) return { row: own, existing: false };
+    const existing = t.idempotencyKey === null ? undefined : byKey.get(t.idempotencyKey);
+    return existing ? { row: existing, existing: true } : null;
+  });
+  if (found.some((f) => f === null)) return null;
+  return {
+    tasks: found.map((f) => toTask(f!.row)),
+    existing: found.map((f) => f!.existing),
   };
 }
 
