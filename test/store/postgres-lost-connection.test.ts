@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checksumOf } from '../../src/core/checksum.js';
 import { claim } from '../../src/store/postgres/claim.js';
 import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
-import { checkpoint, complete } from '../../src/store/postgres/lease-writes.js';
+import { checkpoint, complete, fail } from '../../src/store/postgres/lease-writes.js';
 import { submit } from '../../src/store/postgres/submit.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
@@ -122,6 +122,39 @@ describe('postgres store after a commit lost with its connection', () => {
       await db.dropStore(store);
     }
   });
+  it('a failure run again is reported as landed, not lost, and logged once', async () => {
+    const store = await db.openStore();
+    await store.submit([newTask(), newTask()]);
+    const w = await store.registerWorker(worker());
+    const [a, b] = await store.claim({ workerId: w.id, limit: 2, capabilities: [], types: null });
+    const error = { code: 'HANDLER_FAILED', message: 'boom', retryable: true };
+    const items = [
+      { taskId: a!.id, epoch: a!.epoch, error, retryDelayMs: 60_000, durationMs: 1 },
+      { taskId: b!.id, epoch: b!.epoch, error, retryDelayMs: null, durationMs: 1 },
+    ];
+    await store.fail(items);
+    const { sql, end } = await retrySql(store);
+    try {
+      const again = await fail(sql, items);
+      expect(again).toMatchObject([
+        { ok: true, changes: { state: 'pending' } },
+        { ok: true, changes: { state: 'failed' } },
+      ]);
+      // Not ours: another error, or another epoch.
+      const other = await fail(sql, [
+        { ...items[0]!, error: { ...error, message: 'other' } },
+        { ...items[1]!, epoch: b!.epoch + 1 },
+      ]);
+      expect(other.map((o) => o.ok)).toEqual([false, false]);
+      const events = await store.listEvents({ taskId: a!.id });
+      expect(events.filter((e) => e.type === 'task:retry')).toHaveLength(1);
+      expect((await store.getWorker(w.id))?.failed).toBe(2);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+
   it('a submit run again after its commit was lost reports what landed, and adds nothing', async () => {
     const store = await db.openStore();
     const keyed = newTask({ idempotencyKey: 'once' });

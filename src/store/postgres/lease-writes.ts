@@ -13,6 +13,7 @@ import type {
   ProgressUpdate,
   WriteOutcome,
 } from '../store.js';
+import type { TaskError } from '../../core/errors.js';
 import { changesOfRow, type OutcomeColumns, type OutcomeRow } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
@@ -259,6 +260,27 @@ export async function releaseUnstarted(
 
 export async function fail(sql: Sql, items: Failure[]): Promise<WriteOutcome[]> {
   const out: WriteOutcome[] = items.map(() => ({ ok: false, code: 'LEASE_LOST' }));
+  if (sql.ambiguous) {
+    // After a lost commit: a task left failed (or waiting for its retry) under the very epoch
+    // we hold, with our error, was failed by us: report that, not a lost lease. Its next claim
+    // bumps the epoch, so a later attempt's outcome is never taken for ours.
+    const rows = await sql.rows<OutcomeRow & { error: TaskError | null }>(
+      `SELECT ${OUTCOME_COLUMNS}, t.error FROM tasks t
+       WHERE t.id = ANY($1::text[]) AND t.state IN ('failed', 'pending')`,
+      [items.map((i) => i.taskId)],
+    );
+    const left = new Map(rows.map((r) => [r.id, r]));
+    items.forEach((item, i) => {
+      const row = left.get(item.taskId);
+      const state = item.retryDelayMs === null ? 'failed' : 'pending';
+      const ours =
+        row?.epoch === item.epoch &&
+        row.state === state &&
+        row.error?.code === item.error.code &&
+        row.error.message === item.error.message;
+      if (ours) out[i] = { ok: true, changes: changesOfRow(row) };
+    });
+  }
   for (const round of inRounds(items)) {
     // A retry waits in `pending` until its time; a final failure finishes the task.
     const rows = await sql.rows<OutcomeRow>(
