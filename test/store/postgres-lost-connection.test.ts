@@ -12,6 +12,7 @@ import { claim } from '../../src/store/postgres/claim.js';
 import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete, fail } from '../../src/store/postgres/lease-writes.js';
 import { submit } from '../../src/store/postgres/submit.js';
+import { createToken } from '../../src/store/postgres/token-writes.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -149,6 +150,25 @@ describe('postgres store after a commit lost with its connection', () => {
       const events = await store.listEvents({ taskId: a!.id });
       expect(events.filter((e) => e.type === 'task:retry')).toHaveLength(1);
       expect((await store.getWorker(w.id))?.failed).toBe(2);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+
+  it('a token made again after its commit was lost is the one made, once', async () => {
+    const store = await db.openStore();
+    const token = { name: 'ci', role: 'admin' as const, capabilities: [], hash: 'a'.repeat(64) };
+    await store.createToken(token);
+    const { sql, end } = await retrySql(store);
+    try {
+      expect(await createToken(sql, token)).toMatchObject({ name: 'ci', role: 'admin' });
+      await expect(createToken(sql, { ...token, hash: 'b'.repeat(64) })).rejects.toMatchObject({
+        code: 'TOKEN_EXISTS',
+      });
+      expect(await store.listTokens()).toHaveLength(1);
+      const events = await store.listEvents({});
+      expect(events.filter((e) => e.type === 'token:created')).toHaveLength(1);
     } finally {
       await end();
       await db.dropStore(store);

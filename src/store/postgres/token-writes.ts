@@ -33,6 +33,14 @@ export async function createToken(sql: Sql, token: NewToken): Promise<TokenRecor
      VALUES ($1, $2, $3, $4, (SELECT now_ms())) ON CONFLICT DO NOTHING RETURNING *`,
     [token.name, token.role, token.capabilities, token.hash],
   );
+  if (!row && sql.ambiguous) {
+    // After a lost commit: the token this very call made (same name, same secret's hash).
+    const [made] = await sql.rows<TokenRow>(`SELECT * FROM tokens WHERE name = $1 AND hash = $2`, [
+      token.name,
+      token.hash,
+    ]);
+    if (made) return toToken(made);
+  }
   if (!row) {
     const [taken] = await sql.rows<{ name: string }>(
       `SELECT name FROM tokens WHERE name = $1 OR hash = $2`,
