@@ -142,9 +142,15 @@ export class PostgresStore implements Store {
   }
 
   async submit(tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+    // Without a run, keys or dependencies a submit is one statement, atomic on its own: no
+    // BEGIN and COMMIT round trips. A commit lost with its connection is resolved the same way
+    // either way (the submit run again finds what landed).
+    const single =
+      !run && tasks.every((t) => t.idempotencyKey === null && t.dependsOn.length === 0);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#tx((sql) => submit(sql, tasks, run));
+        const work = (sql: Sql): Promise<SubmitResult> => submit(sql, tasks, run);
+        return await (single ? this.#auto(work) : this.#tx(work));
       } catch (error) {
         const constraint = uniqueViolation(error);
         // Another submit with the same idempotency key committed first: run again to find it.
