@@ -11,6 +11,7 @@ import { checksumOf } from '../../src/core/checksum.js';
 import { claim } from '../../src/store/postgres/claim.js';
 import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete, fail } from '../../src/store/postgres/lease-writes.js';
+import { cancel, retry } from '../../src/store/postgres/operator-writes.js';
 import { submit } from '../../src/store/postgres/submit.js';
 import { createToken } from '../../src/store/postgres/token-writes.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -169,6 +170,37 @@ describe('postgres store after a commit lost with its connection', () => {
       expect(await store.listTokens()).toHaveLength(1);
       const events = await store.listEvents({});
       expect(events.filter((e) => e.type === 'token:created')).toHaveLength(1);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  });
+
+  it('a cancel or a retry run again after its commit was lost reports the change, once', async () => {
+    const store = await db.openStore();
+    const [a, b] = (await store.submit([newTask(), newTask()])).tasks;
+    await store.cancel(a!.id, 'operator: stop');
+    await store.cancel(b!.id, 'operator: stop');
+    await store.retry(b!.id, 'operator: again');
+    const { sql, end } = await retrySql(store);
+    try {
+      expect((await cancel(sql, a!.id, 'operator: stop')).map((t) => t.state)).toEqual([
+        'cancelled',
+      ]);
+      expect((await retry(sql, b!.id, 'operator: again')).state).toBe('queued');
+      // Someone else's change is still refused: another reason, or one that was not made.
+      await expect(cancel(sql, a!.id, 'another')).rejects.toMatchObject({
+        code: 'INVALID_TRANSITION',
+      });
+      await expect(retry(sql, b!.id, 'another')).rejects.toMatchObject({
+        code: 'INVALID_TRANSITION',
+      });
+      const events = [
+        ...(await store.listEvents({ taskId: a!.id })),
+        ...(await store.listEvents({ taskId: b!.id })),
+      ];
+      expect(events.filter((e) => e.type === 'task:cancelled')).toHaveLength(2);
+      expect(events.filter((e) => e.type === 'task:queued')).toHaveLength(1);
     } finally {
       await end();
       await db.dropStore(store);

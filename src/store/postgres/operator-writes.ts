@@ -22,8 +22,30 @@ async function lockTask(sql: Sql, taskId: string): Promise<TaskRow> {
   return row;
 }
 
+/**
+ * After a lost commit: whether an earlier run of this very change landed, told by the task's
+ * newest event (the change logs it with the reason given). Without this, the run again would
+ * be refused, the task having already moved (a cancelled task cannot be cancelled).
+ */
+async function landedEarlier(
+  sql: Sql,
+  taskId: string,
+  type: string,
+  reason: string,
+): Promise<boolean> {
+  if (!sql.ambiguous) return false;
+  const [last] = await sql.rows<{ type: string; reason: string | null }>(
+    `SELECT type, reason FROM events WHERE task_id = $1 ORDER BY id DESC LIMIT 1`,
+    [taskId],
+  );
+  return last?.type === type && last.reason === reason;
+}
+
 export async function cancel(sql: Sql, taskId: string, reason: string): Promise<TaskRecord[]> {
   const row = await lockTask(sql, taskId);
+  if (row.state === 'cancelled' && (await landedEarlier(sql, taskId, 'task:cancelled', reason))) {
+    return [toTask(row)];
+  }
   assertTransition(taskId, row.state, 'cancelled');
   const cancelled = [
     ...(await cancelRows(sql, [row], reason)),
@@ -50,6 +72,8 @@ async function reopen(sql: Sql, row: TaskRow, maxAttempts: number): Promise<Task
 
 export async function retry(sql: Sql, taskId: string, reason: string): Promise<TaskRecord> {
   const row = await lockTask(sql, taskId);
+  const waiting = row.state === 'queued' || row.state === 'pending';
+  if (waiting && (await landedEarlier(sql, taskId, 'task:queued', reason))) return toTask(row);
   if (row.state !== 'failed' && row.state !== 'cancelled') {
     throw new BatonError(
       'INVALID_TRANSITION',
