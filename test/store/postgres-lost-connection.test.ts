@@ -11,7 +11,7 @@ import { checksumOf } from '../../src/core/checksum.js';
 import { claim } from '../../src/store/postgres/claim.js';
 import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete, fail } from '../../src/store/postgres/lease-writes.js';
-import { cancel, retry } from '../../src/store/postgres/operator-writes.js';
+import { cancel, operatorChange, retry } from '../../src/store/postgres/operator-writes.js';
 import { submit } from '../../src/store/postgres/submit.js';
 import { createToken } from '../../src/store/postgres/token-writes.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -176,7 +176,7 @@ describe('postgres store after a commit lost with its connection', () => {
     }
   });
 
-  it('a cancel or a retry run again after its commit was lost reports the change, once', async () => {
+  it('an operator change run again after its commit was lost reports the change, once', async () => {
     const store = await db.openStore();
     const [a, b] = (await store.submit([newTask(), newTask()])).tasks;
     await store.cancel(a!.id, 'operator: stop');
@@ -201,6 +201,19 @@ describe('postgres store after a commit lost with its connection', () => {
       ];
       expect(events.filter((e) => e.type === 'task:cancelled')).toHaveLength(2);
       expect(events.filter((e) => e.type === 'task:queued')).toHaveLength(1);
+
+      // An operator's revert and deletion (reconciliation) likewise.
+      const [c, d] = (await store.submit([newTask(), newTask()])).tasks;
+      await store.operatorChange(c!.id, { kind: 'complete', result: null }, 'done outside');
+      await store.operatorChange(c!.id, { kind: 'revert' }, 'redo');
+      await store.operatorChange(d!.id, { kind: 'delete' }, 'gone');
+      expect((await operatorChange(sql, c!.id, { kind: 'revert' }, 'redo'))?.state).toBe('queued');
+      expect(await operatorChange(sql, d!.id, { kind: 'delete' }, 'gone')).toBeNull();
+      await expect(operatorChange(sql, d!.id, { kind: 'delete' }, 'other')).rejects.toMatchObject({
+        code: 'TASK_NOT_FOUND',
+      });
+      const reverted = await store.listEvents({ taskId: c!.id });
+      expect(reverted.filter((e) => e.type === 'task:reverted')).toHaveLength(1);
     } finally {
       await end();
       await db.dropStore(store);

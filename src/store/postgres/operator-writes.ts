@@ -126,6 +126,9 @@ export async function operatorChange(
   change: OperatorChange,
   reason: string,
 ): Promise<TaskRecord | null> {
+  if (change.kind === 'delete' && (await landedEarlier(sql, taskId, 'task:deleted', reason))) {
+    return null;
+  }
   const row = await lockTask(sql, taskId);
   switch (change.kind) {
     case 'complete': {
@@ -154,6 +157,10 @@ export async function operatorChange(
       return toTask(updated!);
     }
     case 'revert': {
+      const waiting = row.state === 'queued' || row.state === 'pending';
+      if (waiting && (await landedEarlier(sql, taskId, 'task:reverted', reason))) {
+        return toTask(row);
+      }
       if (row.state !== 'completed') {
         throw new BatonError(
           'INVALID_TRANSITION',
