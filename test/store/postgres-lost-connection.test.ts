@@ -39,23 +39,30 @@ describe('postgres store after a commit lost with its connection', () => {
     return { sql, end: () => client.end() };
   }
 
+  /** Runs `fn` with a second try's unit of work on `store` (retrySql), then drops the store. */
+  async function runAgain(store: PostgresStore, fn: (sql: Sql) => Promise<void>): Promise<void> {
+    const { sql, end } = await retrySql(store);
+    try {
+      await fn(sql);
+    } finally {
+      await end();
+      await db.dropStore(store);
+    }
+  }
+
   it('a claim run again returns what its first run started, and starts nothing more', async () => {
     const store = await db.openStore();
     await store.submit(Array.from({ length: 6 }, () => newTask()));
     const w = await store.registerWorker(worker());
     const request = { workerId: w.id, limit: 3, capabilities: [], types: null };
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       const first = await claim({ ...sql, ambiguous: false }, request, 'token-1');
       const again = await claim(sql, request, 'token-1');
       expect(again.map((t) => [t.id, t.epoch])).toEqual(first.map((t) => [t.id, t.epoch]));
       expect(await store.countTasks({})).toEqual({ running: 3, queued: 3 });
       // A different call (another token) after a lost commit that did not land claims anew.
       expect(await claim(sql, request, 'token-2')).toHaveLength(3);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
 
   it('a claim whose second round fails returns what its first round started', async () => {
@@ -108,8 +115,7 @@ describe('postgres store after a commit lost with its connection', () => {
     const cp = { progress: 10, state, checksum: checksumOf(state), keep: 5 };
     await store.checkpoint([{ taskId: b!.id, epoch: b!.epoch, checkpoint: cp }]);
     await store.complete([{ taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 }]);
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       const [done] = await complete(sql, [
         { taskId: a!.id, epoch: a!.epoch, result: 1, durationMs: 1 },
       ]);
@@ -119,11 +125,9 @@ describe('postgres store after a commit lost with its connection', () => {
       expect((await store.listCheckpoints(b!.id)).map((c) => c.seq)).toEqual([1]);
       const events = await store.listEvents({ taskId: a!.id });
       expect(events.filter((e) => e.type === 'task:completed')).toHaveLength(1);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
+
   it('a failure run again is reported as landed, not lost, and logged once', async () => {
     const store = await db.openStore();
     await store.submit([newTask(), newTask()]);
@@ -135,8 +139,7 @@ describe('postgres store after a commit lost with its connection', () => {
       { taskId: b!.id, epoch: b!.epoch, error, retryDelayMs: null, durationMs: 1 },
     ];
     await store.fail(items);
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       const again = await fail(sql, items);
       expect(again).toMatchObject([
         { ok: true, changes: { state: 'pending' } },
@@ -151,18 +154,14 @@ describe('postgres store after a commit lost with its connection', () => {
       const events = await store.listEvents({ taskId: a!.id });
       expect(events.filter((e) => e.type === 'task:retry')).toHaveLength(1);
       expect((await store.getWorker(w.id))?.failed).toBe(2);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
 
   it('a token made again after its commit was lost is the one made, once', async () => {
     const store = await db.openStore();
     const token = { name: 'ci', role: 'admin' as const, capabilities: [], hash: 'a'.repeat(64) };
     await store.createToken(token);
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       expect(await createToken(sql, token)).toMatchObject({ name: 'ci', role: 'admin' });
       await expect(createToken(sql, { ...token, hash: 'b'.repeat(64) })).rejects.toMatchObject({
         code: 'TOKEN_EXISTS',
@@ -170,10 +169,7 @@ describe('postgres store after a commit lost with its connection', () => {
       expect(await store.listTokens()).toHaveLength(1);
       const events = await store.listEvents({});
       expect(events.filter((e) => e.type === 'token:created')).toHaveLength(1);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
 
   it('an operator change run again after its commit was lost reports the change, once', async () => {
@@ -182,8 +178,7 @@ describe('postgres store after a commit lost with its connection', () => {
     await store.cancel(a!.id, 'operator: stop');
     await store.cancel(b!.id, 'operator: stop');
     await store.retry(b!.id, 'operator: again');
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       expect((await cancel(sql, a!.id, 'operator: stop')).map((t) => t.state)).toEqual([
         'cancelled',
       ]);
@@ -214,10 +209,7 @@ describe('postgres store after a commit lost with its connection', () => {
       });
       const reverted = await store.listEvents({ taskId: c!.id });
       expect(reverted.filter((e) => e.type === 'task:reverted')).toHaveLength(1);
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
 
   it('a submit run again after its commit was lost reports what landed, and adds nothing', async () => {
@@ -228,8 +220,7 @@ describe('postgres store after a commit lost with its connection', () => {
     const tasks = [newTask(), newTask({ type: 'other', payload: { n: 2 } }), dup];
     const run = { id: `run-${randomUUID()}`, name: 'lost', meta: {} };
     const first = await store.submit(tasks, run);
-    const { sql, end } = await retrySql(store);
-    try {
+    await runAgain(store, async (sql) => {
       const again = await submit(sql, tasks, run);
       expect(again.existing).toEqual(first.existing);
       expect(again.tasks.map((t) => [t.id, t.state, t.type, t.runId])).toEqual(
@@ -244,10 +235,7 @@ describe('postgres store after a commit lost with its connection', () => {
       const landed = await submit(sql, fresh);
       expect(landed.existing).toEqual([false]);
       expect((await store.getTask(fresh[0]!.id))?.state).toBe('queued');
-    } finally {
-      await end();
-      await db.dropStore(store);
-    }
+    });
   });
 });
 
