@@ -13,6 +13,7 @@ import { Db, typeParsers, type Sql } from '../../src/store/postgres/db.js';
 import { checkpoint, complete, fail } from '../../src/store/postgres/lease-writes.js';
 import { cancel, operatorChange, retry } from '../../src/store/postgres/operator-writes.js';
 import { submit } from '../../src/store/postgres/submit.js';
+import { assign } from '../../src/store/postgres/worker-writes.js';
 import { createToken } from '../../src/store/postgres/token-writes.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
@@ -209,6 +210,21 @@ describe('postgres store after a commit lost with its connection', () => {
       });
       const reverted = await store.listEvents({ taskId: c!.id });
       expect(reverted.filter((e) => e.type === 'task:reverted')).toHaveLength(1);
+
+      // A pin likewise; a pin to another worker is still refused.
+      const w = await store.registerWorker(worker());
+      const other = await store.registerWorker(worker());
+      const [e] = (await store.submit([newTask()])).tasks;
+      await store.assign(e!.id, w.id, 'routed');
+      expect(await assign(sql, e!.id, w.id, 'routed')).toMatchObject({
+        state: 'assigned',
+        pinnedWorkerId: w.id,
+      });
+      await expect(assign(sql, e!.id, other.id, 'routed')).rejects.toMatchObject({
+        code: 'INVALID_TRANSITION',
+      });
+      const pinned = await store.listEvents({ taskId: e!.id });
+      expect(pinned.filter((x) => x.type === 'task:assigned')).toHaveLength(1);
     });
   });
 

@@ -44,3 +44,23 @@ export async function logEvents(sql: Sql, events: readonly EventInput[]): Promis
     ],
   );
 }
+
+/**
+ * After a lost commit: whether an earlier run of this very change landed, told by the task's
+ * newest event (the change logs it with the reason given). Without this, the run again would
+ * be refused, the task having already moved (a cancelled task cannot be cancelled). Used by
+ * the operator's writes and by a pin.
+ */
+export async function landedEarlier(
+  sql: Sql,
+  taskId: string,
+  type: string,
+  reason: string,
+): Promise<boolean> {
+  if (!sql.ambiguous) return false;
+  const [last] = await sql.rows<{ type: string; reason: string | null }>(
+    `SELECT type, reason FROM events WHERE task_id = $1 ORDER BY id DESC LIMIT 1`,
+    [taskId],
+  );
+  return last?.type === type && last.reason === reason;
+}

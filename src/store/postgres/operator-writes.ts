@@ -9,7 +9,7 @@ import { assertTransition, isTerminal, type TaskState } from '../../core/states.
 import type { OperatorChange } from '../store.js';
 import type { EventRecord, TaskRecord } from '../types.js';
 import type { Sql } from './db.js';
-import { logEvents } from './events.js';
+import { landedEarlier, logEvents } from './events.js';
 import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import { cancelDependents, cancelRows, dependencyStatus, releaseDependents } from './task-flow.js';
 
@@ -20,25 +20,6 @@ async function lockTask(sql: Sql, taskId: string): Promise<TaskRow> {
   );
   if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
   return row;
-}
-
-/**
- * After a lost commit: whether an earlier run of this very change landed, told by the task's
- * newest event (the change logs it with the reason given). Without this, the run again would
- * be refused, the task having already moved (a cancelled task cannot be cancelled).
- */
-async function landedEarlier(
-  sql: Sql,
-  taskId: string,
-  type: string,
-  reason: string,
-): Promise<boolean> {
-  if (!sql.ambiguous) return false;
-  const [last] = await sql.rows<{ type: string; reason: string | null }>(
-    `SELECT type, reason FROM events WHERE task_id = $1 ORDER BY id DESC LIMIT 1`,
-    [taskId],
-  );
-  return last?.type === type && last.reason === reason;
 }
 
 export async function cancel(sql: Sql, taskId: string, reason: string): Promise<TaskRecord[]> {

@@ -18,7 +18,7 @@ import type {
 } from '../store.js';
 import type { TaskRecord, WorkerRecord, WorkerState } from '../types.js';
 import type { Sql } from './db.js';
-import { logEvents } from './events.js';
+import { landedEarlier, logEvents } from './events.js';
 import {
   TASK_COLUMNS,
   toTask,
@@ -261,6 +261,8 @@ export async function assign(
     [taskId],
   );
   if (!row) throw new BatonError('TASK_NOT_FOUND', `no task ${taskId}`, { details: { taskId } });
+  const pinned = row.pinned_worker_id === workerId;
+  if (pinned && (await landedEarlier(sql, taskId, 'task:assigned', reason))) return toTask(row);
   const [worker] = await sql.rows<WorkerRow>(`${WORKER_SELECT} WHERE w.id = $1`, [workerId]);
   if (!worker) throw new BatonError('WORKER_NOT_FOUND', `no worker ${workerId}`);
   const to = checkAssignable({ task: row, worker });
