@@ -5,27 +5,18 @@ import { toPerformance } from '../../src/store/performance.js';
 import type { TaskRecord, WorkerRecord } from '../../src/store/types.js';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { NewTask } from '../../src/store/store.js';
-import { DEFAULT_BACKOFF } from '../../src/core/retry.js';
 import { useEngine } from '../helpers/engine.js';
+import { newTask } from '../store/conformance.js';
 
 let seq = 0;
+/** A task spec of type `job`, its id numbered in submit order. */
 function task(over: Partial<NewTask> = {}): NewTask {
   seq++;
-  return {
+  return newTask({
     id: `t-${seq}-${Math.random().toString(36).slice(2, 8)}`,
-    key: null,
     type: 'job',
-    payload: null,
-    capabilities: [],
-    dependsOn: [],
-    priority: 0,
-    runAt: null,
-    maxAttempts: 3,
-    backoff: DEFAULT_BACKOFF,
-    timeoutMs: null,
-    idempotencyKey: null,
     ...over,
-  };
+  });
 }
 
 async function register(store: SqliteStore, id: string, capabilities: string[] = []) {
