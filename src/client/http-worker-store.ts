@@ -197,6 +197,15 @@ export class HttpWorkerStore implements WorkerStore {
     return out;
   }
 
+  /** Hands back tasks claimed ahead and never started (`WorkerStore.releaseUnstarted`). */
+  async releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]> {
+    const mine = items.filter((i) => this.#holder.get(i.taskId) === workerId);
+    const out = await this.#batch('/worker/release-unstarted', mine, progressOutcomesSchema);
+    for (const item of mine) this.#holder.delete(item.taskId);
+    const back = new Map(mine.map((item, i) => [item, out[i] === true]));
+    return items.map((item) => back.get(item) ?? false);
+  }
+
   async releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     this.#claims.abort();
     for (const [taskId, holder] of this.#holder)
@@ -302,7 +311,9 @@ function retryDelayMs(error: unknown, attempt: number): number | null {
 }
 
 function lostOutcome(path: string): unknown {
-  return path === '/worker/progress' || path === '/worker/logs'
+  return path === '/worker/progress' ||
+    path === '/worker/logs' ||
+    path === '/worker/release-unstarted'
     ? false
     : { ok: false, code: 'LEASE_LOST' };
 }

@@ -9,15 +9,23 @@ import { refuse } from './errors.js';
 import { route } from './route.js';
 import { leaseWriteRoutes } from './routes-lease-writes.js';
 import { idParams, recoverResultSchema } from './schemas.js';
-import { checkCapabilities, heldTasks, OWNER_KEY, ownWorker } from './worker-access.js';
+import {
+  checkCapabilities,
+  fencedWrite,
+  heldTasks,
+  OWNER_KEY,
+  ownWorker,
+} from './worker-access.js';
 import {
   checkpointRecordListSchema,
   heartbeatBody,
   heartbeatResultSchema,
   nextDueSchema,
   okSchema,
+  progressOutcomesSchema,
   registerBody,
   releaseBody,
+  releaseUnstartedBody,
   workerEventBody,
   workerQuery,
   workerRecordSchema,
@@ -92,6 +100,29 @@ export function workerRoutes() {
         const result = await deps.orchestrator.handleWorkerDisconnect(body.workerId, body.reason);
         deps.claims.notify();
         return result;
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/release-unstarted',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary:
+        'Hand back tasks claimed ahead and never started: queued again, the attempt not counted',
+      body: releaseUnstartedBody,
+      response: progressOutcomesSchema,
+      async handle({ body, token, deps }) {
+        await ownWorker(deps, token, body.workerId);
+        const outcomes = await fencedWrite(
+          deps,
+          body.workerId,
+          body.items,
+          (items) => deps.store.releaseUnstarted(body.workerId, items),
+          (ok) => !ok,
+          false,
+          true,
+        );
+        return { outcomes };
       },
     }),
     route({

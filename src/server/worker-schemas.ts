@@ -189,6 +189,12 @@ export const failBody = z.strictObject({
   ),
 });
 
+/** Tasks a stopping worker claimed ahead and never started, handed back to the queue. */
+export const releaseUnstartedBody = z.strictObject({
+  workerId: idSchema,
+  items: items(z.strictObject(leaseRef)),
+});
+
 export const releaseBody = z.strictObject({
   workerId: idSchema,
   reason: z.string().min(1).max(1000),

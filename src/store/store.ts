@@ -376,6 +376,12 @@ export interface Store {
   pinTasks?(items: PinRequest[]): Promise<(TaskRecord | null)[]>;
   /** Requeues the tasks pinned to a worker that it has not started (router pins never strand). */
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]>;
+  /**
+   * Hands back tasks a worker claimed ahead and never started: queued again, the attempt not
+   * counted, fenced by the epoch (`WorkerStore.releaseUnstarted`; the server's route for
+   * remote workers calls it).
+   */
+  releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]>;
 }
 
 /**

@@ -25,7 +25,20 @@ export interface StandaloneWorker {
 }
 
 export function createWorker(options: StandaloneWorkerOptions): StandaloneWorker {
-  const { store, handlers, id, capabilities, concurrency, meta, ...runtime } = options;
+  // The worker's own options go to the worker; the rest (timeouts, heartbeats, retries…) are
+  // the runtime's, checked by its schema.
+  const {
+    store,
+    handlers,
+    id,
+    capabilities,
+    concurrency,
+    prefetch,
+    runId,
+    meta,
+    crashPoint,
+    ...runtime
+  } = options;
   const resolved = resolveRuntimeOptions(runtime);
   const bus = new EventBus();
   const worker = new Worker(
@@ -41,7 +54,10 @@ export function createWorker(options: StandaloneWorkerOptions): StandaloneWorker
       ...(id !== undefined && { id }),
       ...(capabilities !== undefined && { capabilities }),
       ...(concurrency !== undefined && { concurrency }),
+      ...(prefetch !== undefined && { prefetch }),
+      ...(runId !== undefined && { runId }),
       ...(meta !== undefined && { meta }),
+      ...(crashPoint !== undefined && { crashPoint }),
     },
   );
   return { worker, on: (event, listener) => bus.on(event, listener) };

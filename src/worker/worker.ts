@@ -39,8 +39,10 @@ export interface WorkerOptions {
    * Tasks claimed ahead of free slots, held in a local queue until a slot frees: the next
    * handler starts without a store round trip. They are leased to this worker while they wait
    * (other workers cannot take them; a crash recovers them like running tasks; a graceful stop
-   * runs them). Default: the store's `pacing` (PostgreSQL and the HTTP client: equal to
-   * `concurrency`), else 0 (SQLite, whose calls are in-process). 0 claims only for free slots.
+   * hands them back unstarted, `WorkerStore.releaseUnstarted`). Default: the store's `pacing`
+   * (PostgreSQL and the SQLite thread store: equal to `concurrency`), else 0 (SQLite on the
+   * caller's thread, the HTTP client: its claims wait on the server for work). 0 claims only
+   * for free slots.
    */
   prefetch?: number;
   /** Claim only tasks of this run (`baton run` runs its own workflow). Default: any run. */

@@ -10,6 +10,7 @@ import { checksumOf } from '../../src/core/checksum.js';
 import { startServer } from '../../src/server/start.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { createWorker } from '../../src/worker/standalone.js';
+import { gate } from '../helpers/engine.js';
 import { eventually, requester, useServer, type ServerHarness } from './harness.js';
 
 function registration(id: string, capabilities: string[] = []) {
@@ -337,6 +338,65 @@ describe('remote-worker protocol', () => {
       expect(await client.getTask(task.id)).toMatchObject({ state: 'cancelled', result: null });
     } finally {
       await worker.stop();
+    }
+  });
+
+  it('a remote worker that stops gracefully hands back what it claimed ahead and never started', async () => {
+    const h = await open();
+    const hold = gate();
+    const ran: string[] = [];
+    const { worker } = createWorker({
+      store: new HttpWorkerStore({ url: h.url, token: h.tokens.worker, claimWaitMs: 1000 }),
+      id: 'ahead',
+      concurrency: 1,
+      prefetch: 1,
+      handlers: {
+        slow: async (_p, ctx) => {
+          ran.push(ctx.taskId);
+          await hold.wait;
+          return null;
+        },
+      },
+    });
+    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const tasks = await Promise.all([1, 2].map(() => client.submitTask({ type: 'slow' })));
+    await worker.start();
+    let stopped: Promise<void> | null = null;
+    try {
+      await eventually(
+        async () => (await h.store.listTasks({ workerId: 'ahead' })).length === 2,
+        'both tasks held, one of them claimed ahead',
+      );
+      expect(ran).toHaveLength(1);
+      const ahead = tasks.find((t) => t.id !== ran[0])!;
+      const epoch = (await client.getTask(ahead.id)).epoch;
+      stopped = worker.stop({ graceful: true });
+      await eventually(
+        async () => (await client.getTask(ahead.id)).state === 'queued',
+        'the task claimed ahead handed back',
+      );
+      expect(await client.getTask(ahead.id)).toMatchObject({ attempt: 0, workerId: null });
+      expect((await h.store.listEvents({ taskId: ahead.id })).at(-1)).toMatchObject({
+        type: 'task:queued',
+        reason: 'released unstarted',
+      });
+      // Handed back once: the same hand-back again is refused, and changes nothing.
+      const again = await requester(h)('POST', '/api/v1/worker/release-unstarted', {
+        token: h.tokens.worker,
+        body: { workerId: 'ahead', items: [{ taskId: ahead.id, epoch }] },
+      });
+      expect(again.status).toBe(409);
+      expect(await again.json()).toMatchObject({
+        error: { code: 'LEASE_LOST', details: { outcomes: [false] } },
+      });
+      hold.open();
+      await stopped;
+      expect(ran).toHaveLength(1);
+      expect(await client.getTask(ran[0]!)).toMatchObject({ state: 'completed', attempt: 1 });
+      expect(await client.getTask(ahead.id)).toMatchObject({ state: 'queued', attempt: 0 });
+    } finally {
+      hold.open();
+      await (stopped ?? worker.stop());
     }
   });
 

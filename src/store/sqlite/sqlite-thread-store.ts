@@ -64,6 +64,7 @@ const FORWARDED = [
   'listPerformance',
   'pinTasks',
   'releasePinned',
+  'releaseUnstarted',
 ] as const satisfies readonly StoreMethod[];
 
 type Forwarded = (typeof FORWARDED)[number];
@@ -72,7 +73,7 @@ const allForwarded: [Missing] extends [never] ? true : Missing = true;
 void allForwarded;
 
 export type SqliteThreadStore = Store &
-  Required<Pick<WorkerStore, 'pacing' | 'releaseUnstarted'>> & {
+  Required<Pick<WorkerStore, 'pacing'>> & {
     readonly path: string;
     heartbeatSource(): HeartbeatSource | null;
   };
@@ -108,8 +109,6 @@ export async function openSqliteThreadStore(
     kind: 'sqlite',
     path: options.path,
     pacing: PACING,
-    releaseUnstarted: async (workerId, items) =>
-      (await client.call('releaseUnstarted', [workerId, items])) as boolean[],
     // A freshly queued task crosses as its instant, started rows as arrays of values: the
     // records are built on this side.
     submit: async (tasks, run) =>

@@ -15,11 +15,8 @@ export type StoreMethod = {
     : never;
 }[keyof Store];
 
-/**
- * What a thread runs: the store's methods, `releaseUnstarted` (of WorkerStore) and
- * `claimValues` (a claim as rows of values).
- */
-export type ThreadMethod = StoreMethod | 'releaseUnstarted' | 'claimValues';
+/** What a thread runs: the store's methods and `claimValues` (a claim as rows of values). */
+export type ThreadMethod = StoreMethod | 'claimValues';
 
 export interface Call {
   id: number;
