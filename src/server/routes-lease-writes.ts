@@ -10,7 +10,7 @@ import { jsonBytes } from '../core/json.js';
 import type { CheckpointOutcome, WriteOutcome } from '../store/store.js';
 import { refuse } from './errors.js';
 import { route } from './route.js';
-import { fencedWrite, LOST, ownWorker } from './worker-access.js';
+import { fencedWrite, heldFlagWrite, LOST, ownWorker } from './worker-access.js';
 import {
   checkpointBody,
   checkpointOutcomesSchema,
@@ -36,19 +36,8 @@ export function leaseWriteRoutes() {
       summary: 'Report progress of held tasks (409 LEASE_LOST if any lease is stale)',
       body: progressBody,
       response: progressOutcomesSchema,
-      async handle({ body, token, deps }) {
-        await ownWorker(deps, token, body.workerId);
-        const outcomes = await fencedWrite(
-          deps,
-          body.workerId,
-          body.items,
-          (items) => deps.store.progress(items),
-          (ok) => !ok,
-          false,
-          false,
-        );
-        return { outcomes };
-      },
+      handle: ({ body, token, deps }) =>
+        heldFlagWrite(deps, token, body, (items) => deps.store.progress(items)),
     }),
     route({
       method: 'POST',
@@ -58,19 +47,8 @@ export function leaseWriteRoutes() {
       summary: 'Append output lines of held tasks (409 LEASE_LOST if any lease is stale)',
       body: logsBody,
       response: progressOutcomesSchema,
-      async handle({ body, token, deps }) {
-        await ownWorker(deps, token, body.workerId);
-        const outcomes = await fencedWrite(
-          deps,
-          body.workerId,
-          body.items,
-          (items) => deps.store.appendLogs(items),
-          (ok) => !ok,
-          false,
-          false,
-        );
-        return { outcomes };
-      },
+      handle: ({ body, token, deps }) =>
+        heldFlagWrite(deps, token, body, (items) => deps.store.appendLogs(items)),
     }),
     route({
       method: 'POST',

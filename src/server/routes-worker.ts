@@ -11,7 +11,7 @@ import { leaseWriteRoutes } from './routes-lease-writes.js';
 import { idParams, recoverResultSchema } from './schemas.js';
 import {
   checkCapabilities,
-  fencedWrite,
+  heldFlagWrite,
   heldTasks,
   OWNER_KEY,
   ownWorker,
@@ -111,19 +111,14 @@ export function workerRoutes() {
         'Hand back tasks claimed ahead and never started: queued again, the attempt not counted',
       body: releaseUnstartedBody,
       response: progressOutcomesSchema,
-      async handle({ body, token, deps }) {
-        await ownWorker(deps, token, body.workerId);
-        const outcomes = await fencedWrite(
+      handle: ({ body, token, deps }) =>
+        heldFlagWrite(
           deps,
-          body.workerId,
-          body.items,
+          token,
+          body,
           (items) => deps.store.releaseUnstarted(body.workerId, items),
-          (ok) => !ok,
-          false,
           true,
-        );
-        return { outcomes };
-      },
+        ),
     }),
     route({
       method: 'GET',

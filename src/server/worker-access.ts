@@ -93,4 +93,28 @@ export async function fencedWrite<I extends LeaseRef, O>(
   return outcomes;
 }
 
+/**
+ * A lease write whose outcome per item is whether it was applied (progress, log lines, a
+ * hand-back): for a worker of this token, about tasks it holds, fenced as `fencedWrite`.
+ */
+export async function heldFlagWrite<I extends LeaseRef>(
+  deps: ServerDeps,
+  token: TokenRecord,
+  body: { workerId: string; items: I[] },
+  write: (items: I[]) => Promise<boolean[]>,
+  wakeClaims = false,
+): Promise<{ outcomes: boolean[] }> {
+  await ownWorker(deps, token, body.workerId);
+  const outcomes = await fencedWrite(
+    deps,
+    body.workerId,
+    body.items,
+    write,
+    (ok) => !ok,
+    false,
+    wakeClaims,
+  );
+  return { outcomes };
+}
+
 export { LOST };
