@@ -148,6 +148,7 @@ export class HttpWorkerStore implements WorkerStore {
       capabilities: request.capabilities,
       types: request.types,
       ...(request.typeLimits !== undefined && { typeLimits: request.typeLimits }),
+      ...(request.runId !== undefined && { runId: request.runId }),
       waitMs: this.#claimWaitMs,
     };
     try {

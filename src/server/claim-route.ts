@@ -38,6 +38,7 @@ export function claimRoute() {
           capabilities: body.capabilities,
           types: body.types,
           ...(body.typeLimits !== undefined && { typeLimits: body.typeLimits }),
+          ...(body.runId !== undefined && { runId: body.runId }),
         });
         const left = deadline - clock.now();
         if (tasks.length > 0 || signal.aborted || claims.closed || left <= 0) return { tasks };

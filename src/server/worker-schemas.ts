@@ -127,6 +127,8 @@ export const claimBody = z.strictObject({
   capabilities: z.array(label).max(50),
   types: z.array(label).max(1000).nullable(),
   typeLimits: z.record(label, z.number().int().min(1).max(1_000_000)).optional(),
+  /** Claim only tasks of this run (a worker started for one run). Default: any run. */
+  runId: idSchema.optional(),
   /** How long to wait for work when none is ready (ms). Default 0: answer at once. */
   waitMs: z.number().int().min(0).max(MAX_CLAIM_WAIT_MS).optional(),
 });

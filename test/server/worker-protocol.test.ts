@@ -400,6 +400,28 @@ describe('remote-worker protocol', () => {
     }
   });
 
+  it('a remote worker started for one run claims only the tasks of that run', async () => {
+    const h = await open();
+    const mine = await h.orchestrator.submitRun({ name: 'mine', tasks: [{ type: 't' }] });
+    const other = await h.orchestrator.submitRun({ name: 'other', tasks: [{ type: 't' }] });
+    const loose = await h.orchestrator.submit({ type: 't' });
+    const { worker } = createWorker({
+      store: new HttpWorkerStore({ url: h.url, token: h.tokens.worker, claimWaitMs: 200 }),
+      runId: mine.run.id,
+      handlers: { t: () => 'done' },
+    });
+    await worker.start();
+    try {
+      await h.orchestrator.waitForRun(mine.run.id, { timeoutMs: 10_000 });
+      // Long enough for a worker that ignored the run to have claimed the others too.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await h.store.getTask(other.tasks[0]!.id)).toMatchObject({ state: 'queued' });
+      expect(await h.store.getTask(loose.id)).toMatchObject({ state: 'queued' });
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("wakes waiting claims on the store's cross-process wake-ups (PostgreSQL's LISTEN/NOTIFY)", async () => {
     const h = await open();
     // A store that announces work, as PostgresStore.onWake does; the other handle submits
