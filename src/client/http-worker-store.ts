@@ -47,6 +47,9 @@ import {
 } from '../server/worker-schemas.js';
 import { HttpTransport, type HttpOptions, type RequestOptions } from './http.js';
 
+/** The outcome of a lease write about a task this client does not hold. */
+const LOST = { ok: false, code: 'LEASE_LOST' } as const;
+
 export interface HttpWorkerStoreOptions extends HttpOptions {
   /** How long a claim waits on the server for work (ms). Default 20000. */
   claimWaitMs?: number;
@@ -171,15 +174,15 @@ export class HttpWorkerStore implements WorkerStore {
   }
 
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
-    return this.#batch('/worker/progress', items, progressOutcomesSchema);
+    return this.#batch('/worker/progress', items, progressOutcomesSchema, false);
   }
 
   appendLogs(items: LogAppend[]): Promise<boolean[]> {
-    return this.#batch('/worker/logs', items, progressOutcomesSchema);
+    return this.#batch('/worker/logs', items, progressOutcomesSchema, false);
   }
 
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {
-    return this.#batch('/worker/checkpoint', items, checkpointOutcomesSchema);
+    return this.#batch('/worker/checkpoint', items, checkpointOutcomesSchema, LOST);
   }
 
   async complete(items: Completion[]): Promise<WriteOutcome[]> {
@@ -187,13 +190,19 @@ export class HttpWorkerStore implements WorkerStore {
       '/worker/complete',
       items,
       writeOutcomesSchema,
+      LOST,
     )) as WriteOutcome[];
     for (const item of items) this.#holder.delete(item.taskId);
     return out;
   }
 
   async fail(items: Failure[]): Promise<WriteOutcome[]> {
-    const out = (await this.#batch('/worker/fail', items, writeOutcomesSchema)) as WriteOutcome[];
+    const out = (await this.#batch(
+      '/worker/fail',
+      items,
+      writeOutcomesSchema,
+      LOST,
+    )) as WriteOutcome[];
     for (const item of items) this.#holder.delete(item.taskId);
     return out;
   }
@@ -201,10 +210,10 @@ export class HttpWorkerStore implements WorkerStore {
   /** Hands back tasks claimed ahead and never started (`WorkerStore.releaseUnstarted`). */
   async releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]> {
     const mine = items.filter((i) => this.#holder.get(i.taskId) === workerId);
-    const out = await this.#batch('/worker/release-unstarted', mine, progressOutcomesSchema);
+    const out = await this.#batch('/worker/release-unstarted', mine, progressOutcomesSchema, false);
     for (const item of mine) this.#holder.delete(item.taskId);
-    const back = new Map(mine.map((item, i) => [item, out[i] === true]));
-    return items.map((item) => back.get(item) ?? false);
+    const back = new Set(mine.filter((_, i) => out[i] === true));
+    return items.map((item) => back.has(item));
   }
 
   async releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
@@ -251,17 +260,21 @@ export class HttpWorkerStore implements WorkerStore {
     return holder;
   }
 
-  /** Sends items in chunks that fit the server's limits; outcomes come back in order. */
+  /**
+   * Sends items in chunks that fit the server's limits; outcomes come back in order. An item
+   * about a task this client does not hold is answered `lost` without asking.
+   */
   async #batch<I extends LeaseRef, S extends z.ZodType<{ outcomes: unknown[] }>>(
     path: string,
     items: I[],
     schema: S,
+    lost: z.output<S>['outcomes'][number],
   ): Promise<z.output<S>['outcomes']> {
     const out: unknown[] = [];
     for (const chunk of this.#chunks(items)) {
       const workerId = this.#holder.get(chunk[0]!.taskId);
       if (workerId === undefined) {
-        out.push(...chunk.map(() => lostOutcome(path)));
+        out.push(...chunk.map(() => lost));
         continue;
       }
       try {
@@ -309,12 +322,4 @@ function retryDelayMs(error: unknown, attempt: number): number | null {
     return Math.max(backoff, (Number.isFinite(seconds) ? seconds : 1) * 1000);
   }
   return status >= 500 ? backoff : null;
-}
-
-function lostOutcome(path: string): unknown {
-  return path === '/worker/progress' ||
-    path === '/worker/logs' ||
-    path === '/worker/release-unstarted'
-    ? false
-    : { ok: false, code: 'LEASE_LOST' };
 }
