@@ -1,9 +1,9 @@
 /** baton's public API. Each export is named; internals stay internal. */
 export { Orchestrator } from './engine/orchestrator.js';
 export type { RunWithTasks, TaskRecovery } from './engine/orchestrator.js';
-export { resolveOrchestratorOptions } from './engine/options.js';
-export type { OrchestratorOptions, TaskDefaults } from './engine/options.js';
-export type { BatonEvents, BatonEventName, Listener } from './engine/events.js';
+export { resolveOrchestratorOptions } from './worker/options.js';
+export type { OrchestratorOptions, TaskDefaults } from './worker/options.js';
+export type { BatonEvents, BatonEventName, Listener } from './observability/events.js';
 export type { WaitOptions } from './engine/waiters.js';
 export { toTaskLog } from './engine/task-log.js';
 export type { TaskLogRecord } from './engine/task-log.js';

@@ -19,7 +19,7 @@ import {
   taskListSchema,
   taskPageSchema,
   workerListSchema,
-} from '../server/schemas.js';
+} from '../protocol/schemas.js';
 import type { WorkflowInput } from '../workflow/schema.js';
 import { HttpTransport, type HttpOptions } from './http.js';
 

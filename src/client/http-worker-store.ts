@@ -32,7 +32,7 @@ import type {
   WorkerRecord,
   WorkerState,
 } from '../store/types.js';
-import { recoverResultSchema } from '../server/schemas.js';
+import { recoverResultSchema } from '../protocol/schemas.js';
 import {
   checkpointOutcomesSchema,
   checkpointRecordListSchema,
@@ -44,7 +44,7 @@ import {
   progressOutcomesSchema,
   workerRecordSchema,
   writeOutcomesSchema,
-} from '../server/worker-schemas.js';
+} from '../protocol/worker-schemas.js';
 import { HttpTransport, type HttpOptions, type RequestOptions } from './http.js';
 
 /** The outcome of a lease write about a task this client does not hold. */

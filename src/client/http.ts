@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { BatonError, type ErrorCode } from '../core/errors.js';
-import { errorBodySchema } from '../server/schemas.js';
+import { errorBodySchema } from '../protocol/schemas.js';
 
 export interface HttpOptions {
   /** Base URL of `baton serve`, e.g. `http://127.0.0.1:7420`. */

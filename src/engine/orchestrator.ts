@@ -20,12 +20,12 @@ import type { CheckpointRecord, RunRecord, TaskRecord, WorkerRecord } from '../s
 import type { TaskHandler } from '../worker/handler.js';
 import { Limiter } from '../worker/limiter.js';
 import { Worker, type WorkerOptions } from '../worker/worker.js';
-import { EventBus, type BatonEventName, type Listener } from './events.js';
+import { EventBus, type BatonEventName, type Listener } from '../observability/events.js';
 import {
   resolveOrchestratorOptions,
   type OrchestratorOptions,
   type ResolvedOptions,
-} from './options.js';
+} from '../worker/options.js';
 import { Sweeper } from './sweeper.js';
 import { toNewTasks } from './to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';

@@ -8,7 +8,7 @@ import { asError, BatonError } from '../core/errors.js';
 import { isTerminal } from '../core/states.js';
 import type { Store } from '../store/store.js';
 import type { RunRecord, TaskRecord } from '../store/types.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../observability/events.js';
 
 export interface WaitOptions {
   /** Give up after this long (ms) with a TIMEOUT error. Default: wait for ever. */

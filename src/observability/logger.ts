@@ -5,7 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import type { BatonEventName, BatonEvents } from '../engine/events.js';
+import type { BatonEventName, BatonEvents } from './events.js';
 import type { TaskRecord } from '../store/types.js';
 
 export type { Logger } from 'pino';

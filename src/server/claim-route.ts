@@ -7,7 +7,7 @@
 import { refuse } from './errors.js';
 import { route } from './route.js';
 import { checkCapabilities, ownWorker } from './worker-access.js';
-import { claimBody, claimResultSchema } from './worker-schemas.js';
+import { claimBody, claimResultSchema } from '../protocol/worker-schemas.js';
 
 export function claimRoute() {
   return route({

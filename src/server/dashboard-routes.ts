@@ -13,7 +13,7 @@ import type { PerformanceRecord } from '../store/performance.js';
 import type { TaskRecord } from '../store/types.js';
 import { allTasksOfRun } from './paging.js';
 import { route, type ApiRoute } from './route.js';
-import { idSchema, taskErrorSchema } from './schemas.js';
+import { idSchema, taskErrorSchema } from '../protocol/schemas.js';
 
 const idParams = z.strictObject({ id: idSchema });
 const ms = z.number().nullable();

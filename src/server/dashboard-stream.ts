@@ -18,7 +18,7 @@ import type { Store } from '../store/store.js';
 import type { EventRecord, TokenRecord } from '../store/types.js';
 import { requireRight } from './auth.js';
 import type { ServerDeps } from './route.js';
-import { idSchema } from './schemas.js';
+import { idSchema } from '../protocol/schemas.js';
 
 export interface EventStreamOptions {
   /** How often the log is read for changes made elsewhere (ms). Default 250. */

@@ -1,7 +1,7 @@
 /** The OpenAPI 3.1 document, generated from the route table and its zod schemas. */
 import { z } from 'zod';
 import type { ApiRoute } from './route.js';
-import { errorBodySchema } from './schemas.js';
+import { errorBodySchema } from '../protocol/schemas.js';
 
 type JsonSchema = Record<string, unknown>;
 

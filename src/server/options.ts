@@ -9,7 +9,7 @@ import { parseOrThrow } from '../core/validation.js';
 import type { Orchestrator } from '../engine/orchestrator.js';
 import type { Store } from '../store/store.js';
 import type { RateLimitOptions } from './rate-limit.js';
-import { MAX_CLAIM_WAIT_MS } from './worker-schemas.js';
+import { MAX_CLAIM_WAIT_MS } from '../protocol/worker-schemas.js';
 
 export interface ServerOptions {
   store: Store;

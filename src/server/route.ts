@@ -13,7 +13,7 @@ import type { Right } from './auth.js';
 import type { ClaimSignal } from './claim-signal.js';
 import { refuse } from './errors.js';
 import type { ResolvedServerOptions } from './options.js';
-import { emptyBody } from './schemas.js';
+import { emptyBody } from '../protocol/schemas.js';
 
 /** What every handler works with. */
 export interface ServerDeps {

@@ -11,7 +11,7 @@ import {
   reconcileBody,
   reconcileResultSchema,
   recoverResultSchema,
-} from './schemas.js';
+} from '../protocol/schemas.js';
 
 const DAY_MS = 86_400_000;
 

@@ -21,7 +21,7 @@ import {
   progressBody,
   progressOutcomesSchema,
   writeOutcomesSchema,
-} from './worker-schemas.js';
+} from '../protocol/worker-schemas.js';
 
 const lostWrite = (o: WriteOutcome): boolean => !o.ok;
 const lostCheckpoint = (o: CheckpointOutcome): boolean => !o.ok;

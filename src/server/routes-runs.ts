@@ -8,7 +8,13 @@ import { refuse } from './errors.js';
 import { toRunJson, toRunSummaryJson } from './json-shapes.js';
 import { allTasksOfRun, decodeCursor, pageFrom, unlessMoved } from './paging.js';
 import { route, type ServerDeps } from './route.js';
-import { emptyBody, idParams, pageQuery, runJsonSchema, runPageSchema } from './schemas.js';
+import {
+  emptyBody,
+  idParams,
+  pageQuery,
+  runJsonSchema,
+  runPageSchema,
+} from '../protocol/schemas.js';
 
 async function runJson(deps: ServerDeps, runId: string): Promise<z.input<typeof runJsonSchema>> {
   const run = await deps.orchestrator.getRun(runId);

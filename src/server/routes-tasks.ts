@@ -21,7 +21,7 @@ import {
   taskListSchema,
   taskPageSchema,
   workerListSchema,
-} from './schemas.js';
+} from '../protocol/schemas.js';
 
 const stateList = z
   .string()

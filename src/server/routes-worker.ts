@@ -8,7 +8,7 @@ import { claimRoute } from './claim-route.js';
 import { refuse } from './errors.js';
 import { route } from './route.js';
 import { leaseWriteRoutes } from './routes-lease-writes.js';
-import { idParams, recoverResultSchema } from './schemas.js';
+import { idParams, recoverResultSchema } from '../protocol/schemas.js';
 import {
   checkCapabilities,
   heldFlagWrite,
@@ -30,7 +30,7 @@ import {
   workerQuery,
   workerRecordSchema,
   workerStateBody,
-} from './worker-schemas.js';
+} from '../protocol/worker-schemas.js';
 
 export function workerRoutes() {
   return [

@@ -12,8 +12,8 @@ import {
 } from '../core/errors.js';
 import { jsonBytes, jsonValueSchema, type JsonValue } from '../core/json.js';
 import { backoffDelayMs, shouldRetry } from '../core/retry.js';
-import type { EventBus } from '../engine/events.js';
-import type { WorkerRuntimeOptions } from '../engine/options.js';
+import type { EventBus } from '../observability/events.js';
+import type { WorkerRuntimeOptions } from './options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
 import { clampLogLine } from '../store/logs.js';
 import {

@@ -3,8 +3,8 @@
  * (SQLite file, PostgreSQL) or on anything else that speaks the worker part of the store
  * contract (the HTTP client of `baton serve`).
  */
-import { EventBus, type BatonEventName, type Listener } from '../engine/events.js';
-import { resolveRuntimeOptions, type OrchestratorOptions } from '../engine/options.js';
+import { EventBus, type BatonEventName, type Listener } from '../observability/events.js';
+import { resolveRuntimeOptions, type OrchestratorOptions } from './options.js';
 import type { WorkerStore } from '../store/store.js';
 import type { TaskHandler } from './handler.js';
 import { Limiter } from './limiter.js';

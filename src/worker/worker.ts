@@ -10,8 +10,8 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { EventBus } from '../engine/events.js';
-import type { WorkerRuntimeOptions } from '../engine/options.js';
+import type { EventBus } from '../observability/events.js';
+import type { WorkerRuntimeOptions } from './options.js';
 import type { WorkerStore } from '../store/store.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import { AttemptAbort } from './attempt-abort.js';

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
-import type { OrchestratorOptions } from '../../src/engine/options.js';
+import type { OrchestratorOptions } from '../../src/worker/options.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { openSqliteThreadStore } from '../../src/store/sqlite/sqlite-thread-store.js';
 import type { LogAppend, WorkerStore } from '../../src/store/store.js';

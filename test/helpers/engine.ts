@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
-import type { BatonEventName, BatonEvents } from '../../src/engine/events.js';
-import type { OrchestratorOptions } from '../../src/engine/options.js';
+import type { BatonEventName, BatonEvents } from '../../src/observability/events.js';
+import type { OrchestratorOptions } from '../../src/worker/options.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Clock } from '../../src/core/clock.js';
 

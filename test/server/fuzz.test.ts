@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { createServer, type BatonServer } from '../../src/server/app.js';
 import { hashToken, newTokenSecret } from '../../src/server/auth.js';
-import { errorBodySchema } from '../../src/server/schemas.js';
+import { errorBodySchema } from '../../src/protocol/schemas.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { TokenRole } from '../../src/store/types.js';

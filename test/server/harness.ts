@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
-import type { OrchestratorOptions } from '../../src/engine/options.js';
+import type { OrchestratorOptions } from '../../src/worker/options.js';
 import { hashToken, newTokenSecret } from '../../src/server/auth.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatonClient } from '../../src/client/baton-client.js';
 import { checksumOf } from '../../src/core/checksum.js';
-import { errorBodySchema } from '../../src/server/schemas.js';
+import { errorBodySchema } from '../../src/protocol/schemas.js';
 import { startServer } from '../../src/server/start.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { requester, useServer } from './harness.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
-import type { OrchestratorOptions } from '../../src/engine/options.js';
+import type { OrchestratorOptions } from '../../src/worker/options.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { HeartbeatResult, LeaseRef, Store } from '../../src/store/store.js';
 import { gate, until } from '../helpers/engine.js';
