@@ -1,6 +1,6 @@
 /**
  * What every command shares: the store URL (`--store`, else `BATON_STORE`, else the default
- * file), exit codes (DESIGN.md §6: 0 ok, 1 a task or run failed, 2 bad usage or invalid
+ * file), exit codes (docs/reference.md: 0 ok, 1 a task or run failed, 2 bad usage or invalid
  * input, 130 interrupted), and checked parsing of option values. This folder is the only
  * place that reads environment variables.
  */

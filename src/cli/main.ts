@@ -1,6 +1,6 @@
 /**
  * The `baton` command line. Each command lives in its own module under `commands/` and is
- * registered from the list below; errors become the exit codes of DESIGN.md §6.
+ * registered from the list below; errors become the exit codes of docs/reference.md.
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodeOf, messageOf } from './cli-context.js';

@@ -1,5 +1,5 @@
 /**
- * Task states and the transition table (DESIGN.md §3). The table is data: the engine, the
+ * Task states and the transition table (docs/reference.md, Task states). The table is data: the engine, the
  * stores' SQL guards and the tests all read it.
  */
 import { BatonError } from './errors.js';

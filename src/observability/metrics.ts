@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of baton (DESIGN.md §6), on a registry of their own (never prom-client's
+ * Prometheus metrics of baton (docs/reference.md), on a registry of their own (never prom-client's
  * global one, so that embedding baton adds nothing to the host's registry).
  *
  * Where each figure comes from, and why:

@@ -1,5 +1,5 @@
 /**
- * The public JSON shapes of DESIGN.md §6 and the request shapes of the REST API, as zod
+ * The public JSON shapes of docs/reference.md and the request shapes of the REST API, as zod
  * schemas: the server validates with them, the OpenAPI document is generated from them, and
  * the typed client parses responses with them. Instants are ISO 8601 strings.
  */

@@ -1,5 +1,5 @@
 /**
- * Bearer tokens and roles (DESIGN.md §6). A token is a random secret shown once; the store
+ * Bearer tokens and roles (docs/reference.md). A token is a random secret shown once; the store
  * keeps only its SHA-256, found by hash and compared again in constant time. Rights:
  * `read` reads; `client` reads and submits, cancels, retries, resumes; `worker` speaks only
  * the worker protocol; `admin` does everything.

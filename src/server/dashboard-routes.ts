@@ -1,5 +1,5 @@
 /**
- * Read routes the dashboard needs beyond the public shapes of DESIGN.md §6: a run as a graph
+ * Read routes the dashboard needs beyond the public shapes of docs/reference.md: a run as a graph
  * (tasks with their dependencies), a task with its history and checkpoints, and workers with
  * their current tasks and latency. They sit in the route table like any other (read right,
  * validated, in the OpenAPI document), under `/dashboard/`.

@@ -1,5 +1,5 @@
 /**
- * Records → the public JSON shapes of DESIGN.md §6. The mappers are the CLI's own
+ * Records → the public JSON shapes of docs/reference.md. The mappers are the CLI's own
  * (`src/workflow/json-shapes.ts`), so `--json` output and the HTTP API print the same fields;
  * this module adds the checkpoint listing, which leaves the (possibly large) state out.
  */

@@ -1,5 +1,5 @@
 /**
- * `GET /metrics`: Prometheus text for any token but `worker` (DESIGN.md §6). Counters are read
+ * `GET /metrics`: Prometheus text for any token but `worker` (docs/reference.md). Counters are read
  * from the durable event log at scrape time (see observability/metrics.ts).
  */
 import type { Context, Hono } from 'hono';

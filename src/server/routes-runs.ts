@@ -1,4 +1,4 @@
-/** Runs: submit a workflow, list, read, cancel, resume (DESIGN.md §6). */
+/** Runs: submit a workflow, list, read, cancel, resume (docs/reference.md). */
 import { z } from 'zod';
 import { isTerminal } from '../core/states.js';
 import { validateWorkflow } from '../workflow/load-workflow.js';

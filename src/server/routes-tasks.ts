@@ -1,4 +1,4 @@
-/** Tasks, checkpoints and workers (DESIGN.md §6). */
+/** Tasks, checkpoints and workers (docs/reference.md). */
 import { z } from 'zod';
 import { TASK_STATES, type TaskState } from '../core/states.js';
 import { taskSpecSchema } from '../core/task-spec.js';

@@ -115,7 +115,7 @@ export interface EventRecord {
   data: JsonValue | null;
 }
 
-/** What a bearer token may do on the HTTP server (DESIGN.md §6). */
+/** What a bearer token may do on the HTTP server (docs/reference.md). */
 export type TokenRole = 'admin' | 'client' | 'worker' | 'read';
 
 /** A stored access token. The secret itself is never stored, only its SHA-256. */

@@ -1,6 +1,6 @@
 /**
  * The `shell` task handler: runs `sh -c RUN` in its own process group and speaks the line
- * protocol of DESIGN.md §6 on its stdout (`::progress::N`, `::checkpoint::{json}`).
+ * protocol of docs/reference.md on its stdout (`::progress::N`, `::checkpoint::{json}`).
  *
  * Why a process group: an abort (timeout, cancel, shutdown) must stop the command and every
  * process it started, so the group gets SIGTERM and, after a grace period, SIGKILL. A bad

@@ -1,5 +1,5 @@
 /**
- * The stable JSON shapes of DESIGN.md §6, shared by `--json` output and the HTTP API: one
+ * The stable JSON shapes of docs/reference.md, shared by `--json` output and the HTTP API: one
  * mapper per object, so both surfaces print exactly the same fields.
  */
 import type { TaskError } from '../core/errors.js';

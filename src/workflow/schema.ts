@@ -1,5 +1,5 @@
 /**
- * The workflow file format of DESIGN.md §6, as a zod schema. The same schema checks a file
+ * The workflow file format of docs/reference.md, as a zod schema. The same schema checks a file
  * read by `baton run` and a workflow posted as JSON to the server. Unknown fields are refused
  * (a typo such as `need:` must not be ignored) and every number has a bound.
  */

@@ -1,4 +1,4 @@
-/** Workflow files: the schema of DESIGN.md §6, errors that name file, field and line, RunSpec conversion. */
+/** Workflow files: the schema of docs/reference.md, errors that name file, field and line, RunSpec conversion. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ function problems(text: string): { field: string; message: string; line?: number
 }
 
 describe('workflow files', () => {
-  it('parses the example of DESIGN.md and converts it to a run spec in file order', () => {
+  it('parses the example of docs/reference.md and converts it to a run spec in file order', () => {
     const { workflow, hash } = parseWorkflow(FULL, 'wf.yaml');
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     const spec = toRunSpec(workflow, { path: '/w/wf.yaml', cwd: '/w', hash });
