@@ -1,7 +1,7 @@
 /**
  * `baton worker --store URL`: a worker process on a store it reaches directly (a SQLite file on
- * this host, PostgreSQL anywhere). It runs shell tasks and the handlers of a module the user
- * names, sweeps for lost workers like any orchestrator (sweeps are idempotent, so every worker
+ * this host, PostgreSQL anywhere). It runs the handlers it is given (the handlers of a module
+ * the user names, shell tasks with `--allow-shell`), sweeps for lost workers like any orchestrator (sweeps are idempotent, so every worker
  * may do it), drains on SIGTERM/SIGINT, and honours `BATON_CRASH_AT` for failure tests.
  */
 import { resolve } from 'node:path';
@@ -11,15 +11,17 @@ import { Orchestrator } from '../engine/orchestrator.js';
 import type { Store } from '../store/store.js';
 import type { TaskHandler } from '../worker/handler.js';
 import type { CrashPointHook } from '../worker/run-attempt.js';
-import { createShellHandler } from '../worker/shell-handler.js';
+import type { ShellHandler } from '../worker/shell-handler.js';
 
 export interface LocalWorkerOptions {
   store: Store;
   id?: string;
   capabilities: string[];
   concurrency: number;
-  /** Path of an ES module exporting `handlers` (or a default export): a record of handlers. */
-  handlersModule?: string;
+  /** Handlers by task type: the types this worker claims. */
+  handlers: Record<string, TaskHandler>;
+  /** The shell handler among them, if any: waited for when the worker stops. */
+  shell?: ShellHandler;
   heartbeatIntervalMs?: number;
   workerTimeoutMs?: number;
   /** `POINT[:N]`: die with SIGKILL the Nth time the worker reaches crash point POINT. */
@@ -73,15 +75,12 @@ export function crashHook(spec: string | undefined): CrashPointHook | undefined 
 
 /** Runs until SIGTERM/SIGINT; resolves after a graceful drain. */
 export async function runLocalWorker(o: LocalWorkerOptions): Promise<void> {
-  const handlers = o.handlersModule ? await loadHandlers(o.handlersModule) : {};
   const orchestrator = new Orchestrator({
     store: o.store,
     ...(o.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: o.heartbeatIntervalMs }),
     ...(o.workerTimeoutMs !== undefined && { workerTimeoutMs: o.workerTimeoutMs }),
   });
-  const shell = createShellHandler({ baseEnv: process.env });
-  orchestrator.handle('shell', shell.handler);
-  for (const [type, handler] of Object.entries(handlers)) orchestrator.handle(type, handler);
+  for (const [type, handler] of Object.entries(o.handlers)) orchestrator.handle(type, handler);
   orchestrator.on('engine:error', ({ error }) => o.log(`error: ${String(error)}`));
   orchestrator.on('task:recovered', ({ recovery }) =>
     o.log(`recovered ${recovery.taskId} from ${recovery.fromWorkerId}: ${recovery.action}`),
@@ -94,7 +93,7 @@ export async function runLocalWorker(o: LocalWorkerOptions): Promise<void> {
     ...(crashPoint && { crashPoint }),
   });
   o.log(
-    `worker ${worker.id} running ${[...Object.keys(handlers), 'shell'].join(', ')} (concurrency ${o.concurrency})`,
+    `worker ${worker.id} running ${Object.keys(o.handlers).join(', ')} (concurrency ${o.concurrency})`,
   );
   await new Promise<void>((resolveStop) => {
     const stop = (): void => {
@@ -106,5 +105,5 @@ export async function runLocalWorker(o: LocalWorkerOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  await shell.idle();
+  await o.shell?.idle();
 }

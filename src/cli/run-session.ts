@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { Orchestrator } from '../engine/orchestrator.js';
 import type { Store } from '../store/store.js';
-import { createShellHandler } from '../worker/shell-handler.js';
+import { createShellHandler, type ShellHandlerOptions } from '../worker/shell-handler.js';
 import { toRunJson, toTaskJson, type RunJson } from '../workflow/json-shapes.js';
 import {
   checkpointCutoffs,
@@ -29,6 +29,8 @@ export interface SessionOptions {
   capabilities: string[];
   mode: 'fresh' | 'resume' | 'resume-step';
   view: ProgressView;
+  /** What shell commands inherit: the same scrubbed environment as a worker's (see shell-env.ts). */
+  shellEnv: Pick<ShellHandlerOptions, 'baseEnv' | 'passEnv' | 'secrets'>;
 }
 
 export type SessionOutcome =
@@ -43,7 +45,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
   const mine = (runOf: string | null): boolean => runOf === runId;
 
   const shell = createShellHandler({
-    baseEnv: process.env,
+    ...options.shellEnv,
     onOutput: (task, stream, line) => mine(task.runId) && view.output(keyOf(task.id), stream, line),
     onWarning: (task, message) => {
       view.warning(keyOf(task.id), message);

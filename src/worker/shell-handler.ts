@@ -15,14 +15,23 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { NonRetryableError } from '../core/errors.js';
+import { BatonError, NonRetryableError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
+import { inheritedEnv, passEnvListSchema } from './shell-env.js';
 
 export interface ShellHandlerOptions {
-  /** Environment the commands inherit (the CLI passes its own). Default: none. */
+  /**
+   * The worker's environment (the CLI passes its own). Commands inherit only `PATH`, `HOME`,
+   * `USER`, `LOGNAME`, `SHELL`, `LANG`, `LC_*`, `TZ` and `TMPDIR` of it, plus `passEnv`.
+   * Default: none.
+   */
   baseEnv?: Record<string, string | undefined>;
+  /** More names of `baseEnv` that commands inherit; `BATON_*` names are refused. Default none. */
+  passEnv?: string[];
+  /** Values never handed to a command (the worker's token): a variable holding one is dropped. */
+  secrets?: string[];
   /** Between SIGTERM and SIGKILL of an aborted command (ms). Default 2000. */
   killGraceMs?: number;
   /** Longest protocol line read (bytes); longer lines are dropped and reported. Default 1 MiB + 64. */
@@ -64,6 +73,19 @@ const payloadSchema = z.strictObject({
 export function createShellHandler(options: ShellHandlerOptions = {}): ShellHandler {
   const killGraceMs = options.killGraceMs ?? 2000;
   const maxLineBytes = options.maxLineBytes ?? 1024 * 1024 + 64;
+  const passEnv = passEnvListSchema.safeParse([(options.passEnv ?? []).join(',')]);
+  if (!passEnv.success) {
+    throw new BatonError(
+      'VALIDATION_FAILED',
+      `passEnv: ${passEnv.error.issues.map((i) => i.message).join('; ')}`,
+      { cause: passEnv.error },
+    );
+  }
+  // Read once: the worker's environment does not change under its tasks.
+  const baseEnv = inheritedEnv(options.baseEnv ?? {}, {
+    passEnv: passEnv.data,
+    secrets: options.secrets ?? [],
+  });
   const children = new Set<ChildProcess>();
   let idleWaiters: (() => void)[] = [];
 
@@ -80,7 +102,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
     const protocol = protocolEnv(ctx, options);
     const child = spawn('sh', ['-c', run], {
       cwd: cwd ?? process.cwd(),
-      env: { ...options.baseEnv, ...env, ...protocol },
+      env: { ...baseEnv, ...env, ...protocol },
       detached: true, // its own process group, so that an abort reaches every descendant
       stdio: ['ignore', 'pipe', 'pipe'],
     });

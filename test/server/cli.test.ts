@@ -72,6 +72,7 @@ describe('baton serve, worker --server and token as processes', () => {
     const w = spawnBaton(
       [
         'worker',
+        '--allow-shell',
         ...['--server', url, '--token', workerToken, '--capabilities', 'docs'],
         ...['--handlers', './handlers.mjs'],
       ],
@@ -121,7 +122,7 @@ describe('baton serve, worker --server and token as processes', () => {
     expect(badCaps.code).toBe(2);
     const both = await baton(['worker', '--server', 'http://127.0.0.1:1', '--store', store], dir);
     expect(both.code).toBe(2);
-    const badUrl = await baton(['worker', '--server', 'ftp://x'], dir);
+    const badUrl = await baton(['worker', '--allow-shell', '--server', 'ftp://x'], dir);
     expect(badUrl.code).toBe(2);
   });
 });

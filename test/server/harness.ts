@@ -94,17 +94,24 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Spawns `bin/baton.js ARGS`; every child still alive after the test gets SIGKILL. */
-export function useProcesses(): (args: string[], cwd?: string) => Spawned {
+/**
+ * Spawns `bin/baton.js ARGS` (with `env` over this process's, BATON_TOKEN emptied); every child
+ * still alive after the test gets SIGKILL.
+ */
+export function useProcesses(): (
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+) => Spawned {
   const alive = new Set<ChildProcess>();
   afterEach(() => {
     for (const child of alive) if (child.exitCode === null) child.kill('SIGKILL');
     alive.clear();
   });
-  return (args, cwd) => {
+  return (args, cwd, env = {}) => {
     const child = spawn(process.execPath, [BATON_BIN, ...args], {
       cwd: cwd ?? process.cwd(),
-      env: { ...process.env, BATON_TOKEN: '' },
+      env: { ...process.env, BATON_TOKEN: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -51,6 +51,7 @@ function startWorker(
   return spawnBaton(
     [
       'worker',
+      '--allow-shell',
       '--server',
       h.url,
       '--token',

@@ -24,6 +24,7 @@ import {
   EXIT,
   intOption,
   parseOption,
+  storeUrl,
   usageError,
   withStore,
   withStoreOption,
@@ -31,24 +32,29 @@ import {
 } from '../cli-context.js';
 import { ProgressView } from '../progress-view.js';
 import { runSession } from '../run-session.js';
+import { passEnvOf, withPassEnvOption } from '../shell-flags.js';
+import { storeUrlSecrets } from '../../worker/shell-env.js';
 
 interface RunFlags extends StoreOption {
   resume?: boolean;
   resumeStep?: string;
   keepCheckpoints: string;
   json?: boolean;
+  passEnv?: string[];
 }
 
 export function registerRun(program: Command): void {
   withStoreOption(
-    program
-      .command('run')
-      .description('run a workflow file to the end with local workers, showing progress')
-      .argument('<file>', 'workflow file (YAML or JSON)')
-      .option('--resume', 'continue the newest unfinished run of this workflow')
-      .option('--resume-step <n>', 'restore the checkpoint taken after step N, continue with N+1')
-      .option('--keep-checkpoints <n>', 'checkpoints kept per task (older ones pruned)', '5')
-      .option('--json', 'one JSON object per line'),
+    withPassEnvOption(
+      program
+        .command('run')
+        .description('run a workflow file to the end with local workers, showing progress')
+        .argument('<file>', 'workflow file (YAML or JSON)')
+        .option('--resume', 'continue the newest unfinished run of this workflow')
+        .option('--resume-step <n>', 'restore the checkpoint taken after step N, continue with N+1')
+        .option('--keep-checkpoints <n>', 'checkpoints kept per task (older ones pruned)', '5')
+        .option('--json', 'one JSON object per line'),
+    ),
   ).action((file: string, flags: RunFlags) => runCommand(file, flags));
 }
 
@@ -62,6 +68,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
     flags.keepCheckpoints,
     '--keep-checkpoints',
   );
+  const passEnv = passEnvOf(flags);
   const loaded = await loadWorkflowFile(file);
   const path = resolve(file);
   const view = new ProgressView(flags.json ? 'json' : process.stdout.isTTY ? 'tty' : 'plain');
@@ -132,6 +139,7 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
       capabilities,
       mode,
       view,
+      shellEnv: { baseEnv: process.env, passEnv, secrets: storeUrlSecrets(storeUrl(flags)) },
     });
     if (outcome.interrupted) {
       view.notice(`Run ${runId} stopped; continue it with: baton run ${file} --resume`);

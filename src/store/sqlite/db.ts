@@ -1,8 +1,12 @@
 /**
  * Opening a SQLite database the durable way: WAL, synchronous=FULL, a busy timeout so that
  * several processes can share one file, and migrations applied under BEGIN IMMEDIATE.
+ *
+ * The file holds payloads, results and token hashes, so a new one is created 0600 in
+ * directories created 0700; SQLite gives its `-wal` and `-shm` files the mode of the database
+ * file. An existing file keeps the mode its owner gave it.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatonError } from '../../core/errors.js';
@@ -16,7 +20,7 @@ export interface OpenOptions {
 }
 
 export function openDatabase(path: string, options: OpenOptions): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') createPrivately(path);
   const db = new Database(path);
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
   db.pragma('journal_mode = WAL');
@@ -27,6 +31,16 @@ export function openDatabase(path: string, options: OpenOptions): Db {
   db.pragma('foreign_keys = OFF');
   migrate(db);
   return db;
+}
+
+/** Creates the file 0600 (and its missing directories 0700) unless it exists. */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 function migrate(db: Db): void {
