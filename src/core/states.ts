@@ -1,6 +1,6 @@
 /**
- * Task states and the transition table (docs/reference.md, Task states). The table is data: the engine, the
- * stores' SQL guards and the tests all read it.
+ * Task states and the transition table (docs/reference.md, Task states). The table is data:
+ * the stores' SQL guards, their event log and the tests all read it.
  */
 import { BatonError } from './errors.js';
 
@@ -9,7 +9,10 @@ export type TaskState =
   | 'pending'
   /** Ready to be claimed by a capable worker (once `runAt`, e.g. a retry's backoff, has passed). */
   | 'queued'
-  /** Claimed by a worker under a lease; the handler has not started yet. */
+  /**
+   * Held for one worker that has not started it: pinned to it by routing (`assign`), waiting
+   * for that worker's claim.
+   */
   | 'assigned'
   /** The handler is running under a lease. */
   | 'running'
@@ -33,15 +36,25 @@ export const TASK_STATES: readonly TaskState[] = [
 export const TERMINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'cancelled'];
 export const ACTIVE_STATES: readonly TaskState[] = ['assigned', 'running'];
 
-/** Every legal move. `queued` is reachable from `assigned`/`running` by a retry or a lost lease. */
+/**
+ * Every legal move, and only the moves some store operation makes: the stores' SQL guards are
+ * built from this table (src/store/state-guards.ts), their event log refuses a move it does
+ * not list, and the conformance suite tries every (from, to) pair on every store.
+ */
 export const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
-  // `completed` from a waiting state is an operator's move: the task was done outside baton.
+  // `completed` from a waiting or held state is an operator's move: the task was done outside
+  // baton.
   pending: ['queued', 'cancelled', 'completed'],
-  queued: ['assigned', 'pending', 'cancelled', 'completed'],
-  assigned: ['running', 'queued', 'failed', 'cancelled', 'completed'],
-  // `pending` is a retry waiting out its backoff; `queued` a recovery after a lost lease.
+  // `running`: a claim takes a queued task and starts it in one atomic step (one event row);
+  // `assigned`: routing pins it to one worker first.
+  queued: ['assigned', 'running', 'cancelled', 'completed'],
+  // `queued`: the pin is released (its worker went away or stopped).
+  assigned: ['running', 'queued', 'cancelled', 'completed'],
+  // `pending` is a retry waiting out its backoff; `queued` a recovery after a lost lease or a
+  // task handed back unstarted; `failed` attempts spent or a non-retryable error.
   running: ['completed', 'pending', 'queued', 'failed', 'cancelled'],
-  // An operator may revert a finished task so that it runs again (reconciliation, retry).
+  // An operator may revert a finished task so that it runs again (reconciliation, retry):
+  // `pending` when a dependency of it is no longer completed.
   completed: ['queued', 'pending'],
   failed: ['queued', 'pending', 'completed'],
   cancelled: ['queued', 'pending', 'completed'],

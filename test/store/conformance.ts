@@ -11,6 +11,7 @@ import { describePerformance } from './conformance/performance.js';
 import { describeRecovery } from './conformance/recovery.js';
 import { describeTasks } from './conformance/tasks.js';
 import { describeTokens } from './conformance/tokens.js';
+import { describeTransitions } from './conformance/transitions.js';
 import type { OpenStore } from './conformance/harness.js';
 
 export { newTask, worker, type StoreHarness } from './conformance/harness.js';
@@ -23,4 +24,5 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeTokens(name, open);
   describePerformance(name, open);
   describeLogs(name, open);
+  describeTransitions(name, open);
 }

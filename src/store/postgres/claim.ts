@@ -20,9 +20,10 @@ import { logEvents, type EventInput } from './events.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
 import { RECORD_COLUMNS, TASK_COLUMNS, toTask, type RecordRow, type TaskRow } from './rows.js';
 import { HELD_STATES_SQL, PROMOTE_DUE_CTES, promoteDue } from './task-flow.js';
+import { guard, MOVES, sourceOf } from '../state-guards.js';
 
 const PICK_QUEUED = `SELECT seq, type FROM tasks
-  WHERE state = 'queued'
+  WHERE ${guard(MOVES.claim)}
     AND (pinned_worker_id IS NULL OR pinned_worker_id = $1)
     AND ($2::text[] IS NULL OR type = ANY($2::text[]))
     AND NOT (type = ANY($3::text[]))
@@ -33,7 +34,7 @@ const PICK_QUEUED = `SELECT seq, type FROM tasks
   FOR UPDATE SKIP LOCKED`;
 
 const PICK_PINNED = `SELECT seq, type FROM tasks
-  WHERE pinned_worker_id = $1 AND state = 'assigned'
+  WHERE pinned_worker_id = $1 AND ${guard(MOVES.startPinned)}
   ORDER BY priority DESC, seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED`;
@@ -55,13 +56,13 @@ const CLAIM_AND_START = `WITH ${PROMOTE_DUE_CTES},
     SELECT 1 FROM workers WHERE id = $1 AND state = 'active'),
   pinned AS (
     SELECT seq FROM tasks
-    WHERE pinned_worker_id = $1 AND state = 'assigned' AND EXISTS (SELECT 1 FROM worker)
+    WHERE pinned_worker_id = $1 AND ${guard(MOVES.startPinned)} AND EXISTS (SELECT 1 FROM worker)
     ORDER BY priority DESC, seq
     LIMIT $4
     FOR UPDATE SKIP LOCKED),
   ready AS (
     SELECT seq FROM tasks
-    WHERE state = 'queued' AND EXISTS (SELECT 1 FROM worker)
+    WHERE ${guard(MOVES.claim)} AND EXISTS (SELECT 1 FROM worker)
       AND (pinned_worker_id IS NULL OR pinned_worker_id = $1)
       AND ($2::text[] IS NULL OR type = ANY($2::text[]))
       AND capabilities <@ $3::text[]
@@ -77,10 +78,11 @@ const CLAIM_AND_START = `WITH ${PROMOTE_DUE_CTES},
     RETURNING t.*, t.seq IN (SELECT seq FROM pinned) AS was_pinned),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    -- queued → assigned → running is one atomic move: one row, from the state the task left
-    -- (a pinned task was assigned when it was pinned).
+    -- One row per start, from the state the task left: queued, or assigned for a task pinned
+    -- to this worker.
     SELECT (SELECT now_ms()), 'task:started', s.id, s.run_id, $1,
-      CASE WHEN s.was_pinned THEN 'assigned' ELSE 'queued' END, 'running',
+      CASE WHEN s.was_pinned THEN '${sourceOf(MOVES.startPinned)}' ELSE '${sourceOf(MOVES.claim)}' END,
+      '${MOVES.claim.to}',
       'attempt ' || s.attempt, json_build_object('attempt', s.attempt, 'epoch', s.epoch)
     FROM started s
     ORDER BY s.was_pinned DESC, s.priority DESC, s.seq)

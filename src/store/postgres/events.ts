@@ -1,6 +1,6 @@
 /** The durable event log: every state change is appended with its reason, many rows per statement. */
 import type { JsonValue } from '../../core/json.js';
-import type { TaskState } from '../../core/states.js';
+import { assertTransition, type TaskState } from '../../core/states.js';
 import type { Sql } from './db.js';
 import { jsonOrNull } from './rows.js';
 
@@ -23,6 +23,8 @@ export interface EventInput {
  */
 export async function logEvents(sql: Sql, events: readonly EventInput[]): Promise<void> {
   if (events.length === 0) return;
+  // A move the transition table does not list is refused before anything is written.
+  for (const e of events) if (e.from && e.to) assertTransition(e.taskId ?? '', e.from, e.to);
   await sql.rows(
     `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
      SELECT (SELECT now_ms()), e.type, e.task_id, e.run_id, e.worker_id, e.from_state, e.to_state,

@@ -17,6 +17,7 @@ import type { TaskError } from '../../core/errors.js';
 import { changesOfRow, type OutcomeColumns, type OutcomeRow } from '../store.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
+import { fromToSql, guard, MOVES } from '../state-guards.js';
 import { jsonOrNull, toCheckpoint, type CheckpointRow } from './rows.js';
 import { PERFORMANCE_WINDOW, recordAttempts, upsertPerformanceSql } from './performance.js';
 import { cancelDependents, recountDependents, STILL_RUNNING_SQL } from './task-flow.js';
@@ -157,7 +158,7 @@ const COMPLETE = `WITH i AS (
       t.recount_pending, ${CHANGED_COLUMNS}, i.ms, i.n, 1 AS done),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    SELECT (SELECT now_ms()), 'task:completed', d.id, d.run_id, d.worker_id, 'running', 'completed',
+    SELECT (SELECT now_ms()), 'task:completed', d.id, d.run_id, d.worker_id, ${fromToSql(MOVES.complete)},
       'handler returned',
       json_build_object('attempt', d.attempt, 'epoch', d.epoch, 'durationMs', floor(d.ms + 0.5))
     FROM done d ORDER BY d.n),
@@ -174,11 +175,11 @@ const COMPLETE = `WITH i AS (
     UPDATE tasks t SET deps_remaining = t.deps_remaining - w.n, updated_at = (SELECT now_ms()),
       state = CASE WHEN t.deps_remaining - w.n <= 0 AND t.run_at <= (SELECT now_ms())
                    THEN 'queued' ELSE t.state END
-    FROM waiting w WHERE t.id = w.task_id AND t.state = 'pending'
+    FROM waiting w WHERE t.id = w.task_id AND ${guard(MOVES.promote, 't.state')}
     RETURNING t.id, t.run_id, t.seq, t.state),
   released_logged AS (
     INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
-    SELECT (SELECT now_ms()), 'task:queued', r.id, r.run_id, 'pending', 'queued', 'dependencies-completed'
+    SELECT (SELECT now_ms()), 'task:queued', r.id, r.run_id, ${fromToSql(MOVES.promote)}, 'dependencies-completed'
     FROM released r WHERE r.state = 'queued' ORDER BY r.seq)
 SELECT ${CHANGED_COLUMNS}, t.n,
   (SELECT count(*) FROM released WHERE state = 'queued') AS queued_now,
@@ -233,11 +234,11 @@ const RELEASE_UNSTARTED = `WITH i AS (
   back AS (
     UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
       attempt = t.attempt - 1, claim_token = NULL, updated_at = (SELECT now_ms())
-    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND t.state = 'running' AND t.worker_id = $1
+    FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND ${guard(MOVES.requeue, 't.state')} AND t.worker_id = $1
     RETURNING t.id, t.run_id, t.attempt, t.epoch, i.n),
   logged AS (
     INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
-    SELECT (SELECT now_ms()), 'task:queued', b.id, b.run_id, $1, 'running', 'queued', 'released unstarted',
+    SELECT (SELECT now_ms()), 'task:queued', b.id, b.run_id, $1, ${fromToSql(MOVES.requeue)}, 'released unstarted',
       json_build_object('attempt', b.attempt, 'epoch', b.epoch)
     FROM back b ORDER BY b.n)
 SELECT id FROM back`;

@@ -9,6 +9,7 @@ import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
 import type { TaskRecord } from '../types.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
+import { guard, MOVES } from '../state-guards.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 
 export { PERFORMANCE_WINDOW };
@@ -106,7 +107,7 @@ export async function releasePinned(
   const rows = await sql.rows<TaskRow>(
     `UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
        updated_at = (SELECT now_ms())
-     WHERE t.state = 'assigned' AND t.pinned_worker_id = $1 RETURNING ${TASK_COLUMNS}`,
+     WHERE ${guard(MOVES.unpin, 't.state')} AND t.pinned_worker_id = $1 RETURNING ${TASK_COLUMNS}`,
     [workerId],
   );
   rows.sort((a, b) => a.seq - b.seq);

@@ -7,10 +7,12 @@
 import type { TaskState } from '../../core/states.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
+import { fromToSql, guard, MOVES, sourceOf } from '../state-guards.js';
 import { TASK_COLUMNS, type TaskRow } from './rows.js';
 
-export const OPEN_STATES_SQL = `('pending', 'queued', 'assigned', 'running')`;
-export const HELD_STATES_SQL = `('assigned', 'running')`;
+import { HELD_STATES_SQL, OPEN_STATES_SQL } from '../state-guards.js';
+
+export { HELD_STATES_SQL, OPEN_STATES_SQL };
 
 /**
  * A lease write's check that its task (tasks `t`) is still running, written as an expression
@@ -20,7 +22,8 @@ export const HELD_STATES_SQL = `('assigned', 'running')`;
  * up by id costs the same whatever others hold. Rechecked on the row as it is updated, as any
  * condition of an UPDATE.
  */
-export const STILL_RUNNING_SQL = `t.state || '' = 'running'`;
+// Completions and failures (MOVES.complete, retryLater, failFinal) all leave `running`.
+export const STILL_RUNNING_SQL = `t.state || '' = '${sourceOf(MOVES.complete)}'`;
 
 /** Dependencies of these tasks completed: count them, queue those with nothing left to wait for. */
 export async function releaseDependents(sql: Sql, completedIds: readonly string[]): Promise<void> {
@@ -32,7 +35,7 @@ export async function releaseDependents(sql: Sql, completedIds: readonly string[
      UPDATE tasks t SET deps_remaining = t.deps_remaining - done.n, updated_at = (SELECT now_ms()),
        state = CASE WHEN t.deps_remaining - done.n <= 0 AND t.run_at <= (SELECT now_ms())
                     THEN 'queued' ELSE t.state END
-     FROM done WHERE t.id = done.task_id AND t.state = 'pending'
+     FROM done WHERE t.id = done.task_id AND ${guard(MOVES.promote, 't.state')}
      RETURNING t.id, t.run_id, t.state`,
     [completedIds],
   );
@@ -130,7 +133,8 @@ export async function cancelRows(
   if (rows.length === 0) return [];
   const updated = await sql.rows<TaskRow>(
     `UPDATE tasks t SET state = 'cancelled', finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms()),
-       error = $2::json WHERE t.id = ANY($1::text[]) RETURNING ${TASK_COLUMNS}`,
+       error = $2::json WHERE t.id = ANY($1::text[]) AND ${guard(MOVES.cancel, 't.state')}
+     RETURNING ${TASK_COLUMNS}`,
     [
       rows.map((r) => r.id),
       JSON.stringify({ code: 'CANCELLED', message: reason, retryable: false }),
@@ -160,13 +164,13 @@ export async function cancelRows(
  */
 export const PROMOTE_DUE_CTES = `promoted AS (
     UPDATE tasks SET state = 'queued', updated_at = (SELECT now_ms())
-    WHERE state = 'pending' AND seq IN (
-      SELECT seq FROM tasks WHERE state = 'pending' AND deps_remaining = 0
+    WHERE ${guard(MOVES.promote)} AND seq IN (
+      SELECT seq FROM tasks WHERE ${guard(MOVES.promote)} AND deps_remaining = 0
         AND run_at <= (SELECT now_ms()) FOR UPDATE SKIP LOCKED)
     RETURNING id, run_id, seq),
   promoted_logged AS (
     INSERT INTO events (at, type, task_id, run_id, from_state, to_state, reason)
-    SELECT (SELECT now_ms()), 'task:queued', p.id, p.run_id, 'pending', 'queued', 'run-at-reached'
+    SELECT (SELECT now_ms()), 'task:queued', p.id, p.run_id, ${fromToSql(MOVES.promote)}, 'run-at-reached'
     FROM promoted p ORDER BY p.seq)`;
 
 /** Promotes the due tasks; returns how many. */

@@ -19,6 +19,7 @@ import type {
 import type { TaskRecord, WorkerRecord, WorkerState } from '../types.js';
 import type { Sql } from './db.js';
 import { landedEarlier, logEvents } from './events.js';
+import { guard, MOVES } from '../state-guards.js';
 import {
   TASK_COLUMNS,
   toTask,
@@ -199,7 +200,7 @@ async function recoverRow(sql: Sql, row: TaskRow, reason: string): Promise<Recov
     };
     await sql.rows(
       `UPDATE tasks SET state = 'failed', error = $2, finished_at = (SELECT now_ms()), updated_at = (SELECT now_ms())
-       WHERE id = $1`,
+       WHERE id = $1 AND ${guard(MOVES.failFinal)}`,
       [row.id, JSON.stringify(error)],
     );
     await logEvents(sql, [
@@ -220,7 +221,7 @@ async function recoverRow(sql: Sql, row: TaskRow, reason: string): Promise<Recov
   const action = row.checkpoint_seq > 0 ? 'resume' : 'restart';
   await sql.rows(
     `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
-       updated_at = (SELECT now_ms()) WHERE id = $1`,
+       updated_at = (SELECT now_ms()) WHERE id = $1 AND ${guard(MOVES.recover)}`,
     [row.id],
   );
   const data: JsonValue = {
@@ -272,7 +273,15 @@ export async function assign(
     [taskId, to, workerId, to === 'assigned' ? workerId : null],
   );
   await logEvents(sql, [
-    { type: 'task:assigned', taskId, runId: row.run_id, workerId, from: row.state, to, reason },
+    {
+      type: 'task:assigned',
+      taskId,
+      runId: row.run_id,
+      workerId,
+      // A pending task pinned ahead stays pending: a pin, not a move.
+      ...(to !== row.state && { from: row.state, to }),
+      reason,
+    },
   ]);
   if (to === 'assigned') sql.wake();
   return toTask(updated!);

@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import type { JsonValue } from '../../core/json.js';
-import type { TaskState } from '../../core/states.js';
+import { assertTransition, type TaskState } from '../../core/states.js';
 import type { TaskRecord } from '../types.js';
 import type { Db, Statements } from './db.js';
 import { toTask, type TaskRow } from './rows.js';
@@ -23,7 +23,13 @@ export interface EventInput {
   data?: JsonValue | null;
 }
 
+/**
+ * Appends to the event log in the caller's transaction. A move the transition table does not
+ * list is refused (INVALID_TRANSITION), which rolls the whole change back: the log never
+ * records, and the store never makes, an illegal move.
+ */
 export function logEvent(ctx: Ctx, at: number, e: EventInput): void {
+  if (e.from && e.to) assertTransition(e.taskId ?? '', e.from, e.to);
   ctx.sql
     .get(
       `INSERT INTO events (at, type, task_id, run_id, worker_id, from_state, to_state, reason, data)
@@ -58,5 +64,6 @@ export function record(ctx: Ctx, row: TaskRow): TaskRecord {
   return toTask(row, row.dep_count === 0 ? [] : depsOf(ctx, row.id));
 }
 
-export const OPEN_STATES_SQL = `('pending', 'queued', 'assigned', 'running')`;
-export const HELD_STATES_SQL = `('assigned', 'running')`;
+import { HELD_STATES_SQL, OPEN_STATES_SQL } from '../state-guards.js';
+
+export { HELD_STATES_SQL, OPEN_STATES_SQL };

@@ -24,10 +24,11 @@ import {
   type TaskValues,
 } from './rows.js';
 import { recordAttempts, type AttemptOutcome } from './performance.js';
+import { guard, MOVES } from '../state-guards.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
 const CLAIM_SELECT = `SELECT seq, type FROM tasks
-  WHERE state = 'queued'
+  WHERE ${guard(MOVES.claim)}
     AND (pinned_worker_id IS NULL OR pinned_worker_id = :worker)
     AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
     AND type NOT IN (SELECT value FROM json_each(:saturated))
@@ -39,8 +40,9 @@ const CLAIM_SELECT = `SELECT seq, type FROM tasks
   LIMIT :limit`;
 
 /**
- * Starts the chosen tasks in one statement. The claim moves a task queued → assigned → running
- * atomically, so the log holds one row for it: `task:started` from the state the task left.
+ * Starts the chosen tasks in one statement (picked by the guards above in this transaction):
+ * queued → running, or assigned → running for a pinned task; one `task:started` row each, from
+ * the state the task left.
  */
 const START = `UPDATE tasks SET state = 'running', worker_id = ?, epoch = epoch + 1,
   attempt = attempt + 1, started_at = ?, updated_at = ?, progress_message = NULL
@@ -83,7 +85,7 @@ export function claimValues(ctx: Ctx, req: ClaimRequest): ClaimedValues {
   // Tasks pinned to this worker (assignToNetworkAgent) come first.
   const pinned = ctx.sql
     .get(
-      `SELECT seq FROM tasks WHERE state = 'assigned' AND pinned_worker_id = ?
+      `SELECT seq FROM tasks WHERE ${guard(MOVES.startPinned)} AND pinned_worker_id = ?
        ORDER BY priority DESC, seq LIMIT ?`,
     )
     .all(req.workerId, req.limit) as { seq: number }[];
@@ -221,7 +223,7 @@ export function complete(ctx: Ctx, items: Completion[]): WriteOutcome[] {
   const stmt = ctx.sql.get(
     `UPDATE tasks SET state = 'completed', result = ?, progress = 100, error = NULL,
        finished_at = ?, updated_at = ?
-     WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`,
+     WHERE id = ? AND epoch = ? AND ${guard(MOVES.complete)} RETURNING ${OUTCOME_COLUMNS}`,
   );
   const tally = new WorkerTally();
   const attempts: AttemptOutcome[] = [];
@@ -273,10 +275,10 @@ export function fail(ctx: Ctx, items: Failure[]): WriteOutcome[] {
       .get(
         retry
           ? `UPDATE tasks SET state = 'pending', run_at = ?, error = ?, updated_at = ?
-             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`
+             WHERE id = ? AND epoch = ? AND ${guard(MOVES.retryLater)} RETURNING ${OUTCOME_COLUMNS}`
           : `UPDATE tasks SET state = 'failed', run_at = ?, error = ?, updated_at = ?,
                finished_at = ?
-             WHERE id = ? AND epoch = ? AND state = 'running' RETURNING ${OUTCOME_COLUMNS}`,
+             WHERE id = ? AND epoch = ? AND ${guard(MOVES.failFinal)} RETURNING ${OUTCOME_COLUMNS}`,
       )
       .get(
         ...(retry

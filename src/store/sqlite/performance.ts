@@ -10,6 +10,7 @@ import type { TaskRecord } from '../types.js';
 import { assign } from './worker-writes.js';
 import { logEvent, record, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
+import { guard, MOVES } from '../state-guards.js';
 
 interface PerformanceRow {
   worker_id: string;
@@ -111,7 +112,7 @@ export function releasePinned(ctx: Ctx, workerId: string, reason: string): TaskR
     .get(
       `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
          updated_at = ?
-       WHERE state = 'assigned' AND pinned_worker_id = ? RETURNING *`,
+       WHERE ${guard(MOVES.unpin)} AND pinned_worker_id = ? RETURNING *`,
     )
     .all(now, workerId) as TaskRow[];
   for (const row of rows) {

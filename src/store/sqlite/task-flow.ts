@@ -5,6 +5,7 @@
 import type { TaskState } from '../../core/states.js';
 import { logEvent, OPEN_STATES_SQL, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
+import { guard, MOVES } from '../state-guards.js';
 
 /**
  * Dependencies of these tasks completed: count them, queue those with nothing left to wait
@@ -25,7 +26,9 @@ export function releaseDependents(ctx: Ctx, taskIds: string | string[], now: num
   for (const row of rows) {
     if (row.deps_remaining <= 0 && row.run_at <= now) {
       ctx.sql
-        .get(`UPDATE tasks SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'pending'`)
+        .get(
+          `UPDATE tasks SET state = 'queued', updated_at = ? WHERE id = ? AND ${guard(MOVES.promote)}`,
+        )
         .run(now, row.id);
       logEvent(ctx, now, {
         type: 'task:queued',
@@ -62,7 +65,7 @@ export function cancelRow(
   const updated = ctx.sql
     .get(
       `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?,
-         error = ? WHERE id = ? RETURNING *`,
+         error = ? WHERE id = ? AND ${guard(MOVES.cancel)} RETURNING *`,
     )
     .get(
       now,
@@ -88,7 +91,7 @@ export function promoteDue(ctx: Ctx, now: number): void {
   const rows = ctx.sql
     .get(
       `UPDATE tasks SET state = 'queued', updated_at = ?
-       WHERE state = 'pending' AND deps_remaining = 0 AND run_at <= ?
+       WHERE ${guard(MOVES.promote)} AND deps_remaining = 0 AND run_at <= ?
        RETURNING id, run_id`,
     )
     .all(now, now) as Pick<TaskRow, 'id' | 'run_id'>[];

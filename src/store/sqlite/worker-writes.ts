@@ -19,6 +19,7 @@ import { HELD_STATES_SQL, logEvent, record, taskRow, type Ctx } from './context.
 import { toWorker, type TaskRow, type WorkerRow } from './rows.js';
 import { cancelDependents } from './task-flow.js';
 import { compareHeld, type HeldRow } from '../held-leases.js';
+import { guard, MOVES } from '../state-guards.js';
 
 export const WORKER_SELECT = `SELECT w.*, (SELECT count(*) FROM tasks t
   WHERE t.worker_id = w.id AND t.state IN ${HELD_STATES_SQL}) AS running FROM workers w`;
@@ -146,7 +147,7 @@ export function releaseUnstarted(ctx: Ctx, workerId: string, items: LeaseRef[]):
   const back = ctx.sql.get(
     `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
        attempt = attempt - 1, updated_at = ?
-     WHERE id = ? AND epoch = ? AND state = 'running' AND worker_id = ?
+     WHERE id = ? AND epoch = ? AND ${guard(MOVES.requeue)} AND worker_id = ?
      RETURNING id, run_id, attempt, epoch`,
   );
   return items.map((item) => {
@@ -196,7 +197,7 @@ function recoverRow(ctx: Ctx, row: TaskRow, now: number, reason: string): Recove
     ctx.sql
       .get(
         `UPDATE tasks SET state = 'failed', error = ?, finished_at = ?, updated_at = ?
-         WHERE id = ?`,
+         WHERE id = ? AND ${guard(MOVES.failFinal)}`,
       )
       .run(JSON.stringify(error), now, now, row.id);
     logEvent(ctx, now, {
@@ -216,7 +217,7 @@ function recoverRow(ctx: Ctx, row: TaskRow, now: number, reason: string): Recove
   ctx.sql
     .get(
       `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
-         updated_at = ? WHERE id = ?`,
+         updated_at = ? WHERE id = ? AND ${guard(MOVES.recover)}`,
     )
     .run(now, row.id);
   const data: JsonValue = {
@@ -275,8 +276,8 @@ export function assign(ctx: Ctx, taskId: string, workerId: string, reason: strin
     taskId,
     runId: row.run_id,
     workerId,
-    from: row.state,
-    to,
+    // A pending task pinned ahead stays pending: a pin, not a move.
+    ...(to !== row.state && { from: row.state, to }),
     reason,
   });
   return record(ctx, updated);
