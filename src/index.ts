@@ -32,6 +32,11 @@ export type { BackoffPolicy } from './core/retry.js';
 export { parseDuration } from './core/duration.js';
 export { validateTaskSpec, validateRunSpec } from './core/task-spec.js';
 export type { TaskSpec, RunSpec } from './core/task-spec.js';
+export { validateScheduleSpec } from './core/schedule-spec.js';
+export type { ScheduleSpec, OverlapPolicy, CatchUpPolicy } from './core/schedule-spec.js';
+export type { ScheduleRecord } from './store/schedules.js';
+export type { FiringReport } from './engine/schedule-firer.js';
+export { CATCH_UP_LIMIT, ON_TIME_WINDOW_MS } from './engine/schedule-plan.js';
 export type { JsonValue } from './core/json.js';
 
 export { SqliteStore } from './store/sqlite/sqlite-store.js';

@@ -27,6 +27,10 @@ import {
   type ResolvedOptions,
 } from '../worker/options.js';
 import { Sweeper } from './sweeper.js';
+import { ScheduleFirer, type FiringReport } from './schedule-firer.js';
+import * as schedules from './schedules.js';
+import type { ScheduleSpec } from '../core/schedule-spec.js';
+import type { ScheduleRecord } from '../store/schedules.js';
 import { toNewTasks } from './to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
@@ -76,6 +80,7 @@ export class Orchestrator {
   readonly #workers = new Set<Worker>();
   readonly #limiter: Limiter;
   readonly #sweeper: Sweeper;
+  readonly #firer: ScheduleFirer;
   // Spans through @opentelemetry/api: a no-op unless the application registers an SDK.
   readonly #tracer = new Tracer();
   #router: SubmitRouter | null = null;
@@ -91,6 +96,15 @@ export class Orchestrator {
       intervalMs: this.options.sweepIntervalMs,
       workerTimeoutMs: this.options.workerTimeoutMs,
       onResult: (result) => this.#reportRecovery(result),
+      onError: (error) => this.#reportError(error),
+    });
+    // Schedules are fired wherever the sweeper runs (see engine/schedule-firer.ts).
+    this.#firer = new ScheduleFirer({
+      store: this.store,
+      clock: this.options.clock,
+      intervalMs: this.options.sweepIntervalMs,
+      taskDefaults: this.options.taskDefaults,
+      onReport: (report) => this.#reportFiring(report),
       onError: (error) => this.#reportError(error),
     });
     // A task cancelled here must stop where it runs, if that is in this process.
@@ -118,11 +132,14 @@ export class Orchestrator {
     this.#router = router;
   }
 
-  /** Starts the lost-worker sweeper (unless `sweeper: false`). Idempotent. */
+  /** Starts the lost-worker sweeper and the schedule firing (unless `sweeper: false`). Idempotent. */
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    if (this.options.sweeper) this.#sweeper.start();
+    if (this.options.sweeper) {
+      this.#sweeper.start();
+      this.#firer.start();
+    }
   }
 
   /** Starts an in-process worker running this orchestrator's handlers. */
@@ -301,6 +318,57 @@ export class Orchestrator {
     return this.#sweeper.sweep();
   }
 
+  /**
+   * Adds a schedule, or replaces the one of that name (its pause state and last run are kept):
+   * at each tick of `cron` (in `tz`) the `task` or `run` is submitted as a new run, by whichever
+   * sweeper of the store sees the tick first.
+   */
+  schedule(spec: ScheduleSpec): Promise<ScheduleRecord> {
+    return schedules.addSchedule(this.#scheduleDeps(), spec);
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.store.listSchedules();
+  }
+
+  /** SCHEDULE_NOT_FOUND when there is none of that name. */
+  getSchedule(name: string): Promise<ScheduleRecord> {
+    return schedules.getSchedule(this.#scheduleDeps(), name);
+  }
+
+  /** Deletes a schedule (its runs stay). SCHEDULE_NOT_FOUND when there is none. */
+  removeSchedule(name: string): Promise<void> {
+    return schedules.removeSchedule(this.#scheduleDeps(), name);
+  }
+
+  pauseSchedule(name: string): Promise<ScheduleRecord> {
+    return schedules.pauseSchedule(this.#scheduleDeps(), name);
+  }
+
+  /** Fires again from the next tick on; ticks that passed while paused are not caught up. */
+  unpauseSchedule(name: string): Promise<ScheduleRecord> {
+    return schedules.unpauseSchedule(this.#scheduleDeps(), name);
+  }
+
+  /** Fires the schedules due now (what the sweeper does on its own). */
+  fireSchedules(): Promise<FiringReport> {
+    return this.#firer.fire();
+  }
+
+  #scheduleDeps(): schedules.ScheduleDeps {
+    return {
+      store: this.store,
+      clock: this.options.clock,
+      taskDefaults: this.options.taskDefaults,
+    };
+  }
+
+  #reportFiring(report: FiringReport): void {
+    for (const fired of report.fired) this.#bus.emit('schedule:fired', fired);
+    for (const skipped of report.skipped) this.#bus.emit('schedule:skipped', skipped);
+    if (report.fired.length > 0) for (const w of this.#workers) w.wake();
+  }
+
   /** Marks a task completed by an operator (done outside baton). */
   completeTask(
     taskId: string,
@@ -348,6 +416,7 @@ export class Orchestrator {
   /** Stops workers (gracefully unless told otherwise) and the sweeper. The store stays open. */
   async close(options: { graceful?: boolean } = {}): Promise<void> {
     this.#sweeper.stop();
+    this.#firer.stop();
     await Promise.all([...this.#workers].map((w) => w.stop(options)));
     this.#workers.clear();
     this.#started = false;

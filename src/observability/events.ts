@@ -25,6 +25,10 @@ export interface BatonEvents {
   'worker:draining': { workerId: string };
   'worker:stopped': { workerId: string };
   'worker:lost': { workerId: string };
+  /** A schedule's tick started a run (fired by this process's sweeper). */
+  'schedule:fired': { schedule: string; tickAt: number; runId: string; lagMs: number };
+  /** Ticks of a schedule not run: the previous run was unfinished, or catch-up skipped them. */
+  'schedule:skipped': { schedule: string; reason: 'overlap' | 'catch-up'; ticks: number };
   /** A listener threw or rejected. */
   'listener:error': { event: string; error: unknown };
   /** The engine's own background work failed (store unreachable...); it keeps going. */

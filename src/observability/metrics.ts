@@ -18,6 +18,7 @@ import { TASK_STATES } from '../core/states.js';
 import type { Store } from '../store/store.js';
 import type { EventRecord, WorkerState } from '../store/types.js';
 import { EventTail } from './event-tail.js';
+import { ScheduleMetrics } from './schedule-metrics.js';
 
 export type MetricsStore = Pick<Store, 'listEvents' | 'countTasks' | 'listWorkers' | 'getTask'>;
 
@@ -49,6 +50,7 @@ export class BatonMetrics {
   readonly checkpointWrites: Counter;
   readonly checkpointBytes: Counter;
   readonly storeLatency: Histogram<'operation'>;
+  readonly schedules: ScheduleMetrics;
 
   constructor(store: MetricsStore) {
     this.#store = store;
@@ -111,6 +113,7 @@ export class BatonMetrics {
       buckets: STORE_BUCKETS,
       registers,
     });
+    this.schedules = new ScheduleMetrics(this.registry);
   }
 
   get contentType(): string {
@@ -134,6 +137,7 @@ export class BatonMetrics {
   }
 
   async #count(e: EventRecord): Promise<void> {
+    this.schedules.count(e);
     if (e.taskId !== null && e.to === 'queued') this.#queuedAt.set(e.taskId, e.at);
     switch (e.type) {
       case 'task:submitted':

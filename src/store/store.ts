@@ -22,6 +22,7 @@ import type {
   WorkerState,
 } from './types.js';
 import type { PerformanceFilter, PerformanceRecord } from './performance.js';
+import type { ScheduleStore } from './schedules.js';
 
 /** A task ready to be stored: validated, ids assigned, defaults filled. */
 export interface NewTask {
@@ -278,7 +279,7 @@ export interface StoredToken extends TokenRecord {
   hash: string;
 }
 
-export interface Store {
+export interface Store extends ScheduleStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The store's clock (ms). Lease expiry is judged by it, never by a worker's clock. */
   now(): Promise<number>;

@@ -40,7 +40,7 @@ export interface OrchestratorOptions {
   workerTimeoutMs?: number;
   /** How often the sweeper looks for lost workers (ms). Default 1000. */
   sweepIntervalMs?: number;
-  /** Whether this orchestrator runs the lost-worker sweeper. Default true. */
+  /** Whether this orchestrator runs the lost-worker sweeper and fires schedules. Default true. */
   sweeper?: boolean;
   /** How often an idle worker looks for work submitted by other processes (ms). Default 250. */
   pollIntervalMs?: number;

@@ -9,6 +9,8 @@ import { describeOperator } from './conformance/operator.js';
 import { describeOutcomes } from './conformance/outcomes.js';
 import { describePerformance } from './conformance/performance.js';
 import { describeRecovery } from './conformance/recovery.js';
+import { describeScheduleFiring } from './conformance/schedule-firing.js';
+import { describeSchedules } from './conformance/schedules.js';
 import { describeTasks } from './conformance/tasks.js';
 import { describeTokens } from './conformance/tokens.js';
 import { describeTransitions } from './conformance/transitions.js';
@@ -25,4 +27,6 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describePerformance(name, open);
   describeLogs(name, open);
   describeTransitions(name, open);
+  describeSchedules(name, open);
+  describeScheduleFiring(name, open);
 }

@@ -70,6 +70,7 @@ describe('postgres store migrations', () => {
            DROP COLUMN recount_pending;
          DROP INDEX "${store.schema}".events_task;
          CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
+         DROP TABLE "${store.schema}".schedules;
          DELETE FROM "${store.schema}".baton_migrations WHERE version > 7`,
       );
       const upgraded = await db.openStore({ schema: store.schema });

@@ -281,4 +281,26 @@ ALTER TABLE tasks ADD COLUMN recount_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX tasks_recount ON tasks (seq) WHERE recount_pending;
 `,
   },
+  {
+    version: 11,
+    name: 'schedules',
+    // A schedule keeps the run spec it starts; next_at fences each tick (src/store/schedules.ts).
+    sql: `
+CREATE TABLE schedules (
+  name          text COLLATE "C" PRIMARY KEY,
+  cron          text NOT NULL,
+  tz            text NOT NULL,
+  overlap       text NOT NULL CHECK (overlap IN ('skip', 'allow')),
+  catch_up      text NOT NULL CHECK (catch_up IN ('none', 'last', 'all')),
+  spec          json NOT NULL,
+  paused        boolean NOT NULL DEFAULT false,
+  next_at       bigint,
+  last_tick_at  bigint,
+  last_run_id   text COLLATE "C",
+  created_at    bigint NOT NULL,
+  updated_at    bigint NOT NULL
+);
+CREATE INDEX schedules_due ON schedules (next_at) WHERE NOT paused AND next_at IS NOT NULL;
+`,
+  },
 ];

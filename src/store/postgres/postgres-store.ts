@@ -59,7 +59,9 @@ import * as operator from './operator-writes.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
+import type { FiredTicks, NewSchedule, ScheduleFiring, ScheduleRecord } from '../schedules.js';
 import * as reads from './reads.js';
+import * as schedules from './schedules.js';
 import { submit, uniqueViolation } from './submit.js';
 import * as tokens from './token-writes.js';
 import { WakeListenerConnection, type WakeListener } from './wake.js';
@@ -299,5 +301,31 @@ export class PostgresStore implements Store {
   }
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
     return this.#tx((sql) => performance.releasePinned(sql, workerId, reason));
+  }
+
+  putSchedule(schedule: NewSchedule): Promise<ScheduleRecord> {
+    return this.#tx((sql) => schedules.putSchedule(sql, schedule));
+  }
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.#auto((sql) => schedules.listSchedules(sql));
+  }
+  getSchedule(name: string): Promise<ScheduleRecord | null> {
+    return this.#auto((sql) => schedules.getSchedule(sql, name));
+  }
+  removeSchedule(name: string): Promise<boolean> {
+    return this.#tx((sql) => schedules.removeSchedule(sql, name));
+  }
+  setSchedulePaused(
+    name: string,
+    paused: boolean,
+    nextAt: number | null,
+  ): Promise<ScheduleRecord | null> {
+    return this.#tx((sql) => schedules.setSchedulePaused(sql, name, paused, nextAt));
+  }
+  dueSchedules(by: number): Promise<ScheduleRecord[]> {
+    return this.#auto((sql) => schedules.dueSchedules(sql, by));
+  }
+  fireSchedule(firing: ScheduleFiring): Promise<FiredTicks | null> {
+    return this.#tx((sql) => schedules.fireSchedule(sql, firing));
   }
 }

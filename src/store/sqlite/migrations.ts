@@ -185,4 +185,26 @@ UPDATE tasks SET dependents = (SELECT count(*) FROM task_deps d WHERE d.dep_id =
   WHERE id IN (SELECT dep_id FROM task_deps);
 `,
   },
+  {
+    version: 6,
+    name: 'schedules',
+    // A schedule keeps the run spec it starts; next_at fences each tick (src/store/schedules.ts).
+    sql: `
+CREATE TABLE schedules (
+  name          TEXT PRIMARY KEY,
+  cron          TEXT NOT NULL,
+  tz            TEXT NOT NULL,
+  overlap       TEXT NOT NULL CHECK (overlap IN ('skip', 'allow')),
+  catch_up      TEXT NOT NULL CHECK (catch_up IN ('none', 'last', 'all')),
+  spec          TEXT NOT NULL,
+  paused        INTEGER NOT NULL DEFAULT 0,
+  next_at       INTEGER,
+  last_tick_at  INTEGER,
+  last_run_id   TEXT,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX schedules_due ON schedules (next_at) WHERE paused = 0 AND next_at IS NOT NULL;
+`,
+  },
 ];

@@ -49,7 +49,9 @@ import * as logs from './logs.js';
 import * as operator from './operator-writes.js';
 import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
+import type { FiredTicks, NewSchedule, ScheduleFiring, ScheduleRecord } from '../schedules.js';
 import * as reads from './reads.js';
+import * as schedules from './schedules.js';
 import { submit } from './submit.js';
 import * as tokens from './token-writes.js';
 import * as workers from './worker-writes.js';
@@ -274,5 +276,31 @@ export class SqliteStore implements Store {
   }
   releasePinned(workerId: string, reason: string): Promise<TaskRecord[]> {
     return this.#write((ctx) => performance.releasePinned(ctx, workerId, reason));
+  }
+
+  putSchedule(schedule: NewSchedule): Promise<ScheduleRecord> {
+    return this.#write((ctx) => schedules.putSchedule(ctx, schedule));
+  }
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.#read((ctx) => schedules.listSchedules(ctx));
+  }
+  getSchedule(name: string): Promise<ScheduleRecord | null> {
+    return this.#read((ctx) => schedules.getSchedule(ctx, name));
+  }
+  removeSchedule(name: string): Promise<boolean> {
+    return this.#write((ctx) => schedules.removeSchedule(ctx, name));
+  }
+  setSchedulePaused(
+    name: string,
+    paused: boolean,
+    nextAt: number | null,
+  ): Promise<ScheduleRecord | null> {
+    return this.#write((ctx) => schedules.setSchedulePaused(ctx, name, paused, nextAt));
+  }
+  dueSchedules(by: number): Promise<ScheduleRecord[]> {
+    return this.#read((ctx) => schedules.dueSchedules(ctx, by));
+  }
+  fireSchedule(firing: ScheduleFiring): Promise<FiredTicks | null> {
+    return this.#write((ctx) => schedules.fireSchedule(ctx, firing));
   }
 }

@@ -65,6 +65,13 @@ const FORWARDED = [
   'pinTasks',
   'releasePinned',
   'releaseUnstarted',
+  'putSchedule',
+  'listSchedules',
+  'getSchedule',
+  'removeSchedule',
+  'setSchedulePaused',
+  'dueSchedules',
+  'fireSchedule',
 ] as const satisfies readonly StoreMethod[];
 
 type Forwarded = (typeof FORWARDED)[number];
