@@ -62,7 +62,8 @@ describe('sqlite store specifics', () => {
     // The file as schema version 4 left it: no dependents column.
     const db = new Database(path);
     db.exec(
-      'ALTER TABLE tasks DROP COLUMN dependents; DELETE FROM baton_migrations WHERE version = 5',
+      `ALTER TABLE tasks DROP COLUMN dependents; DROP TABLE schedules;
+       DELETE FROM baton_migrations WHERE version >= 5`,
     );
     db.close();
     const upgraded = new SqliteStore({ path });
