@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useState } from '/dashboard/vendor/hooks.js';
 import dagre from '/dashboard/vendor/dagre.js';
 import { api, debounce, follow } from '/dashboard/api.js';
-import { Action, formatDuration, html, Progress, StateBadge } from '/dashboard/ui.js';
+import { Action, formatDuration, html, Progress, StateBadge, toMs } from '/dashboard/ui.js';
 import { TaskDetail } from '/dashboard/task-view.js';
 
 const NODE_W = 170;
@@ -117,14 +117,14 @@ export function RunView({ runId }) {
   if (error && !data) return html`<p class="error" role="alert">${error}</p>`;
   if (!data) return html`<p>Loading…</p>`;
   const { run, tasks } = data;
-  const end = run.finishedAt ?? Date.now();
+  const end = toMs(run.finishedAt) ?? Date.now();
   const reload = () => setVersion((v) => v + 1);
   return html`<section>
     <p><a href="#/runs">← Runs</a></p>
     <h2 data-testid="run-name">${run.name}</h2>
     <p class="run-meta">
       <${StateBadge} state=${run.state} /> <${Progress} value=${run.progress} />
-      <span>${tasks.length} tasks</span> <span>${formatDuration(end - run.createdAt)}</span>
+      <span>${tasks.length} tasks</span> <span>${formatDuration(end - toMs(run.createdAt))}</span>
     </p>
     <p class="actions">
       <${Action}

@@ -3,7 +3,15 @@
 import { useEffect, useState } from '/dashboard/vendor/hooks.js';
 import { api } from '/dashboard/api.js';
 import { TaskLogs } from '/dashboard/task-logs.js';
-import { Action, formatDuration, formatTime, html, Progress, StateBadge } from '/dashboard/ui.js';
+import {
+  Action,
+  formatDuration,
+  formatTime,
+  html,
+  Progress,
+  StateBadge,
+  toMs,
+} from '/dashboard/ui.js';
 
 export function TaskDetail({ taskId, version, onClose }) {
   const [data, setData] = useState(null);
@@ -24,7 +32,8 @@ export function TaskDetail({ taskId, version, onClose }) {
   if (!data) return html`<aside class="task-detail"><p>Loading…</p></aside>`;
   const { task, history, checkpoints } = data;
   const reload = () => setTick((t) => t + 1);
-  const ran = task.startedAt === null ? null : (task.finishedAt ?? Date.now()) - task.startedAt;
+  const ran =
+    task.startedAt === null ? null : (toMs(task.finishedAt) ?? Date.now()) - toMs(task.startedAt);
   return html`<aside class="task-detail" data-testid="task-detail" data-task-id=${task.id}>
     <header>
       <h3>${task.key ?? task.id}</h3>

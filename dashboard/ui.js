@@ -16,6 +16,11 @@ export function formatDuration(ms) {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+/** An instant of the API (ISO 8601 text) as ms since the epoch; null stays null. */
+export function toMs(at) {
+  return at === null || at === undefined ? null : Date.parse(at);
+}
+
 export function formatTime(at) {
   if (at === null || at === undefined) return '–';
   return new Date(at).toLocaleString();

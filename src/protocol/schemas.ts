@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { jsonValueSchema } from '../core/json.js';
 import { TASK_STATES } from '../core/states.js';
+import { isoInstant } from './instant.js';
 
 export const idSchema = z
   .string()
@@ -14,7 +15,7 @@ export const idSchema = z
 
 const taskState = z.enum(TASK_STATES as [string, ...string[]]);
 const runState = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
-const instant = z.string().describe('ISO 8601 instant');
+const instant = isoInstant;
 
 export const taskErrorSchema = z.object({
   code: z.string(),
@@ -30,9 +31,9 @@ export const taskJsonSchema = z
     key: z.string().nullable(),
     type: z.string(),
     state: taskState,
-    attempt: z.number().int(),
-    epoch: z.number().int(),
-    progress: z.number(),
+    attempt: z.number().int().min(0),
+    epoch: z.number().int().min(0),
+    progress: z.number().min(0).max(100),
     workerId: z.string().nullable(),
     result: jsonValueSchema.nullable(),
     error: taskErrorSchema.nullable(),
@@ -44,7 +45,7 @@ export const runSummarySchema = z
     id: z.string(),
     name: z.string(),
     state: runState,
-    progress: z.number(),
+    progress: z.number().min(0).max(100),
     createdAt: instant,
     finishedAt: instant.nullable(),
   })
@@ -59,19 +60,19 @@ export const workerJsonSchema = z
     id: z.string(),
     state: z.enum(['active', 'draining', 'lost', 'stopped']),
     capabilities: z.array(z.string()),
-    concurrency: z.number().int(),
-    running: z.number().int(),
-    done: z.number().int(),
-    failed: z.number().int(),
+    concurrency: z.number().int().min(0),
+    running: z.number().int().min(0),
+    done: z.number().int().min(0),
+    failed: z.number().int().min(0),
   })
   .meta({ id: 'Worker' });
 
 export const checkpointInfoSchema = z
   .object({
     taskId: z.string(),
-    seq: z.number().int(),
-    attempt: z.number().int(),
-    progress: z.number(),
+    seq: z.number().int().min(0),
+    attempt: z.number().int().min(0),
+    progress: z.number().min(0).max(100),
     createdAt: instant,
     checksum: z.string(),
     /** Whether the stored state still matches its SHA-256. */
@@ -167,7 +168,7 @@ export const checkpointListSchema = z.object({ checkpoints: z.array(checkpointIn
 export const logLineSchema = z
   .object({
     seq: z.number().int().describe('line number within the task, from 1'),
-    attempt: z.number().int(),
+    attempt: z.number().int().min(0),
     stream: z.enum(['stdout', 'stderr']),
     line: z.string(),
     at: instant,

@@ -1,7 +1,8 @@
 /**
  * The remote-worker protocol on the wire (`/api/v1/worker/…`). It carries the store's own
- * records (instants in ms, the full task with its lease epoch) because the worker runtime on
- * the other side is the same code that runs on a store: `HttpWorkerStore` speaks this.
+ * records (the full task with its lease epoch) because the worker runtime on the other side is
+ * the same code that runs on a store: `HttpWorkerStore` speaks this. Instants are ms in code
+ * and ISO 8601 strings on the wire (`instantMs`), as everywhere in the API.
  * Every write names its worker and, per item, the task and the lease epoch.
  */
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import { jsonValueSchema } from '../core/json.js';
 import { TASK_STATES, type TaskState } from '../core/states.js';
 import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
 import { MAX_LOG_LINE_BYTES } from '../store/logs.js';
+import { instantMs } from './instant.js';
 import { idSchema, taskErrorSchema } from './schemas.js';
 
 /** Most items in one batch write; the client splits bigger batches. */
@@ -31,10 +33,10 @@ export const taskRecordSchema = z
     capabilities: z.array(z.string()),
     dependsOn: z.array(z.string()),
     priority: z.number().int(),
-    runAt: z.number(),
+    runAt: instantMs,
     state: z.enum(TASK_STATES as [string, ...string[]]),
-    attempt: z.number().int(),
-    maxAttempts: z.number().int(),
+    attempt: z.number().int().min(0),
+    maxAttempts: z.number().int().min(0),
     backoff: z.object({
       initialMs: z.number(),
       factor: z.number(),
@@ -43,21 +45,21 @@ export const taskRecordSchema = z
     }),
     timeoutMs: z.number().nullable(),
     idempotencyKey: z.string().nullable(),
-    epoch: z.number().int(),
+    epoch,
     workerId: z.string().nullable(),
     pinnedWorkerId: z.string().nullable(),
-    progress: z.number(),
+    progress: z.number().min(0).max(100),
     progressMessage: z.string().nullable(),
     result: jsonValueSchema.nullable(),
     error: taskErrorSchema.nullable(),
-    checkpointSeq: z.number().int(),
+    checkpointSeq: z.number().int().min(0),
     routing: jsonValueSchema.nullable(),
     // The submit span's W3C traceparent: the remote worker continues the task's trace.
     traceParent: z.string().max(55).optional(),
-    createdAt: z.number(),
-    startedAt: z.number().nullable(),
-    finishedAt: z.number().nullable(),
-    updatedAt: z.number(),
+    createdAt: instantMs,
+    startedAt: instantMs.nullable(),
+    finishedAt: instantMs.nullable(),
+    updatedAt: instantMs,
   })
   .meta({ id: 'TaskRecord' });
 
@@ -67,13 +69,13 @@ export const workerRecordSchema = z
     state: z.enum(['active', 'draining', 'lost', 'stopped']),
     capabilities: z.array(z.string()),
     types: z.array(z.string()).nullable(),
-    concurrency: z.number().int(),
-    running: z.number().int(),
-    done: z.number().int(),
-    failed: z.number().int(),
+    concurrency: z.number().int().min(0),
+    running: z.number().int().min(0),
+    done: z.number().int().min(0),
+    failed: z.number().int().min(0),
     totalMs: z.number(),
-    lastHeartbeatAt: z.number(),
-    startedAt: z.number(),
+    lastHeartbeatAt: instantMs,
+    startedAt: instantMs,
     meta: z.record(z.string(), jsonValueSchema),
   })
   .meta({ id: 'WorkerRecord' });
@@ -81,13 +83,13 @@ export const workerRecordSchema = z
 export const checkpointRecordSchema = z
   .object({
     taskId: z.string(),
-    seq: z.number().int(),
-    attempt: z.number().int(),
-    epoch: z.number().int(),
-    progress: z.number(),
+    seq: z.number().int().min(0),
+    attempt: z.number().int().min(0),
+    epoch,
+    progress: z.number().min(0).max(100),
     state: jsonValueSchema,
     checksum: z.string(),
-    createdAt: z.number(),
+    createdAt: instantMs,
   })
   .meta({ id: 'CheckpointRecord' });
 
@@ -217,12 +219,12 @@ export const leaseLostOutcome = z.object({ ok: z.literal(false), code: z.literal
 /** What a completion or failure changed (the worker holds the rest of the task). */
 const outcomeChangesSchema = z.object({
   state: z.enum(TASK_STATES as [TaskState, ...TaskState[]]),
-  runAt: z.number(),
+  runAt: instantMs,
   progress: percent,
   progressMessage: z.string().nullable(),
   checkpointSeq: z.number().int().min(0),
-  finishedAt: z.number().nullable(),
-  updatedAt: z.number(),
+  finishedAt: instantMs.nullable(),
+  updatedAt: instantMs,
 });
 export const writeOutcomesSchema = z.object({
   outcomes: z.array(
@@ -241,7 +243,7 @@ export const progressOutcomesSchema = z.object({ outcomes: z.array(z.boolean()) 
 export const checkpointRecordListSchema = z.object({
   checkpoints: z.array(checkpointRecordSchema),
 });
-export const nextDueSchema = z.object({ dueAt: z.number().nullable() });
+export const nextDueSchema = z.object({ dueAt: instantMs.nullable() });
 export const okSchema = z.object({ ok: z.literal(true) });
 
 /** Upper bound of a retry's delay a worker may ask for. */

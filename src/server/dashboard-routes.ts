@@ -13,10 +13,11 @@ import type { PerformanceRecord } from '../store/performance.js';
 import type { TaskRecord } from '../store/types.js';
 import { allTasksOfRun } from './paging.js';
 import { route, type ApiRoute } from './route.js';
+import { instantMs } from '../protocol/instant.js';
 import { idSchema, taskErrorSchema } from '../protocol/schemas.js';
 
 const idParams = z.strictObject({ id: idSchema });
-const ms = z.number().nullable();
+const ms = instantMs.nullable();
 const taskState = z.enum(TASK_STATES as [string, ...string[]]);
 
 const graphTaskSchema = z.object({
@@ -30,7 +31,7 @@ const graphTaskSchema = z.object({
   progressMessage: z.string().nullable(),
   workerId: z.string().nullable(),
   dependsOn: z.array(z.string()),
-  createdAt: z.number(),
+  createdAt: instantMs,
   startedAt: ms,
   finishedAt: ms,
 });
@@ -45,7 +46,7 @@ const taskDetailSchema = graphTaskSchema.extend({
   routing: jsonValueSchema.nullable(),
 });
 
-function toGraphTask(t: TaskRecord): z.input<typeof graphTaskSchema> {
+function toGraphTask(t: TaskRecord): z.output<typeof graphTaskSchema> {
   return {
     id: t.id,
     key: t.key,
@@ -96,7 +97,7 @@ export function dashboardRoutes(): ApiRoute[] {
           name: z.string(),
           state: z.string(),
           progress: z.number(),
-          createdAt: z.number(),
+          createdAt: instantMs,
           finishedAt: ms,
         }),
         tasks: z.array(graphTaskSchema),
@@ -129,7 +130,7 @@ export function dashboardRoutes(): ApiRoute[] {
         history: z.array(
           z.object({
             id: z.number().int(),
-            at: z.number(),
+            at: instantMs,
             type: z.string(),
             from: z.string().nullable(),
             to: z.string().nullable(),
@@ -142,7 +143,7 @@ export function dashboardRoutes(): ApiRoute[] {
             seq: z.number().int(),
             attempt: z.number().int(),
             progress: z.number(),
-            createdAt: z.number(),
+            createdAt: instantMs,
             intact: z.boolean(),
           }),
         ),
@@ -204,10 +205,10 @@ export function dashboardRoutes(): ApiRoute[] {
             running: z.number().int(),
             done: z.number().int(),
             failed: z.number().int(),
-            lastHeartbeatAt: z.number(),
-            p95Ms: ms,
-            meanMs: ms,
-            successRate: ms,
+            lastHeartbeatAt: instantMs,
+            p95Ms: z.number().min(0).nullable(),
+            meanMs: z.number().min(0).nullable(),
+            successRate: z.number().min(0).max(1).nullable(),
             current: z.array(
               z.object({ id: z.string(), key: z.string().nullable(), type: z.string() }),
             ),

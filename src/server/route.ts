@@ -54,7 +54,8 @@ export interface RouteDef<
   response: R;
   /** Default 200. */
   status?: 200 | 201;
-  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>): Promise<z.input<R>>;
+  /** Returns the response as code holds it (`z.output`); it is encoded for the wire (instants as ISO strings). */
+  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>): Promise<z.output<R>>;
 }
 
 /** A route with its types erased, ready to register. */
@@ -114,7 +115,7 @@ export function route<
         deps: raw.deps,
       };
       const value = await def.handle(input);
-      const checked = def.response.safeParse(value);
+      const checked = z.safeEncode(def.response, value);
       if (!checked.success) {
         // A response that breaks its own schema is a bug of the server, never the caller's.
         throw refuse('INTERNAL', `response of ${def.method} ${def.path} broke its schema`);

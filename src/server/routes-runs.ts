@@ -16,7 +16,7 @@ import {
   runPageSchema,
 } from '../protocol/schemas.js';
 
-async function runJson(deps: ServerDeps, runId: string): Promise<z.input<typeof runJsonSchema>> {
+async function runJson(deps: ServerDeps, runId: string): Promise<z.output<typeof runJsonSchema>> {
   const run = await deps.orchestrator.getRun(runId);
   return toRunJson(run, await allTasksOfRun(deps.store, runId));
 }
@@ -44,7 +44,7 @@ export function runRoutes(maxPageSize: number) {
       summary: 'Submit a workflow (the JSON form of a workflow file); 201 and the run',
       // Validated again by validateWorkflow, which adds dependency checks and field names.
       body: z.unknown(),
-      bodyDoc: workflowSchema,
+      bodyDoc: workflowSchema.meta({ id: 'Workflow' }),
       response: runJsonSchema,
       status: 201,
       async handle({ body, deps }) {

@@ -38,6 +38,7 @@ export function taskRoutes(maxPageSize: number) {
       tag: 'tasks',
       summary: 'Submit one task (a task spec); 201 and the task',
       body: taskSpecSchema,
+      bodyDoc: taskSpecSchema.meta({ id: 'TaskSpec' }),
       response: taskJsonSchema,
       status: 201,
       async handle({ body, deps }) {
