@@ -147,7 +147,9 @@ export function openApiDocument(routes: ApiRoute[], version: string): JsonSchema
     servers: [{ url: '/api/v1' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b))),
+      schemas: Object.fromEntries(
+        Object.entries(components).sort(([a], [b]) => a.localeCompare(b)),
+      ),
     },
     security: [{ bearer: [] }],
     paths,
