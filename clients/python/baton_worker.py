@@ -94,9 +94,16 @@ def _js_number(value):
     return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + exp_text
 
 
-def _utf16_key(text):
-    # JavaScript sorts object keys by UTF-16 code units.
-    return text.encode("utf-16-be", "surrogatepass")
+def _is_index(key):
+    return key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+
+
+def _key_order(key):
+    # The server sorts keys by UTF-16 code units, and then JavaScript objects list keys that are
+    # array indices ("0", "42") first, in numeric order: canonical JSON keeps both rules.
+    if _is_index(key):
+        return (0, int(key), b"")
+    return (1, 0, key.encode("utf-16-be", "surrogatepass"))
 
 
 def canonical_json(value):
@@ -114,7 +121,7 @@ def canonical_json(value):
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(canonical_json(v) for v in value) + "]"
     if isinstance(value, dict):
-        keys = sorted((str(k) for k in value.keys()), key=_utf16_key)
+        keys = sorted((str(k) for k in value.keys()), key=_key_order)
         items = {str(k): v for k, v in value.items()}
         return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canonical_json(items[k]) for k in keys) + "}"
     raise TypeError(f"not JSON: {type(value).__name__}")
