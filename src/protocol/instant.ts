@@ -11,7 +11,7 @@ import { z } from 'zod';
 export const isoInstant = z.iso.datetime({ precision: 3 }).describe('ISO 8601 instant, UTC');
 
 /** An instant that is a number of ms in code and an ISO 8601 string on the wire. */
-export const instantMs = z.codec(isoInstant, z.number().int().min(0), {
+export const instantMs = z.codec(isoInstant, z.number().min(0), {
   decode: (text) => Date.parse(text),
   encode: (ms) => new Date(ms).toISOString(),
 });
