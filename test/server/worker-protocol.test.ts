@@ -364,8 +364,9 @@ describe('remote-worker protocol', () => {
     let stopped: Promise<void> | null = null;
     try {
       await eventually(
-        async () => (await h.store.listTasks({ workerId: 'ahead' })).length === 2,
-        'both tasks held, one of them claimed ahead',
+        async () =>
+          (await h.store.listTasks({ workerId: 'ahead' })).length === 2 && ran.length === 1,
+        'both tasks held, one running and one claimed ahead',
       );
       expect(ran).toHaveLength(1);
       const ahead = tasks.find((t) => t.id !== ran[0])!;
