@@ -390,7 +390,12 @@ export class Orchestrator {
 
   /** The newest checkpoint of a task whose checksum holds, or null. */
   async getCheckpoint(taskId: string): Promise<CheckpointRecord | null> {
-    return (await newestValidCheckpoint(this.store, taskId, { recordCorruption: false })).valid;
+    const task = (await this.store.getTask(taskId)) ?? { id: taskId, runId: null };
+    const scan = await newestValidCheckpoint(this.store, task, {
+      recordCorruption: false,
+      onCorrupt: (seq) => this.#bus.emit('checkpoint:corrupt', { taskId, seq }),
+    });
+    return scan.valid;
   }
 
   /** Newest first, corrupt ones included (check with `isIntact`). */
@@ -400,7 +405,9 @@ export class Orchestrator {
 
   /** A checkpoint verified by its checksum; CHECKPOINT_CORRUPT when it does not match. */
   restoreFromCheckpoint(taskId: string, seq?: number): Promise<CheckpointRecord> {
-    return verifiedCheckpoint(this.store, taskId, seq);
+    return verifiedCheckpoint(this.store, taskId, seq, (corrupt) =>
+      this.#bus.emit('checkpoint:corrupt', { taskId, seq: corrupt }),
+    );
   }
 
   /** Seed 003's task log record of a task. */

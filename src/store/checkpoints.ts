@@ -1,12 +1,14 @@
 /**
  * Reading checkpoints back with their integrity checked. A checkpoint whose checksum does not
  * match its state is never loaded: an explicit restore fails with CHECKPOINT_CORRUPT, while
- * automatic resume skips it, takes the newest valid one and records the corruption as an event.
+ * automatic resume skips it, takes the newest valid one and records the corruption as an event
+ * (`checkpoint:corrupt`, with the task's run id, so that cleanup removes it with the run). Both
+ * tell `onCorrupt` of each corrupt checkpoint they find: the caller emits it on its event bus.
  */
 import { checksumOf } from '../core/checksum.js';
 import { BatonError } from '../core/errors.js';
 import type { Store } from './store.js';
-import type { CheckpointRecord } from './types.js';
+import type { CheckpointRecord, TaskRecord } from './types.js';
 
 export function isIntact(cp: CheckpointRecord): boolean {
   return checksumOf(cp.state) === cp.checksum;
@@ -19,11 +21,19 @@ export interface CheckpointScan {
   corrupt: number[];
 }
 
+export interface CorruptionOptions {
+  /** Append a `checkpoint:corrupt` event per corrupt checkpoint to the store's event log. */
+  recordCorruption: boolean;
+  /** Called with the sequence number of each corrupt checkpoint found. */
+  onCorrupt?: (seq: number) => void;
+}
+
 export async function newestValidCheckpoint(
   store: Pick<Store, 'listCheckpoints' | 'recordEvent'>,
-  taskId: string,
-  options: { recordCorruption: boolean },
+  task: Pick<TaskRecord, 'id' | 'runId'>,
+  options: CorruptionOptions,
 ): Promise<CheckpointScan> {
+  const taskId = task.id;
   const all = await store.listCheckpoints(taskId); // newest first
   const corrupt: number[] = [];
   for (const cp of all) {
@@ -33,12 +43,13 @@ export async function newestValidCheckpoint(
   return finish({ valid: null, corrupt });
 
   async function finish(scan: CheckpointScan): Promise<CheckpointScan> {
+    for (const seq of scan.corrupt) options.onCorrupt?.(seq);
     if (options.recordCorruption) {
       for (const seq of scan.corrupt) {
         await store.recordEvent({
           type: 'checkpoint:corrupt',
           taskId,
-          runId: null,
+          runId: task.runId,
           workerId: null,
           from: null,
           to: null,
@@ -56,6 +67,7 @@ export async function verifiedCheckpoint(
   store: Store,
   taskId: string,
   seq?: number,
+  onCorrupt?: (seq: number) => void,
 ): Promise<CheckpointRecord> {
   const cp =
     seq === undefined
@@ -71,6 +83,7 @@ export async function verifiedCheckpoint(
     );
   }
   if (!isIntact(cp)) {
+    onCorrupt?.(cp.seq);
     throw new BatonError(
       'CHECKPOINT_CORRUPT',
       `checkpoint ${cp.seq} of task ${taskId} failed its integrity check (SHA-256 mismatch)`,

@@ -107,7 +107,12 @@ class Attempt {
     try {
       const lastCheckpoint =
         task.checkpointSeq > 0
-          ? (await newestValidCheckpoint(deps.store, task.id, { recordCorruption: true })).valid
+          ? (
+              await newestValidCheckpoint(deps.store, task, {
+                recordCorruption: true,
+                onCorrupt: (seq) => deps.bus.emit('checkpoint:corrupt', { taskId: task.id, seq }),
+              })
+            ).valid
           : null;
       const context = new AttemptContext(this, lastCheckpoint);
       const handler = deps.handler;

@@ -193,8 +193,17 @@ export async function operatorChange(
   }
 }
 
+/** An event about a task carries the task's run id, so that cleanup removes it with the run. */
 export async function recordEvent(sql: Sql, event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
-  await logEvents(sql, [event]);
+  let runId = event.runId;
+  if (runId === null && event.taskId !== null) {
+    const [row] = await sql.rows<{ run_id: string | null }>(
+      `SELECT run_id FROM tasks WHERE id = $1`,
+      [event.taskId],
+    );
+    runId = row?.run_id ?? null;
+  }
+  await logEvents(sql, [{ ...event, runId }]);
 }
 
 export async function recordRouting(sql: Sql, taskId: string, routing: unknown): Promise<void> {
@@ -224,6 +233,12 @@ export async function deleteRuns(sql: Sql, runIds: string[]): Promise<number> {
       [runId],
     );
     await sql.rows(`DELETE FROM events WHERE run_id = $1`, [runId]);
+    // Events about the run's tasks recorded without its id (by an older baton) go too.
+    await sql.rows(
+      `DELETE FROM events WHERE run_id IS NULL
+       AND task_id IN (SELECT id FROM tasks WHERE run_id = $1)`,
+      [runId],
+    );
     await sql.rows(`DELETE FROM tasks WHERE run_id = $1`, [runId]);
     removed += (await sql.rows(`DELETE FROM runs WHERE id = $1 RETURNING id`, [runId])).length;
   }

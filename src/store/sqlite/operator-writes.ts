@@ -190,8 +190,11 @@ function isHeld(state: TaskState): boolean {
   return state === 'assigned' || state === 'running';
 }
 
+/** An event about a task carries the task's run id, so that cleanup removes it with the run. */
 export function recordEvent(ctx: Ctx, event: Omit<EventRecord, 'id' | 'at'>): void {
-  logEvent(ctx, ctx.clock.now(), event);
+  const runId =
+    event.runId ?? (event.taskId === null ? null : (taskRow(ctx, event.taskId)?.run_id ?? null));
+  logEvent(ctx, ctx.clock.now(), { ...event, runId });
 }
 
 export function deleteRuns(ctx: Ctx, runIds: string[]): number {
@@ -214,6 +217,13 @@ export function deleteRuns(ctx: Ctx, runIds: string[]): number {
       .get(`DELETE FROM task_deps WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ?)`)
       .run(runId);
     ctx.sql.get('DELETE FROM events WHERE run_id = ?').run(runId);
+    // Events about the run's tasks recorded without its id (by an older baton) go too.
+    ctx.sql
+      .get(
+        `DELETE FROM events WHERE run_id IS NULL
+         AND task_id IN (SELECT id FROM tasks WHERE run_id = ?)`,
+      )
+      .run(runId);
     ctx.sql.get('DELETE FROM tasks WHERE run_id = ?').run(runId);
     removed += ctx.sql.get('DELETE FROM runs WHERE id = ?').run(runId).changes;
   }

@@ -82,6 +82,30 @@ export function describeOperator(name: string, open: OpenStore): void {
       expect(await store.getRun(r2)).not.toBeNull();
     });
 
+    it("gives an event recorded about a task its run's id; deleting the run leaves no event of its tasks", async () => {
+      const runId = randomUUID();
+      const t = newTask();
+      await store.submit([t], { id: runId, name: 'corrupt', meta: {} });
+      await store.recordEvent({
+        type: 'checkpoint:corrupt',
+        taskId: t.id,
+        runId: null,
+        workerId: null,
+        from: null,
+        to: null,
+        reason: 'checkpoint 1 failed its checksum and was skipped',
+        data: { seq: 1 },
+      });
+      const [recorded] = (await store.listEvents({ taskId: t.id })).filter(
+        (e) => e.type === 'checkpoint:corrupt',
+      );
+      expect(recorded).toMatchObject({ runId, data: { seq: 1 } });
+      await store.operatorChange(t.id, { kind: 'complete', result: null }, 'done');
+      expect(await store.deleteRuns([runId])).toBe(1);
+      expect(await store.listEvents({ taskId: t.id })).toEqual([]);
+      expect(await store.listEvents({ runId })).toEqual([]);
+    });
+
     it('pages tasks and events in order', async () => {
       const specs = Array.from({ length: 5 }, () => newTask());
       await store.submit(specs);
