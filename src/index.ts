@@ -38,6 +38,15 @@ export type { ScheduleRecord } from './store/schedules.js';
 export type { FiringReport } from './engine/schedule-firer.js';
 export { CATCH_UP_LIMIT, ON_TIME_WINDOW_MS } from './engine/schedule-plan.js';
 export type { JsonValue } from './core/json.js';
+export {
+  TIMER_TASK_TYPE,
+  GATE_TASK_TYPE,
+  ENGINE_CAPABILITY,
+  MAX_WAIT_MS,
+  MAX_SIGNAL_DATA_BYTES,
+  describeWait,
+} from './core/waits.js';
+export type { SignalResult, WaitsFired, Wake } from './core/waits.js';
 
 export { SqliteStore } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';

@@ -9,6 +9,7 @@ import { registerCleanup } from './commands/cleanup.js';
 import { registerReconcile } from './commands/reconcile.js';
 import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
+import { registerSignal } from './commands/signal.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerTask } from './commands/task.js';
@@ -20,6 +21,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerRun,
   registerSubmit,
   registerStatus,
+  registerSignal,
   registerCheckpoints,
   registerCleanup,
   registerReconcile,

@@ -5,7 +5,9 @@
  */
 import type { z } from 'zod';
 import { BatonError } from '../core/errors.js';
+import type { JsonValue } from '../core/json.js';
 import type { TaskSpec } from '../core/task-spec.js';
+import { signalResultSchema, type SignalResultJson } from '../protocol/signal-schemas.js';
 import {
   checkpointJsonSchema,
   checkpointListSchema,
@@ -91,6 +93,14 @@ export class BatonClient {
   /** Runs again the failed and cancelled tasks of a run. */
   resumeRun(runId: string): Promise<RunJson> {
     return this.#http.request(`/runs/${id(runId)}/resume`, { body: {}, schema: runJsonSchema });
+  }
+
+  /** Sends a signal to a run: every wait for NAME there opens with `data`. */
+  signal(runId: string, name: string, data: JsonValue | null = null): Promise<SignalResultJson> {
+    return this.#http.request(`/runs/${id(runId)}/signals/${id(name)}`, {
+      body: { data },
+      schema: signalResultSchema,
+    });
   }
 
   getTask(taskId: string): Promise<TaskJson> {

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'WORKER_LOST'
   /** A live worker no longer knew of an attempt the store had running under it (given back). */
   | 'ATTEMPT_ABANDONED'
+  /** A gate or `ctx.waitForSignal` waited past its timeout without its signal. */
+  | 'SIGNAL_TIMEOUT'
   // Refusals of the HTTP server (src/server/) and of the token store.
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

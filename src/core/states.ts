@@ -16,6 +16,11 @@ export type TaskState =
   | 'assigned'
   /** The handler is running under a lease. */
   | 'running'
+  /**
+   * Held by no worker and claimable by none: a timer counting down, a gate waiting for its
+   * signal, or a handler suspended by `ctx.sleep`/`ctx.waitForSignal`. The sweepers move it on.
+   */
+  | 'waiting'
   /** Finished with a result. Terminal. */
   | 'completed'
   /** Attempts spent or a non-retryable error. Terminal. */
@@ -28,6 +33,7 @@ export const TASK_STATES: readonly TaskState[] = [
   'queued',
   'assigned',
   'running',
+  'waiting',
   'completed',
   'failed',
   'cancelled',
@@ -46,13 +52,17 @@ export const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
   // baton.
   pending: ['queued', 'cancelled', 'completed'],
   // `running`: a claim takes a queued task and starts it in one atomic step (one event row);
-  // `assigned`: routing pins it to one worker first.
-  queued: ['assigned', 'running', 'cancelled', 'completed'],
+  // `assigned`: routing pins it to one worker first; `waiting`: a timer or gate whose turn
+  // came begins to wait (see `waiting`).
+  queued: ['assigned', 'running', 'cancelled', 'completed', 'waiting'],
   // `queued`: the pin is released (its worker went away or stopped).
   assigned: ['running', 'queued', 'cancelled', 'completed'],
   // `pending` is a retry waiting out its backoff; `queued` a recovery after a lost lease or a
   // task handed back unstarted; `failed` attempts spent or a non-retryable error.
   running: ['completed', 'pending', 'queued', 'failed', 'cancelled'],
+  // A timer fires or a gate opens (`completed`, or an operator's complete), a gate times out
+  // (`failed`), or it is cancelled.
+  waiting: ['completed', 'failed', 'cancelled'],
   // An operator may revert a finished task so that it runs again (reconciliation, retry):
   // `pending` when a dependency of it is no longer completed.
   completed: ['queued', 'pending'],
@@ -87,12 +97,11 @@ export type RunState = 'pending' | 'running' | 'completed' | 'failed' | 'cancell
 export function deriveRunState(counts: Partial<Record<TaskState, number>>): RunState {
   const n = (s: TaskState): number => counts[s] ?? 0;
   const total = TASK_STATES.reduce((sum, s) => sum + n(s), 0);
-  const open = n('pending') + n('queued') + n('assigned') + n('running');
+  const open = n('pending') + n('queued') + n('assigned') + n('running') + n('waiting');
   if (total === 0) return 'completed';
   if (open > 0) {
-    return n('assigned') + n('running') + n('completed') + n('failed') + n('cancelled') > 0
-      ? 'running'
-      : 'pending';
+    const begun = n('assigned') + n('running') + n('waiting');
+    return begun + n('completed') + n('failed') + n('cancelled') > 0 ? 'running' : 'pending';
   }
   if (n('failed') > 0) return 'failed';
   if (n('cancelled') > 0) return 'cancelled';

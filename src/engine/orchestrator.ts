@@ -31,6 +31,14 @@ import { ScheduleFirer, type FiringReport } from './schedule-firer.js';
 import * as schedules from './schedules.js';
 import type { ScheduleSpec } from '../core/schedule-spec.js';
 import type { ScheduleRecord } from '../store/schedules.js';
+import { fireWaits } from './wait-firer.js';
+import {
+  signalDataSchema,
+  signalNameSchema,
+  type SignalResult,
+  type WaitsFired,
+} from '../core/waits.js';
+import { parseOrThrow } from '../core/validation.js';
 import { toNewTasks } from './to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
@@ -96,6 +104,7 @@ export class Orchestrator {
       intervalMs: this.options.sweepIntervalMs,
       workerTimeoutMs: this.options.workerTimeoutMs,
       onResult: (result) => this.#reportRecovery(result),
+      onWaits: (fired) => this.#bus.emit('waits:fired', { fired }),
       onError: (error) => this.#reportError(error),
     });
     // Schedules are fired wherever the sweeper runs (see engine/schedule-firer.ts).
@@ -367,6 +376,23 @@ export class Orchestrator {
     for (const fired of report.fired) this.#bus.emit('schedule:fired', fired);
     for (const skipped of report.skipped) this.#bus.emit('schedule:skipped', skipped);
     if (report.fired.length > 0) for (const w of this.#workers) w.wake();
+  }
+
+  /** Fires the waits whose time came now (what each sweep does after looking for lost workers). */
+  fireWaits(): Promise<WaitsFired> {
+    return fireWaits(this.store, (fired) => this.#bus.emit('waits:fired', { fired }));
+  }
+
+  /**
+   * Sends a signal to a run: every wait for NAME there (a gate, a handler's `waitForSignal`)
+   * opens with `data`, now or when it begins to wait. RUN_NOT_FOUND when there is no such run.
+   */
+  signal(runId: string, name: string, data: JsonValue | null = null): Promise<SignalResult> {
+    return this.store.signal(
+      runId,
+      parseOrThrow(signalNameSchema, name, 'signal', 'name'),
+      parseOrThrow(signalDataSchema, data, 'signal', 'data'),
+    );
   }
 
   /** Marks a task completed by an operator (done outside baton). */

@@ -1,10 +1,13 @@
 /**
  * The lost-worker sweeper: on an interval, marks workers silent past the worker timeout as
- * lost and recovers their tasks (seed 000's recovery flow). Any number of processes may sweep
- * the same store: each sweep is one transaction, so a task is recovered once.
+ * lost and recovers their tasks (seed 000's recovery flow), then fires the waits whose time
+ * came (wait-firer.ts). Any number of processes may sweep the same store: each sweep is one
+ * transaction, so a task is recovered once and a wait fires once.
  */
 import type { Clock } from '../core/clock.js';
+import type { WaitsFired } from '../core/waits.js';
 import type { RecoverResult, Store } from '../store/store.js';
+import { fireWaits } from './wait-firer.js';
 
 export class Sweeper {
   #cancel: () => void = () => undefined;
@@ -17,6 +20,7 @@ export class Sweeper {
       intervalMs: number;
       workerTimeoutMs: number;
       onResult: (result: RecoverResult) => void;
+      onWaits: (fired: WaitsFired) => void;
       onError: (error: unknown) => void;
     },
   ) {}
@@ -40,8 +44,12 @@ export class Sweeper {
   #schedule(): void {
     if (!this.#running) return;
     this.#cancel = this.deps.clock.setTimer(() => {
+      const waits = (): Promise<unknown> =>
+        fireWaits(this.deps.store, this.deps.onWaits).catch(this.deps.onError);
+      // A failed sweep for lost workers does not hold back the waits, nor the other way round.
       void this.sweep()
         .catch(this.deps.onError)
+        .then(waits)
         .finally(() => this.#schedule());
     }, this.deps.intervalMs);
   }

@@ -6,6 +6,7 @@
 import type { Recovery } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord, WorkerRecord } from '../store/types.js';
 import type { TaskError } from '../core/errors.js';
+import type { WaitsFired } from '../core/waits.js';
 
 export interface BatonEvents {
   'task:submitted': { task: TaskRecord };
@@ -20,6 +21,8 @@ export interface BatonEvents {
   'task:cancelled': { task: TaskRecord; reason: string };
   'task:lease-lost': { taskId: string; epoch: number; workerId: string };
   'task:recovered': { recovery: Recovery };
+  /** A sweep moved waits on: timers and gates began, fired, opened, timed out; handlers resumed. */
+  'waits:fired': { fired: WaitsFired };
   'checkpoint:corrupt': { taskId: string; seq: number };
   'worker:started': { worker: WorkerRecord };
   'worker:draining': { workerId: string };

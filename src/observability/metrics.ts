@@ -48,6 +48,9 @@ export class BatonMetrics {
   readonly queueWait: Histogram<'type'>;
   readonly leaseLosses: Counter;
   readonly checkpointWrites: Counter;
+  readonly signals: Counter;
+  readonly timersFired: Counter;
+  readonly signalTimeouts: Counter;
   readonly checkpointBytes: Counter;
   readonly storeLatency: Histogram<'operation'>;
   readonly schedules: ScheduleMetrics;
@@ -71,6 +74,12 @@ export class BatonMetrics {
     this.checkpointWrites = counter(
       'baton_checkpoint_writes_total',
       'Checkpoints written (event log).',
+    );
+    this.signals = counter('baton_signals_received_total', 'Signals sent to runs (event log).');
+    this.timersFired = counter('baton_timers_fired_total', 'Timers that fired (event log).');
+    this.signalTimeouts = counter(
+      'baton_signal_timeouts_total',
+      'Gates that timed out without their signal (event log).',
     );
     this.leaseLosses = counter(
       'baton_lease_losses_total',
@@ -153,6 +162,13 @@ export class BatonMetrics {
       }
       case 'task:failed':
         this.failed.inc();
+        if (e.reason === 'signal-timeout') this.signalTimeouts.inc();
+        return;
+      case 'signal:received':
+        this.signals.inc();
+        return;
+      case 'timer:fired':
+        this.timersFired.inc();
         return;
       case 'task:retry':
         this.retried.inc();

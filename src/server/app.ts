@@ -20,6 +20,7 @@ import { RateLimiter } from './rate-limit.js';
 import type { ApiRoute, ServerDeps } from './route.js';
 import { adminRoutes } from './routes-admin.js';
 import { runRoutes } from './routes-runs.js';
+import { signalRoutes } from './routes-signals.js';
 import { taskRoutes } from './routes-tasks.js';
 import { workerRoutes } from './routes-worker.js';
 import { BatonMetrics } from '../observability/metrics.js';
@@ -67,6 +68,7 @@ export function createServer(options: ServerOptions): BatonServer {
   const limiter = o.rateLimit === false ? null : new RateLimiter(o.rateLimit);
   const routes = [
     ...runRoutes(o.maxPageSize),
+    ...signalRoutes(),
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),

@@ -16,6 +16,15 @@ export function checkAssignable({ task, worker }: AssignCandidate): 'assigned' |
   if (worker.state !== 'active') {
     throw new BatonError('WORKER_NOT_ACTIVE', `worker ${worker.id} is ${worker.state}, not active`);
   }
+  // The task's state first: a task that no longer waits for a worker is a bad move whatever
+  // the worker offers (a waiting timer or gate asks for a capability no worker has).
+  if (task.state !== 'queued' && task.state !== 'pending') {
+    throw new BatonError(
+      'INVALID_TRANSITION',
+      `task ${task.id} is ${task.state}; only a pending or queued task can be assigned`,
+      { details: { taskId: task.id, from: task.state, to: 'assigned' } },
+    );
+  }
   const offered = new Set(worker.capabilities);
   const missing = task.capabilities.filter((c) => !offered.has(c));
   if (missing.length > 0 || (worker.types !== null && !worker.types.includes(task.type))) {
@@ -25,13 +34,6 @@ export function checkAssignable({ task, worker }: AssignCandidate): 'assigned' |
         ? `worker ${worker.id} lacks capabilities ${missing.join(', ')} that task ${task.id} needs`
         : `worker ${worker.id} has no handler for task type ${task.type}`,
       { details: { missing, type: task.type } },
-    );
-  }
-  if (task.state !== 'queued' && task.state !== 'pending') {
-    throw new BatonError(
-      'INVALID_TRANSITION',
-      `task ${task.id} is ${task.state}; only a pending or queued task can be assigned`,
-      { details: { taskId: task.id, from: task.state, to: 'assigned' } },
     );
   }
   return task.state === 'queued' ? 'assigned' : 'pending';

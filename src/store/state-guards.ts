@@ -78,4 +78,10 @@ export const MOVES = {
   /** Recovery of whatever a lost worker held. */
   recover: move(ACTIVE_STATES, 'queued'),
   cancel: move(OPEN_STATES, 'cancelled'),
+  /** A queued timer or gate begins to wait (store/<backend>/waits.ts). */
+  beginWait: move(['queued'], 'waiting'),
+  /** A timer fires, or a gate opens on its signal. */
+  endWait: move(['waiting'], 'completed'),
+  /** A gate's timeout passed without its signal (SIGNAL_TIMEOUT). */
+  timeOut: move(['waiting'], 'failed'),
 } as const;

@@ -9,6 +9,7 @@ import type { TaskError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { BackoffPolicy } from '../core/retry.js';
 import type { TaskState } from '../core/states.js';
+import type { SignalResult, WaitsFired } from '../core/waits.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -316,6 +317,19 @@ export interface Store extends ScheduleStore {
 
   /** The earliest `runAt` of a task waiting only for time, or null: when to look again. */
   nextDueAt(): Promise<number | null>;
+
+  /**
+   * Moves waits on (what the sweepers call): queued timers and gates begin to wait, gates
+   * whose signal came before they waited open, due timers fire, due gates fail with
+   * SIGNAL_TIMEOUT, and suspended handlers whose time came are queued again. Each wait moves
+   * once however many processes sweep.
+   */
+  fireWaits(): Promise<WaitsFired>;
+  /**
+   * Sends a signal to a run: kept with the run (newest data wins) and opening every wait for
+   * it there, now or later. RUN_NOT_FOUND when there is no such run.
+   */
+  signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult>;
 
   /** Marks workers silent for longer than `workerTimeoutMs` lost and recovers their tasks. */
   recoverExpired(workerTimeoutMs: number): Promise<RecoverResult>;

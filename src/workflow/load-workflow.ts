@@ -13,6 +13,7 @@ import type { FieldProblem } from '../core/validation.js';
 import {
   DEFAULTS_FIELDS,
   TASK_FIELDS,
+  WAIT_FIELDS,
   TOP_FIELDS,
   workflowSchema,
   type Workflow,
@@ -149,6 +150,7 @@ function withLine(
 function allowedFields(path: (string | number)[]): readonly string[] {
   if (path.length === 0) return TOP_FIELDS;
   if (path[0] === 'defaults') return DEFAULTS_FIELDS;
+  if (path[2] === 'wait') return WAIT_FIELDS;
   return TASK_FIELDS;
 }
 

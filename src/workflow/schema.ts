@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from '../core/duration.js';
 import { MAX_ATTEMPTS, MAX_TIMEOUT_MS } from '../core/task-spec.js';
+import { MAX_WAIT_MS, signalNameSchema } from '../core/waits.js';
 
 /** Most tasks in one workflow file. */
 export const MAX_WORKFLOW_TASKS = 10_000;
@@ -18,7 +19,19 @@ export const MAX_ENV_VALUE = 32 * 1024;
 /** Longest backoff before a retry. */
 export const MAX_BACKOFF_MS = 24 * 3_600_000;
 
-export const TASK_FIELDS = ['run', 'needs', 'retries', 'timeout', 'env', 'capabilities'] as const;
+export const TASK_FIELDS = [
+  'run',
+  'sleep',
+  'wait',
+  'needs',
+  'retries',
+  'timeout',
+  'env',
+  'capabilities',
+] as const;
+export const WAIT_FIELDS = ['signal', 'timeout'] as const;
+/** What a timer (`sleep:`) or a gate (`wait:`) may carry besides itself. */
+const WAIT_TASK_FIELDS = ['needs'] as const;
 export const TOP_FIELDS = ['name', 'concurrency', 'defaults', 'tasks'] as const;
 export const DEFAULTS_FIELDS = ['retries', 'backoff', 'timeout'] as const;
 
@@ -66,42 +79,85 @@ const label = z
   .min(1, 'expected a non-empty string')
   .max(200, 'expected at most 200 characters');
 
-export const workflowTaskSchema = z.strictObject({
-  /** Shell command, run with `sh -c` in the file's directory. */
-  run: z
-    .string({ error: 'expected a shell command (a string)' })
-    .min(1, 'expected a non-empty shell command')
-    .max(MAX_COMMAND_LENGTH, `expected at most ${MAX_COMMAND_LENGTH} characters`),
-  /** Names of tasks that must complete first. */
-  needs: z
-    .array(z.string({ error: 'expected a task name' }), { error: 'expected a list of task names' })
-    .max(1000, 'expected at most 1000 names')
-    .optional(),
-  /** Extra attempts after the first. */
-  retries: retries.optional(),
-  /** Per-attempt limit; the process group is killed when it is reached. */
-  timeout: timeout.optional(),
-  /** Extra environment variables of the shell command. */
-  env: z
-    .record(
-      z.string().regex(ENV_NAME, 'expected an environment variable name such as TARGET'),
-      z.union(
-        [
-          z.string().max(MAX_ENV_VALUE, `expected at most ${MAX_ENV_VALUE} characters`),
-          z.number(),
-          z.boolean(),
-        ],
+const waitDuration = duration(0, MAX_WAIT_MS);
+
+export const workflowTaskSchema = z
+  .strictObject({
+    /** Shell command, run with `sh -c` in the file's directory. */
+    run: z
+      .string({ error: 'expected a shell command (a string)' })
+      .min(1, 'expected a non-empty shell command')
+      .max(MAX_COMMAND_LENGTH, `expected at most ${MAX_COMMAND_LENGTH} characters`)
+      .optional(),
+    /** A timer: completes this long after its dependencies did; no worker runs it. */
+    sleep: waitDuration.optional(),
+    /** A gate: completes when the signal reaches the run, fails with SIGNAL_TIMEOUT after `timeout`. */
+    wait: z
+      .strictObject(
         {
-          error: 'expected a string, number or boolean',
+          signal: signalNameSchema,
+          /** Default and most: 365d. */
+          timeout: duration(1, MAX_WAIT_MS).optional(),
         },
-      ),
-      { error: typeError('expected a map of NAME: value') },
-    )
-    .refine((env) => Object.keys(env).length <= 200, 'expected at most 200 variables')
-    .optional(),
-  /** Only workers offering all of these run the task. */
-  capabilities: z.array(label, { error: 'expected a list of names' }).max(50).optional(),
-});
+        { error: 'expected a map with signal and timeout' },
+      )
+      .optional(),
+    /** Names of tasks that must complete first. */
+    needs: z
+      .array(z.string({ error: 'expected a task name' }), {
+        error: 'expected a list of task names',
+      })
+      .max(1000, 'expected at most 1000 names')
+      .optional(),
+    /** Extra attempts after the first. */
+    retries: retries.optional(),
+    /** Per-attempt limit; the process group is killed when it is reached. */
+    timeout: timeout.optional(),
+    /** Extra environment variables of the shell command. */
+    env: z
+      .record(
+        z.string().regex(ENV_NAME, 'expected an environment variable name such as TARGET'),
+        z.union(
+          [
+            z.string().max(MAX_ENV_VALUE, `expected at most ${MAX_ENV_VALUE} characters`),
+            z.number(),
+            z.boolean(),
+          ],
+          {
+            error: 'expected a string, number or boolean',
+          },
+        ),
+        { error: typeError('expected a map of NAME: value') },
+      )
+      .refine((env) => Object.keys(env).length <= 200, 'expected at most 200 variables')
+      .optional(),
+    /** Only workers offering all of these run the task. */
+    capabilities: z.array(label, { error: 'expected a list of names' }).max(50).optional(),
+  })
+  .superRefine((task, ctx) => {
+    const kinds = (['run', 'sleep', 'wait'] as const).filter((k) => task[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: kinds.length === 0 ? ['run'] : [kinds[1]!],
+        message:
+          kinds.length === 0
+            ? 'expected one of run (a shell command), sleep (a duration) or wait (a signal)'
+            : `expected only one of run, sleep and wait, got ${kinds.join(' and ')}`,
+      });
+      return;
+    }
+    if (kinds[0] === 'run') return;
+    for (const field of Object.keys(task) as (keyof typeof task)[]) {
+      if (field === kinds[0] || (WAIT_TASK_FIELDS as readonly string[]).includes(field)) continue;
+      if (task[field] === undefined) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `a ${kinds[0] === 'sleep' ? 'timer (sleep)' : 'gate (wait)'} takes only needs`,
+      });
+    }
+  });
 
 export const workflowSchema = z.strictObject({
   name: label,

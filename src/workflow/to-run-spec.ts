@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonValue } from '../core/json.js';
 import type { RunSpec, TaskSpec } from '../core/task-spec.js';
-import type { Workflow } from './schema.js';
+import { ENGINE_CAPABILITY, GATE_TASK_TYPE, MAX_WAIT_MS, TIMER_TASK_TYPE } from '../core/waits.js';
+import type { Workflow, WorkflowTask } from './schema.js';
 
 /** The payload of a `shell` task. */
 export interface ShellPayload {
@@ -41,8 +42,12 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
   const entries = Object.entries(workflow.tasks);
   const ids = new Map(entries.map(([key]) => [key, randomUUID()]));
   const tasks = entries.map(([key, task]): TaskSpec => {
+    const wait = waitSpec(task);
+    if (wait !== null) {
+      return { id: ids.get(key)!, key, ...wait, dependsOn: task.needs ?? [], maxAttempts: 1 };
+    }
     const payload: Record<string, JsonValue> = {
-      run: task.run,
+      run: task.run ?? '',
       ...(options.cwd === null ? {} : { cwd: options.cwd }),
       env: Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, String(v)])),
     };
@@ -66,6 +71,19 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
     steps: entries.map(([key]) => ({ key, taskId: ids.get(key)! })),
   };
   return { name: workflow.name, tasks, meta };
+}
+
+/** A timer or a gate: a task no worker runs (see core/waits.ts); null for a shell task. */
+function waitSpec(task: WorkflowTask): Pick<TaskSpec, 'type' | 'payload' | 'capabilities'> | null {
+  const capabilities = [ENGINE_CAPABILITY];
+  if (task.sleep !== undefined) {
+    return { type: TIMER_TASK_TYPE, payload: { ms: task.sleep }, capabilities };
+  }
+  if (task.wait !== undefined) {
+    const timeoutMs = task.wait.timeout ?? MAX_WAIT_MS;
+    return { type: GATE_TASK_TYPE, payload: { signal: task.wait.signal, timeoutMs }, capabilities };
+  }
+  return null;
 }
 
 /** Reads back the workflow facts kept in a run's meta; null for runs not made from a workflow. */

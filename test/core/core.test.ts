@@ -27,6 +27,7 @@ describe('states', () => {
       'queued → running',
       'queued → cancelled',
       'queued → completed',
+      'queued → waiting',
       'assigned → running',
       'assigned → queued',
       'assigned → cancelled',
@@ -36,6 +37,9 @@ describe('states', () => {
       'running → queued',
       'running → failed',
       'running → cancelled',
+      'waiting → completed',
+      'waiting → failed',
+      'waiting → cancelled',
       'completed → queued',
       'completed → pending',
       'failed → queued',
@@ -71,6 +75,9 @@ describe('states', () => {
     expect(deriveRunState({ completed: 2 })).toBe('completed');
     expect(deriveRunState({ completed: 1, failed: 1, cancelled: 1 })).toBe('failed');
     expect(deriveRunState({ completed: 1, cancelled: 1 })).toBe('cancelled');
+    // A waiting timer or gate has begun: its run is running, and not finished.
+    expect(deriveRunState({ waiting: 1, pending: 2 })).toBe('running');
+    expect(deriveRunState({ waiting: 1, completed: 3 })).toBe('running');
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../src/core/clock.js';
 import { NonRetryableError } from '../../src/core/errors.js';
+import { ENGINE_CAPABILITY, GATE_TASK_TYPE, TIMER_TASK_TYPE } from '../../src/core/waits.js';
 import { instrumentStore } from '../../src/observability/instrument-store.js';
 import { BatonMetrics } from '../../src/observability/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -133,4 +135,34 @@ describe('metrics', () => {
       valueOf(samples, 'baton_store_operation_seconds_count', { operation: 'listWorkers' }),
     ).toBe(1);
   });
+
+  it('counts signals, fired timers and timed-out gates, and shows waiting tasks', async () => {
+    const clock = new FakeClock();
+    const { orchestrator, store } = engine({ clock });
+    const metrics = new BatonMetrics(store);
+    const { run } = await orchestrator.submitRun({
+      name: 'waits',
+      tasks: [
+        { key: 't', ...waitTask(TIMER_TASK_TYPE, { ms: 60_000 }) },
+        { key: 'g', ...waitTask(GATE_TASK_TYPE, { signal: 'go', timeoutMs: 3_600_000 }) },
+        { key: 'late', ...waitTask(GATE_TASK_TYPE, { signal: 'never', timeoutMs: 1000 }) },
+      ],
+    });
+    await orchestrator.fireWaits();
+    let samples = parsePrometheus(await metrics.scrape());
+    expect(valueOf(samples, 'baton_tasks', { state: 'waiting' })).toBe(3);
+    await orchestrator.signal(run.id, 'go', { ok: 1 });
+    clock.advance(60_000);
+    await orchestrator.fireWaits();
+    samples = parsePrometheus(await metrics.scrape());
+    expect(valueOf(samples, 'baton_signals_received_total')).toBe(1);
+    expect(valueOf(samples, 'baton_timers_fired_total')).toBe(1);
+    expect(valueOf(samples, 'baton_signal_timeouts_total')).toBe(1);
+    expect(valueOf(samples, 'baton_tasks', { state: 'waiting' })).toBe(0);
+    expect(valueOf(samples, 'baton_tasks', { state: 'completed' })).toBe(2);
+  });
 });
+
+function waitTask(type: string, payload: { [key: string]: string | number }) {
+  return { type, payload, capabilities: [ENGINE_CAPABILITY], maxAttempts: 1 };
+}

@@ -14,6 +14,7 @@ import { describeSchedules } from './conformance/schedules.js';
 import { describeTasks } from './conformance/tasks.js';
 import { describeTokens } from './conformance/tokens.js';
 import { describeTransitions } from './conformance/transitions.js';
+import { describeWaits } from './conformance/waits.js';
 import type { OpenStore } from './conformance/harness.js';
 
 export { newTask, worker, type StoreHarness } from './conformance/harness.js';
@@ -29,4 +30,5 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeTransitions(name, open);
   describeSchedules(name, open);
   describeScheduleFiring(name, open);
+  describeWaits(name, open);
 }

@@ -67,7 +67,10 @@ describe('postgres store migrations', () => {
       // The schema as version 7 left it: no counts, the task's events in a B-tree.
       await client.query(
         `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents,
-           DROP COLUMN recount_pending;
+           DROP COLUMN recount_pending, DROP COLUMN wait_signal, DROP COLUMN wake;
+         DROP INDEX "${store.schema}".tasks_waiting;
+         DROP INDEX "${store.schema}".tasks_waits_ready;
+         DROP TABLE "${store.schema}".signals;
          DROP INDEX "${store.schema}".events_task;
          CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
          DROP TABLE "${store.schema}".schedules;

@@ -59,11 +59,13 @@ describe('sqlite store specifics', () => {
     const b = newTask({ dependsOn: [a.id] });
     await store.submit([a, b]);
     await store.close();
-    // The file as schema version 4 left it: no dependents column.
+    // The file as schema version 4 left it: no dependents column (nor what came later).
     const db = new Database(path);
     db.exec(
-      `ALTER TABLE tasks DROP COLUMN dependents; DROP TABLE schedules;
-       DELETE FROM baton_migrations WHERE version >= 5`,
+      `DROP INDEX tasks_waiting; DROP INDEX tasks_signalled; DROP INDEX tasks_waits_ready;
+       DROP TABLE signals; ALTER TABLE tasks DROP COLUMN wait_signal;
+       ALTER TABLE tasks DROP COLUMN wake; DROP TABLE schedules;
+       ALTER TABLE tasks DROP COLUMN dependents; DELETE FROM baton_migrations WHERE version >= 5`,
     );
     db.close();
     const upgraded = new SqliteStore({ path });

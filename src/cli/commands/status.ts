@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { formatDuration } from '../../core/duration.js';
 import { isTerminal } from '../../core/states.js';
+import { describeWait } from '../../core/waits.js';
 import type { Store } from '../../store/store.js';
 import type { EventRecord } from '../../store/types.js';
 import { toRunJson, toTaskJson, toWorkerJson } from '../../workflow/json-shapes.js';
@@ -115,11 +116,13 @@ async function show(
       const took =
         run.finishedAt === null ? '' : ` in ${formatDuration(run.finishedAt - run.createdAt)}`;
       println(`Run ${run.name} (${run.id}) ${run.state} ${run.progress}%${took}`);
+      const now = await store.now();
       for (const t of tasks) {
         const error = t.error === null ? '' : `  ${t.error.message.split('\n')[0] ?? ''}`;
+        const wait = isTerminal(t.state) ? null : describeWait(t, now);
         println(
           `  ${t.state.padEnd(9)} ${(t.key ?? t.id).padEnd(24)} ${String(Math.round(t.progress)).padStart(3)}%  ` +
-            `attempt ${t.attempt}  ${t.id}${error}`,
+            `attempt ${t.attempt}  ${t.id}${error}${wait === null ? '' : `  (${wait})`}`,
         );
       }
     }
@@ -133,6 +136,8 @@ async function show(
     println(
       `  run ${task.runId ?? '-'}  attempt ${task.attempt}/${task.maxAttempts}  epoch ${task.epoch}  worker ${task.workerId ?? '-'}`,
     );
+    const wait = isTerminal(task.state) ? null : describeWait(task, await store.now());
+    if (wait !== null) println(`  ${wait}`);
     if (task.error) println(`  error ${task.error.code}: ${task.error.message}`);
     if (task.result !== null) println(`  result ${JSON.stringify(task.result)}`);
   }

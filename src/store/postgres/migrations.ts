@@ -303,4 +303,28 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_due ON schedules (next_at) WHERE NOT paused AND next_at IS NOT NULL;
 `,
   },
+  {
+    version: 12,
+    name: 'waits-and-signals',
+    // Timers, gates and suspended handlers wait in state 'waiting' until `run_at` (the time a
+    // timer fires, a gate or a signal wait times out, a sleep ends); `wait_signal` names the
+    // signal a gate or handler waits for, `wake` says what ended a handler's wait. A signal is
+    // kept per run and name (a latch: every wait for it in the run, now or later, opens).
+    sql: `
+ALTER TABLE tasks DROP CONSTRAINT tasks_state_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_state_check CHECK (state IN
+  ('pending', 'queued', 'assigned', 'running', 'waiting', 'completed', 'failed', 'cancelled'));
+ALTER TABLE tasks ADD COLUMN wait_signal text COLLATE "C", ADD COLUMN wake json;
+CREATE TABLE signals (
+  run_id  text COLLATE "C" NOT NULL,
+  name    text COLLATE "C" NOT NULL,
+  data    json,
+  at      bigint NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
+CREATE INDEX tasks_waiting ON tasks (run_at) WHERE state = 'waiting';
+CREATE INDEX tasks_signalled ON tasks (run_id, wait_signal) WHERE state = 'waiting';
+CREATE INDEX tasks_waits_ready ON tasks (seq) WHERE state = 'queued' AND type IN ('baton:sleep', 'baton:wait');
+`,
+  },
 ];

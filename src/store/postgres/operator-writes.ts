@@ -239,6 +239,7 @@ export async function deleteRuns(sql: Sql, runIds: string[]): Promise<number> {
        AND task_id IN (SELECT id FROM tasks WHERE run_id = $1)`,
       [runId],
     );
+    await sql.rows(`DELETE FROM signals WHERE run_id = $1`, [runId]);
     await sql.rows(`DELETE FROM tasks WHERE run_id = $1`, [runId]);
     removed += (await sql.rows(`DELETE FROM runs WHERE id = $1 RETURNING id`, [runId])).length;
   }

@@ -64,6 +64,9 @@ import * as reads from './reads.js';
 import * as schedules from './schedules.js';
 import { submit, uniqueViolation } from './submit.js';
 import * as tokens from './token-writes.js';
+import * as waits from './waits.js';
+import type { SignalResult, WaitsFired } from '../../core/waits.js';
+import type { JsonValue } from '../../core/json.js';
 import { WakeListenerConnection, type WakeListener } from './wake.js';
 import * as workers from './worker-writes.js';
 
@@ -219,6 +222,12 @@ export class PostgresStore implements Store {
   }
   nextDueAt(): Promise<number | null> {
     return this.#auto((sql) => reads.nextDueAt(sql));
+  }
+  fireWaits(): Promise<WaitsFired> {
+    return this.#tx((sql) => waits.fireWaits(sql));
+  }
+  signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult> {
+    return this.#tx((sql) => waits.signal(sql, runId, name, data));
   }
   recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
     return this.#tx((sql) => workers.recoverExpired(sql, workerTimeoutMs));

@@ -207,4 +207,26 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_due ON schedules (next_at) WHERE paused = 0 AND next_at IS NOT NULL;
 `,
   },
+  {
+    version: 7,
+    name: 'waits-and-signals',
+    // Timers, gates and suspended handlers wait in state 'waiting' until `run_at` (the time a
+    // timer fires, a gate or a signal wait times out, a sleep ends); `wait_signal` names the
+    // signal a gate or handler waits for, `wake` says what ended a handler's wait. A signal is
+    // kept per run and name (a latch: every wait for it in the run, now or later, opens).
+    sql: `
+ALTER TABLE tasks ADD COLUMN wait_signal TEXT;
+ALTER TABLE tasks ADD COLUMN wake TEXT;
+CREATE TABLE signals (
+  run_id  TEXT NOT NULL,
+  name    TEXT NOT NULL,
+  data    TEXT,
+  at      INTEGER NOT NULL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE INDEX tasks_waiting ON tasks (run_at) WHERE state = 'waiting';
+CREATE INDEX tasks_signalled ON tasks (run_id, wait_signal) WHERE state = 'waiting';
+CREATE INDEX tasks_waits_ready ON tasks (seq) WHERE state = 'queued' AND type IN ('baton:sleep', 'baton:wait');
+`,
+  },
 ];

@@ -7,7 +7,7 @@ import { BatonError } from '../../core/errors.js';
 import { assertTransition, type TaskState } from '../../core/states.js';
 import type { OperatorChange } from '../store.js';
 import type { EventRecord, TaskRecord } from '../types.js';
-import { logEvent, record, taskRow, type Ctx } from './context.js';
+import { logEvent, OPEN_STATES_SQL, record, taskRow, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
 import { cancelDependents, cancelRow, dependencyStatus, releaseDependents } from './task-flow.js';
 
@@ -203,7 +203,7 @@ export function deleteRuns(ctx: Ctx, runIds: string[]): number {
     const open = ctx.sql
       .get(
         `SELECT count(*) AS n FROM tasks WHERE run_id = ?
-         AND state IN ('pending', 'queued', 'assigned', 'running')`,
+         AND state IN ${OPEN_STATES_SQL}`,
       )
       .get(runId) as { n: number };
     if (open.n > 0) continue;
@@ -224,6 +224,7 @@ export function deleteRuns(ctx: Ctx, runIds: string[]): number {
          AND task_id IN (SELECT id FROM tasks WHERE run_id = ?)`,
       )
       .run(runId);
+    ctx.sql.get('DELETE FROM signals WHERE run_id = ?').run(runId);
     ctx.sql.get('DELETE FROM tasks WHERE run_id = ?').run(runId);
     removed += ctx.sql.get('DELETE FROM runs WHERE id = ?').run(runId).changes;
   }

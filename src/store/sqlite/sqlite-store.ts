@@ -54,6 +54,9 @@ import * as reads from './reads.js';
 import * as schedules from './schedules.js';
 import { submit } from './submit.js';
 import * as tokens from './token-writes.js';
+import * as waits from './waits.js';
+import type { SignalResult, WaitsFired } from '../../core/waits.js';
+import type { JsonValue } from '../../core/json.js';
 import * as workers from './worker-writes.js';
 
 export interface SqliteStoreOptions {
@@ -190,6 +193,12 @@ export class SqliteStore implements Store {
   }
   nextDueAt(): Promise<number | null> {
     return this.#read((ctx) => reads.nextDueAt(ctx));
+  }
+  fireWaits(): Promise<WaitsFired> {
+    return this.#write((ctx) => waits.fireWaits(ctx));
+  }
+  signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult> {
+    return this.#write((ctx) => waits.signal(ctx, runId, name, data));
   }
   recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
     return this.#write((ctx) => workers.recoverExpired(ctx, workerTimeoutMs));

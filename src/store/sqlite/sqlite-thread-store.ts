@@ -39,6 +39,8 @@ const FORWARDED = [
   'assign',
   'recordRouting',
   'nextDueAt',
+  'fireWaits',
+  'signal',
   'recoverExpired',
   'releaseWorker',
   'releaseTask',

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isBatonError } from '../../../src/core/errors.js';
 import { canTransition, TASK_STATES, TRANSITIONS } from '../../../src/core/states.js';
+import { ENGINE_CAPABILITY, GATE_TASK_TYPE } from '../../../src/core/waits.js';
 import type { TaskState } from '../../../src/core/states.js';
 import type { Store } from '../../../src/store/store.js';
 import type { TaskRecord } from '../../../src/store/types.js';
@@ -23,7 +24,12 @@ interface Fixture {
   blockerId: string;
   workerId: string;
   type: string;
+  runId: string;
 }
+
+/** The signal a `waiting` subject (a gate) waits for, and how long before it times out. */
+const SIGNAL = 'open';
+const GATE_TIMEOUT_MS = 1000;
 
 /** What an operation answered: it acted, it refused (with a code), or it picks by state itself. */
 type Answer = { kind: 'applied' } | { kind: 'refused'; code: string } | { kind: 'sweep' };
@@ -32,6 +38,8 @@ interface Operation {
   name: string;
   /** Whether the subject depends on a task that is not completed (to reach `pending`). */
   blocked?: boolean;
+  /** Whether the subject is a gate where it can be (pending, queued; always when waiting). */
+  gate?: boolean;
   run(f: Fixture): Promise<Answer>;
 }
 
@@ -133,6 +141,28 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
+    name: 'fire waits',
+    gate: true,
+    run: async (f) => {
+      // A gate times out within GATE_TIMEOUT_MS: sweep until it has (other tasks: once).
+      for (let i = 0; i < 300; i++) {
+        await f.store.fireWaits();
+        if (f.subject.type !== GATE_TASK_TYPE) break;
+        if ((await f.store.getTask(f.subject.id))?.state !== f.subject.state) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return { kind: 'sweep' };
+    },
+  },
+  {
+    name: 'signal',
+    gate: true,
+    run: async (f) => {
+      await f.store.signal(f.runId, SIGNAL, 'go');
+      return { kind: 'sweep' };
+    },
+  },
+  {
     name: 'dependency completes',
     blocked: true,
     run: async (f) => {
@@ -173,19 +203,38 @@ async function drive(store: Store, f: Omit<Fixture, 'subject'>, id: string, stat
     case 'cancelled':
       await store.cancel(id, 'cancelled');
       return;
+    case 'waiting':
+      await store.fireWaits(); // the subject is a gate: it begins to wait
+      return;
     default:
       throw new Error(`no fixture puts a task in state ${state as string}: add one here`);
   }
 }
 
-async function fixture(store: Store, state: TaskState, blocked: boolean): Promise<Fixture> {
+async function fixture(
+  store: Store,
+  state: TaskState,
+  blocked: boolean,
+  asGate: boolean,
+): Promise<Fixture> {
   const type = `pair-${randomUUID().slice(0, 8)}`;
   const w = await store.registerWorker(worker());
   const blocker = newTask({ type: `${type}-blocker` });
   const later = state === 'pending' && !blocked ? (await store.now()) + 86_400_000 : null;
-  const subject = newTask({ type, dependsOn: blocked ? [blocker.id] : [], runAt: later });
-  await store.submit([blocker, subject]);
-  const f = { store, blockerId: blocker.id, workerId: w.id, type };
+  const gate = {
+    type: GATE_TASK_TYPE,
+    payload: { signal: SIGNAL, timeoutMs: GATE_TIMEOUT_MS },
+    capabilities: [ENGINE_CAPABILITY],
+  };
+  const subject = newTask({
+    type,
+    dependsOn: blocked ? [blocker.id] : [],
+    runAt: later,
+    ...((state === 'waiting' || (asGate && (state === 'queued' || state === 'pending'))) && gate),
+  });
+  const runId = randomUUID();
+  await store.submit([blocker, subject], { id: runId, name: 'pairs', meta: {} });
+  const f = { store, blockerId: blocker.id, workerId: w.id, type, runId };
   // A blocked subject in any state but pending: its dependency completes, it is moved, and the
   // dependency is reopened, so that a move back to waiting finds it open.
   const reopen = blocked && state !== 'pending';
@@ -207,7 +256,7 @@ export function describeTransitions(name: string, open: OpenStore): void {
       it(`from ${from}: moves to exactly ${allowed.join(', ') || 'nothing'}`, async () => {
         const reached = new Set<TaskState>();
         for (const op of OPERATIONS) {
-          const f = await fixture(store, from, op.blocked ?? false);
+          const f = await fixture(store, from, op.blocked ?? false, op.gate ?? false);
           const events = await store.listEvents({ taskId: f.subject.id });
           const answer = await op.run(f);
           const after = (await store.getTask(f.subject.id))!;
