@@ -21,6 +21,7 @@ import {
   taskListSchema,
   taskPageSchema,
   workerListSchema,
+  workerPageSchema,
 } from '../protocol/schemas.js';
 import type { WorkflowInput } from '../workflow/schema.js';
 import { HttpTransport, type HttpOptions } from './http.js';
@@ -151,8 +152,19 @@ export class BatonClient {
     });
   }
 
+  /** Every worker, by id (the server answers a page at a time; this follows the pages). */
   async listWorkers(): Promise<WorkerJson[]> {
-    return (await this.#http.request('/workers', { schema: workerListSchema })).workers;
+    const out: WorkerJson[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: z.output<typeof workerPageSchema> = await this.#http.request('/workers', {
+        query: cursor === null ? {} : { cursor },
+        schema: workerPageSchema,
+      });
+      out.push(...page.workers);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return out;
   }
 
   /** Admin: complete, revert or delete a task by hand. */

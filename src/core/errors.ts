@@ -39,6 +39,10 @@ export type ErrorCode =
   | 'INVALID_JSON'
   | 'RATE_LIMITED'
   | 'QUEUE_FULL'
+  /** A token has as many live workers as it may register. */
+  | 'TOO_MANY_WORKERS'
+  /** A token holds as many open event streams and long polls as it may. */
+  | 'TOO_MANY_STREAMS'
   | 'TOKEN_EXISTS'
   | 'TOKEN_NOT_FOUND'
   | 'INTERNAL';

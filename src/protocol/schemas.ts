@@ -164,6 +164,9 @@ export const taskPageSchema = z
   .meta({ id: 'TaskPage' });
 export const taskListSchema = z.object({ tasks: z.array(taskJsonSchema) });
 export const workerListSchema = z.object({ workers: z.array(workerJsonSchema) });
+export const workerPageSchema = z
+  .object({ workers: z.array(workerJsonSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'WorkerPage' });
 export const checkpointListSchema = z.object({ checkpoints: z.array(checkpointInfoSchema) });
 export const logLineSchema = z
   .object({

@@ -6,7 +6,7 @@
  * Every write names its worker and, per item, the task and the lease epoch.
  */
 import { z } from 'zod';
-import { jsonValueSchema } from '../core/json.js';
+import { jsonBytes, jsonValueSchema } from '../core/json.js';
 import { TASK_STATES, type TaskState } from '../core/states.js';
 import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
 import { MAX_LOG_LINE_BYTES } from '../store/logs.js';
@@ -15,6 +15,8 @@ import { idSchema, taskErrorSchema } from './schemas.js';
 
 /** Most items in one batch write; the client splits bigger batches. */
 export const MAX_BATCH_ITEMS = 256;
+/** Largest `meta` a worker may register, as JSON text (bytes). */
+export const MAX_WORKER_META_BYTES = 16 * 1024;
 /** Longest a claim may wait for work (ms). */
 export const MAX_CLAIM_WAIT_MS = 60_000;
 
@@ -102,7 +104,11 @@ export const registerBody = z.strictObject({
   capabilities: z.array(label).max(50),
   types: z.array(label).max(1000).nullable(),
   concurrency: z.number().int().min(1).max(1000),
-  meta: z.record(z.string().max(100), jsonValueSchema),
+  meta: z
+    .record(z.string().max(100), jsonValueSchema)
+    .refine((meta) => jsonBytes(meta) <= MAX_WORKER_META_BYTES, {
+      message: `expected at most ${MAX_WORKER_META_BYTES} bytes of JSON`,
+    }),
 });
 
 export const workerStateBody = z.strictObject({

@@ -8,15 +8,16 @@ import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { systemClock } from '../core/clock.js';
 import { Orchestrator } from '../engine/orchestrator.js';
-import type { TokenRecord } from '../store/types.js';
-import { authenticate, requireRight } from './auth.js';
+import { checkStorableText } from '../core/text.js';
+import { loopbackOnly, tokenResolver } from './access.js';
+import { requireRight } from './auth.js';
 import { readJsonBody } from './body.js';
 import { ClaimSignal, wakeOnStore } from './claim-signal.js';
 import { refuse, toErrorResponse } from './errors.js';
 import { readiness } from './health.js';
 import { openApiDocument } from './openapi.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
-import { RateLimiter } from './rate-limit.js';
+import { StreamGate } from './stream-gate.js';
 import type { ApiRoute, ServerDeps } from './route.js';
 import { adminRoutes } from './routes-admin.js';
 import { runRoutes } from './routes-runs.js';
@@ -48,8 +49,6 @@ export interface BatonServer {
   close(): Promise<void>;
 }
 
-const ANONYMOUS: TokenRecord = { name: 'anonymous', role: 'admin', capabilities: [], createdAt: 0 };
-
 export function createServer(options: ServerOptions): BatonServer {
   const o = resolveServerOptions(options);
   const ownsOrchestrator = o.orchestrator === null;
@@ -60,12 +59,16 @@ export function createServer(options: ServerOptions): BatonServer {
   const metrics = new BatonMetrics(o.store);
   // The API's store calls are timed for `baton_store_operation_seconds`.
   const store = instrumentStore(o.store, metrics.storeLatency);
-  const deps: ServerDeps = { store, orchestrator, options: o, clock, claims };
+  const streams = new StreamGate(o.store, clock, {
+    maxPerToken: o.maxStreamsPerToken,
+    recheckMs: o.tokenRecheckMs,
+    permanentIds: o.noAuth ? ['no-auth'] : [],
+  });
+  const deps: ServerDeps = { store, orchestrator, options: o, clock, claims, streams };
   const unsubscribe = (['task:submitted', 'task:queued', 'task:recovered'] as const).map((e) =>
     orchestrator.on(e, () => claims.notify()),
   );
   unsubscribe.push(wakeOnStore(o.store, claims));
-  const limiter = o.rateLimit === false ? null : new RateLimiter(o.rateLimit);
   const routes = [
     ...runRoutes(o.maxPageSize),
     ...signalRoutes(),
@@ -76,30 +79,13 @@ export function createServer(options: ServerOptions): BatonServer {
   ];
   const unobserve = metrics.observe(orchestrator);
 
-  async function tokenOf(c: Context): Promise<TokenRecord> {
-    const header = c.req.header('authorization');
-    if (header === undefined && o.anonymousWhenNoTokens) {
-      if ((await o.store.listTokens()).length === 0) return ANONYMOUS;
-    }
-    const token = await authenticate(o.store, header);
-    // Heartbeats are liveness, not load: a rate-limited heartbeat would turn a rate limit
-    // into lost leases (the worker declared dead while it works). They are exempt.
-    if (limiter && !c.req.path.endsWith('/worker/heartbeat')) {
-      const waitMs = limiter.take(`token:${token.name}`, clock.now());
-      if (waitMs > 0) {
-        throw refuse('RATE_LIMITED', `token ${token.name} is over its rate limit`, {
-          retryAfterMs: waitMs,
-        });
-      }
-    }
-    return token;
-  }
+  const tokenOf = tokenResolver(o, clock);
 
   const app = new Hono();
   app.onError((error, c) => {
     const { status, body } = toErrorResponse(error);
     if (status >= 500) console.error('baton serve: request failed', error);
-    if (body.error.code === 'RATE_LIMITED') {
+    if (body.error.code === 'RATE_LIMITED' || body.error.code === 'TOO_MANY_STREAMS') {
       const ms = Number(body.error.details.retryAfterMs ?? 1000);
       c.header('Retry-After', String(Math.max(1, Math.ceil(ms / 1000))));
     }
@@ -133,10 +119,19 @@ export function createServer(options: ServerOptions): BatonServer {
         },
   );
 
+  if (o.noAuth) app.use('*', loopbackOnly(o.corsOrigins));
+
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', async (c) => {
     const ready = await readiness(deps);
-    return c.json(ready, ready.ready ? 200 : 503);
+    // Without a valid token: ready or not, nothing more (queue sizes are not public).
+    const full =
+      c.req.header('authorization') !== undefined &&
+      (await tokenOf(c).then(
+        () => true,
+        () => false,
+      ));
+    return c.json(full ? ready : { ready: ready.ready }, ready.ready ? 200 : 503);
   });
   const openapi = openApiDocument(routes, API_VERSION);
   app.get(`${API_PREFIX}/openapi.json`, async (c) => {
@@ -148,14 +143,20 @@ export function createServer(options: ServerOptions): BatonServer {
     app.on(r.method, `${API_PREFIX}${r.path}`, async (c) => {
       const token = await tokenOf(c);
       requireRight(token, r.right);
+      const params = c.req.param();
+      const query = queriesOf(c);
+      checkStorableText(params, 'path parameters', 'path');
+      checkStorableText(query, 'query', 'query');
+      const maxBytes = r.bodyLimit === 'payload' ? o.maxPayloadBytes + 64 * 1024 : o.maxBodyBytes;
       const body =
         r.body === null
           ? undefined
-          : await readJsonBody(c.req.raw, { maxBytes: o.maxBodyBytes, maxDepth: o.maxJsonDepth });
+          : await readJsonBody(c.req.raw, { maxBytes, maxDepth: o.maxJsonDepth });
+      checkStorableText(body, 'body', 'body');
       const value = await r.run({
         body,
-        query: queriesOf(c),
-        params: c.req.param(),
+        query,
+        params,
         token,
         signal: c.req.raw.signal,
         deps,
@@ -177,6 +178,7 @@ export function createServer(options: ServerOptions): BatonServer {
     waitingClaims: () => claims.waiting,
     async close() {
       claims.close();
+      streams.close();
       for (const off of unsubscribe) off();
       unobserve();
       if (ownsOrchestrator) await orchestrator.close({ graceful: false });

@@ -7,6 +7,7 @@
 import { refuse } from './errors.js';
 import { route } from './route.js';
 import { checkCapabilities, ownWorker } from './worker-access.js';
+import { narrowClaim } from './token-limits.js';
 import { claimBody, claimResultSchema } from '../protocol/worker-schemas.js';
 
 export function claimRoute() {
@@ -29,23 +30,35 @@ export function claimRoute() {
         });
       }
       const { clock, claims, store, options } = deps;
-      const deadline = clock.now() + Math.min(body.waitMs ?? 0, options.maxClaimWaitMs);
-      for (;;) {
-        const seen = claims.generation;
-        const tasks = await store.claim({
-          workerId: body.workerId,
-          limit: body.limit,
-          capabilities: body.capabilities,
-          types: body.types,
-          ...(body.typeLimits !== undefined && { typeLimits: body.typeLimits }),
-          ...(body.runId !== undefined && { runId: body.runId }),
-        });
-        const left = deadline - clock.now();
-        if (tasks.length > 0 || signal.aborted || claims.closed || left <= 0) return { tasks };
-        if (claims.generation !== seen) continue; // woken while we looked: look again
-        const dueAt = await store.nextDueAt();
-        const untilDue = dueAt === null ? left : Math.max(1, dueAt - clock.now());
-        await claims.wait(Math.min(left, options.claimPollIntervalMs, untilDue), signal);
+      // What the token allows, whatever the worker asks for or registered with.
+      const request = narrowClaim(token, {
+        workerId: body.workerId,
+        limit: body.limit,
+        capabilities: body.capabilities,
+        types: body.types,
+        ...(body.typeLimits !== undefined && { typeLimits: body.typeLimits }),
+        ...(body.runId !== undefined && { runId: body.runId }),
+      });
+      const waitMs = Math.min(body.waitMs ?? 0, options.maxClaimWaitMs);
+      // A long poll counts against the token's open streams and ends if the token is revoked.
+      const open = waitMs > 0 ? deps.streams.open(token, signal) : null;
+      try {
+        const ended = open?.signal ?? signal;
+        const deadline = clock.now() + waitMs;
+        for (;;) {
+          const seen = claims.generation;
+          const tasks = await store.claim(request);
+          const left = deadline - clock.now();
+          if (tasks.length > 0 || ended.aborted || claims.closed || left <= 0) return { tasks };
+          if (claims.generation !== seen) continue; // woken while we looked: look again
+          const dueAt = await store.nextDueAt();
+          const untilDue = dueAt === null ? left : Math.max(1, dueAt - clock.now());
+          await claims.wait(Math.min(left, options.claimPollIntervalMs, untilDue), ended);
+          // Hung up, or the token was revoked: claim nothing more for it.
+          if (ended.aborted) return { tasks: [] };
+        }
+      } finally {
+        open?.close();
       }
     },
   });

@@ -12,6 +12,7 @@
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { checkStorableText } from '../core/text.js';
 import { parseOrThrow } from '../core/validation.js';
 import { EventTail } from '../observability/event-tail.js';
 import type { Store } from '../store/store.js';
@@ -86,12 +87,19 @@ export function mountEventStream(
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   app.get(path, async (c) => {
-    requireRight(await tokenOf(c), 'read');
+    const token = await tokenOf(c);
+    requireRight(token, 'read');
+    // Token events (who made or revoked which token) are for admins only.
+    const visible = (e: EventRecord): boolean =>
+      token.role === 'admin' || !e.type.startsWith('token:');
+    checkStorableText(c.req.query(), 'query', 'query');
     const query = parseOrThrow(querySchema, c.req.query(), 'query', 'query');
     const header = c.req.header('last-event-id');
     const resumeFrom =
       header === undefined ? undefined : parseOrThrow(lastEventId, header, 'Last-Event-ID');
     const after = resumeFrom ?? query.after ?? (await headEventId(deps.store));
+    // Counts against the token's open streams; ends when the token is revoked.
+    const open = deps.streams.open(token, c.req.raw.signal);
     return streamSSE(c, async (stream) => {
       const tail = new EventTail(deps.store, after);
       let wake: () => void = () => undefined;
@@ -107,6 +115,7 @@ export function mountEventStream(
           deps.orchestrator.on('task:checkpoint', nudge),
         ]);
       stream.onAbort(nudge);
+      open.signal.addEventListener('abort', nudge, { once: true });
       const progress = new Map<string, number>();
       let lastWriteAt = Date.now();
       try {
@@ -115,11 +124,12 @@ export function mountEventStream(
           id: String(after),
           data: JSON.stringify({ after }),
         });
-        while (!stream.aborted && !stream.closed) {
+        while (!stream.aborted && !stream.closed && !open.signal.aborted) {
           const changes: EventRecord[] = [];
           await tail.catchUp((events) => changes.push(...events));
           for (const e of changes) {
             if (query.runId !== undefined && e.runId !== query.runId) continue;
+            if (!visible(e)) continue;
             await stream.writeSSE({
               event: 'change',
               id: String(e.id),
@@ -147,6 +157,7 @@ export function mountEventStream(
             await stream.writeSSE({ event: 'ping', data: '{}' });
             lastWriteAt = Date.now();
           }
+          if (open.signal.aborted) break;
           await new Promise<void>((resolve) => {
             const cancel = deps.clock.setTimer(() => resolve(), pollIntervalMs);
             wake = () => {
@@ -157,6 +168,7 @@ export function mountEventStream(
         }
       } finally {
         for (const off of offs) off();
+        open.close();
       }
     });
   });

@@ -32,6 +32,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CHECKPOINT_CORRUPT: 422,
   RATE_LIMITED: 429,
   QUEUE_FULL: 429,
+  TOO_MANY_WORKERS: 429,
+  TOO_MANY_STREAMS: 429,
   STORE_CLOSED: 503,
 };
 

@@ -37,11 +37,23 @@ export interface ServerOptions {
   stallMs?: number;
   /** Origins allowed to call the API from a browser. Default none: CORS is denied. */
   corsOrigins?: string[];
+  /** Largest task payload, as JSON text (bytes); a bigger one is refused with 413. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Live (active or draining) workers one token may register. Default 100. */
+  maxWorkersPerToken?: number;
+  /** Event streams and long-polling claims one token may hold open at once. Default 32. */
+  maxStreamsPerToken?: number;
+  /** How often an open stream or long poll checks that its token still exists (ms). Default 2000. */
+  tokenRecheckMs?: number;
+  /** Requests per second from one address without a valid token (401s). Default 20, bursts of 40. */
+  unauthenticatedRateLimit?: RateLimitOptions | false;
   /**
-   * Requests without a token act as admin while the store has no token at all. Only for a
-   * server on loopback (`startServer` decides). Default false.
+   * Local development only: every request acts as admin without a token. A request whose
+   * `Host` is not a loopback name, or that carries an `Origin` other than the server's own, is
+   * refused (403), so a web page cannot reach the API through DNS rebinding or a cross-site
+   * form. `startServer` refuses it on any address but loopback. Default false.
    */
-  anonymousWhenNoTokens?: boolean;
+  noAuth?: boolean;
 }
 
 export interface ResolvedServerOptions {
@@ -58,27 +70,38 @@ export interface ResolvedServerOptions {
   claimPollIntervalMs: number;
   stallMs: number;
   corsOrigins: string[];
-  anonymousWhenNoTokens: boolean;
+  maxPayloadBytes: number;
+  maxWorkersPerToken: number;
+  maxStreamsPerToken: number;
+  tokenRecheckMs: number;
+  unauthenticatedRateLimit: RateLimitOptions | false;
+  noAuth: boolean;
 }
 
 const count = (max: number) => z.number().int().min(1).max(max);
+const rateLimit = z
+  .union([
+    z.literal(false),
+    z.strictObject({ perSecond: z.number().positive().max(1e6), burst: count(1e7) }),
+  ])
+  .optional();
 const schema = z.strictObject({
   maxBodyBytes: count(1024 * 1024 * 1024).optional(),
   maxJsonDepth: count(10_000).optional(),
   defaultPageSize: count(1000).optional(),
   maxPageSize: count(1000).optional(),
-  rateLimit: z
-    .union([
-      z.literal(false),
-      z.strictObject({ perSecond: z.number().positive().max(1e6), burst: count(1e7) }),
-    ])
-    .optional(),
+  rateLimit,
   maxQueueDepth: count(1e9).optional(),
   maxClaimWaitMs: z.number().int().min(0).max(MAX_CLAIM_WAIT_MS).optional(),
   claimPollIntervalMs: count(60_000).optional(),
   stallMs: count(7 * 24 * 3_600_000).optional(),
   corsOrigins: z.array(z.string().url()).max(100).optional(),
-  anonymousWhenNoTokens: z.boolean().optional(),
+  maxPayloadBytes: count(1024 * 1024 * 1024).optional(),
+  maxWorkersPerToken: count(1_000_000).optional(),
+  maxStreamsPerToken: count(100_000).optional(),
+  tokenRecheckMs: count(5_000).optional(),
+  unauthenticatedRateLimit: rateLimit,
+  noAuth: z.boolean().optional(),
 });
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -99,6 +122,11 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     claimPollIntervalMs: o.claimPollIntervalMs ?? 250,
     stallMs: o.stallMs ?? 60_000,
     corsOrigins: o.corsOrigins ?? [],
-    anonymousWhenNoTokens: o.anonymousWhenNoTokens ?? false,
+    maxPayloadBytes: o.maxPayloadBytes ?? 1024 * 1024,
+    maxWorkersPerToken: o.maxWorkersPerToken ?? 100,
+    maxStreamsPerToken: o.maxStreamsPerToken ?? 32,
+    tokenRecheckMs: o.tokenRecheckMs ?? 2_000,
+    unauthenticatedRateLimit: o.unauthenticatedRateLimit ?? { perSecond: 20, burst: 40 },
+    noAuth: o.noAuth ?? false,
   };
 }

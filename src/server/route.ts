@@ -13,6 +13,7 @@ import type { Right } from './auth.js';
 import type { ClaimSignal } from './claim-signal.js';
 import { refuse } from './errors.js';
 import type { ResolvedServerOptions } from './options.js';
+import type { StreamGate } from './stream-gate.js';
 import { emptyBody } from '../protocol/schemas.js';
 
 /** What every handler works with. */
@@ -22,6 +23,8 @@ export interface ServerDeps {
   options: ResolvedServerOptions;
   clock: Clock;
   claims: ClaimSignal;
+  /** Open event streams and long polls, per token (capped; ended when a token is revoked). */
+  streams: StreamGate;
 }
 
 export interface RouteInput<B, Q, P> {
@@ -54,6 +57,8 @@ export interface RouteDef<
   response: R;
   /** Default 200. */
   status?: 200 | 201;
+  /** `payload`: the body is one task, capped near `maxPayloadBytes` before it is parsed. */
+  bodyLimit?: 'payload';
   /** Returns the response as code holds it (`z.output`); it is encoded for the wire (instants as ISO strings). */
   handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>): Promise<z.output<R>>;
 }
@@ -71,6 +76,7 @@ export interface ApiRoute {
   params: z.ZodType;
   response: z.ZodType;
   status: 200 | 201;
+  bodyLimit: 'payload' | null;
   run(raw: {
     body: unknown;
     query: Record<string, string | string[]>;
@@ -105,6 +111,7 @@ export function route<
     params,
     response: def.response,
     status: def.status ?? 200,
+    bodyLimit: def.bodyLimit ?? null,
     async run(raw) {
       const input = {
         params: parseOrThrow(params, raw.params, 'path parameters', 'path') as z.output<P>,

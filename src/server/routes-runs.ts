@@ -1,5 +1,7 @@
 /** Runs: submit a workflow, list, read, cancel, resume (docs/reference.md). */
 import { z } from 'zod';
+import { jsonBytes } from '../core/json.js';
+import type { TaskSpec } from '../core/task-spec.js';
 import { isTerminal } from '../core/states.js';
 import { validateWorkflow } from '../workflow/load-workflow.js';
 import { workflowSchema } from '../workflow/schema.js';
@@ -8,6 +10,7 @@ import { refuse } from './errors.js';
 import { toRunJson, toRunSummaryJson } from './json-shapes.js';
 import { allTasksOfRun, decodeCursor, pageFrom, unlessMoved } from './paging.js';
 import { route, type ServerDeps } from './route.js';
+import { checkSubmitTypes } from './token-limits.js';
 import {
   emptyBody,
   idParams,
@@ -34,6 +37,31 @@ export async function checkQueueDepth(deps: ServerDeps, adding: number): Promise
   }
 }
 
+/** Refuses (413) a task whose payload, as JSON text, is over `maxPayloadBytes`. */
+export function checkPayloadSize(
+  deps: ServerDeps,
+  tasks: readonly TaskSpec[],
+  field: string,
+): void {
+  const max = deps.options.maxPayloadBytes;
+  tasks.forEach((task, i) => {
+    if (task.payload === undefined) return;
+    const bytes = jsonBytes(task.payload);
+    if (bytes > max) {
+      const at = tasks.length === 1 && field === 'body' ? 'body.payload' : `${field}.${i}.payload`;
+      throw refuse(
+        'PAYLOAD_TOO_LARGE',
+        `${at}: the payload is ${bytes} bytes; the limit is ${max}`,
+        {
+          field: at,
+          bytes,
+          maxBytes: max,
+        },
+      );
+    }
+  });
+}
+
 export function runRoutes(maxPageSize: number) {
   return [
     route({
@@ -47,10 +75,16 @@ export function runRoutes(maxPageSize: number) {
       bodyDoc: workflowSchema.meta({ id: 'Workflow' }),
       response: runJsonSchema,
       status: 201,
-      async handle({ body, deps }) {
+      async handle({ body, token, deps }) {
         const workflow = validateWorkflow(body, 'body');
-        await checkQueueDepth(deps, Object.keys(workflow.tasks).length);
         const spec = toRunSpec(workflow, { path: null, cwd: null, hash: null });
+        // A workflow's tasks are shell commands: only for tokens allowed to run code.
+        checkSubmitTypes(
+          token,
+          spec.tasks.map((t) => t.type),
+        );
+        checkPayloadSize(deps, spec.tasks, 'body.tasks');
+        await checkQueueDepth(deps, Object.keys(workflow.tasks).length);
         const { run } = await deps.orchestrator.submitRun(spec);
         deps.claims.notify();
         return runJson(deps, run.id);

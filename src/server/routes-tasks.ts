@@ -6,7 +6,8 @@ import { toCheckpointInfoJson, toCheckpointJson, toTaskJson, toWorkerJson } from
 import { refuse } from './errors.js';
 import { decodeCursor, encodeCursor, pageFrom } from './paging.js';
 import { route } from './route.js';
-import { checkQueueDepth } from './routes-runs.js';
+import { checkPayloadSize, checkQueueDepth } from './routes-runs.js';
+import { checkSubmitTypes } from './token-limits.js';
 import {
   checkpointJsonSchema,
   checkpointListSchema,
@@ -20,7 +21,7 @@ import {
   taskJsonSchema,
   taskListSchema,
   taskPageSchema,
-  workerListSchema,
+  workerPageSchema,
 } from '../protocol/schemas.js';
 
 const stateList = z
@@ -41,7 +42,10 @@ export function taskRoutes(maxPageSize: number) {
       bodyDoc: taskSpecSchema.meta({ id: 'TaskSpec' }),
       response: taskJsonSchema,
       status: 201,
-      async handle({ body, deps }) {
+      bodyLimit: 'payload',
+      async handle({ body, token, deps }) {
+        checkSubmitTypes(token, [body.type]);
+        checkPayloadSize(deps, [body], 'body');
         await checkQueueDepth(deps, 1);
         const task = await deps.orchestrator.submit(body);
         deps.claims.notify();
@@ -216,10 +220,18 @@ export function taskRoutes(maxPageSize: number) {
       path: '/workers',
       right: 'read',
       tag: 'workers',
-      summary: 'Workers known to the store',
-      response: workerListSchema,
-      async handle({ deps }) {
-        return { workers: (await deps.store.listWorkers()).map(toWorkerJson) };
+      summary: 'Workers known to the store, by id, a page at a time',
+      query: z.strictObject({ ...pageQuery(maxPageSize) }),
+      response: workerPageSchema,
+      async handle({ query, deps }) {
+        const limit = query.limit ?? deps.options.defaultPageSize;
+        const after = decodeCursor(query.cursor);
+        const rows = (await deps.store.listWorkers())
+          .filter((w) => after === undefined || w.id > after)
+          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .slice(0, limit + 1);
+        const page = pageFrom(rows, limit);
+        return { workers: page.items.map(toWorkerJson), nextCursor: page.nextCursor };
       },
     }),
   ];

@@ -6,16 +6,20 @@
  */
 import { claimRoute } from './claim-route.js';
 import { refuse } from './errors.js';
-import { route } from './route.js';
+import { route, type ServerDeps } from './route.js';
+import type { TokenRecord } from '../store/types.js';
 import { leaseWriteRoutes } from './routes-lease-writes.js';
 import { idParams, recoverResultSchema } from '../protocol/schemas.js';
 import {
   checkCapabilities,
   heldFlagWrite,
   heldTasks,
-  OWNER_KEY,
+  ownedBy,
+  OWNER_ID_KEY,
+  OWNER_NAME_KEY,
   ownWorker,
 } from './worker-access.js';
+import { allowedTypes } from './token-limits.js';
 import {
   checkpointRecordListSchema,
   heartbeatBody,
@@ -32,6 +36,21 @@ import {
   workerStateBody,
 } from '../protocol/worker-schemas.js';
 
+/** Refuses (429 TOO_MANY_WORKERS) a new worker id beyond the token's cap of live workers. */
+async function checkWorkersPerToken(deps: ServerDeps, token: TokenRecord): Promise<void> {
+  const limit = deps.options.maxWorkersPerToken;
+  const live = (await deps.store.listWorkers()).filter(
+    (w) => (w.state === 'active' || w.state === 'draining') && ownedBy(w, token),
+  ).length;
+  if (live >= limit) {
+    throw refuse(
+      'TOO_MANY_WORKERS',
+      `token ${token.name} has ${live} live workers; the limit is ${limit}`,
+      { field: 'id', live, limit },
+    );
+  }
+}
+
 export function workerRoutes() {
   return [
     route({
@@ -39,20 +58,23 @@ export function workerRoutes() {
       path: '/worker/register',
       right: 'worker',
       tag: 'worker protocol',
-      summary: 'Register (or re-register) a worker under this token',
+      summary:
+        "Register (or re-register) a worker under this token (its types narrowed to the token's)",
       body: registerBody,
       response: workerRecordSchema,
       async handle({ body, token, deps }) {
         checkCapabilities(token, body.capabilities);
         const existing = await deps.store.getWorker(body.id);
-        if (existing && token.role !== 'admin' && existing.meta[OWNER_KEY] !== token.name) {
+        if (existing && token.role !== 'admin' && !ownedBy(existing, token)) {
           throw refuse('FORBIDDEN', `worker ${body.id} was registered with another token`, {
             field: 'id',
           });
         }
+        if (!existing) await checkWorkersPerToken(deps, token);
         const worker = await deps.store.registerWorker({
           ...body,
-          meta: { ...body.meta, [OWNER_KEY]: token.name },
+          types: allowedTypes(token, body.types),
+          meta: { ...body.meta, [OWNER_ID_KEY]: token.id, [OWNER_NAME_KEY]: token.name },
         });
         deps.claims.notify();
         return worker;

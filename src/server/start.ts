@@ -1,7 +1,7 @@
 /**
- * `startServer`: the app on a real socket (@hono/node-server). Secure by default: with no
- * token in the store it refuses any address but loopback, and only there do requests without
- * a token act as admin (a local development server).
+ * `startServer`: the app on a real socket (@hono/node-server). Every request needs a token;
+ * `noAuth` (local development, every request acts as admin) is refused on any address but
+ * loopback.
  */
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -30,20 +30,15 @@ export const DEFAULT_PORT = 7420;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { host = '127.0.0.1', port = DEFAULT_PORT, ...rest } = options;
-  const loopback = isLoopback(host);
-  const tokens = await rest.store.listTokens();
-  if (!loopback && tokens.length === 0) {
+  if (rest.noAuth === true && !isLoopback(host)) {
     throw new BatonError(
       'FORBIDDEN',
-      `refusing to listen on ${host} with no token in the store; create one with ` +
-        '`baton token create --role admin`, or listen on 127.0.0.1',
+      `refusing to listen on ${host} without authentication; --no-auth is for loopback ` +
+        '(127.0.0.1, ::1, localhost) only',
       { details: { host } },
     );
   }
-  const server = createServer({
-    ...rest,
-    anonymousWhenNoTokens: loopback && (rest.anonymousWhenNoTokens ?? true),
-  });
+  const server = createServer(rest);
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: server.app.fetch, hostname: host, port }, () => resolve(s));
     s.once('error', reject);

@@ -1,6 +1,7 @@
 /**
- * Who may speak for a worker. A worker record carries the name of the token that registered
- * it; only that token (or an admin) may act for the worker, and a worker may write only about
+ * Who may speak for a worker. A worker record carries the id of the token that registered it
+ * (an id is never reused: a new token that takes a revoked token's name owns nothing); only
+ * that token (or an admin) may act for the worker, and a worker may write only about
  * tasks it holds now. The store's epoch fence still decides staleness: this check only keeps
  * one token from writing about another's tasks with a guessed epoch.
  */
@@ -9,8 +10,19 @@ import type { TokenRecord, WorkerRecord } from '../store/types.js';
 import { refuse } from './errors.js';
 import type { ServerDeps } from './route.js';
 
-/** Key of the worker's meta naming the token that registered it. */
-export const OWNER_KEY = 'baton.token';
+/** Key of the worker's meta holding the id of the token that registered it. */
+export const OWNER_ID_KEY = 'baton.tokenId';
+/** Key of the worker's meta naming that token, for people reading it (never for access). */
+export const OWNER_NAME_KEY = 'baton.token';
+
+/**
+ * Whether `token` registered `worker`. By id only: a worker registered before tokens had ids
+ * belongs to no token (an admin may still act for it; its process re-registers under a new id
+ * when restarted), since matching by name is what let a new token inherit a revoked one's.
+ */
+export function ownedBy(worker: WorkerRecord, token: TokenRecord): boolean {
+  return worker.meta[OWNER_ID_KEY] === token.id;
+}
 
 export async function ownWorker(
   deps: ServerDeps,
@@ -21,7 +33,7 @@ export async function ownWorker(
   if (!worker) {
     throw refuse('WORKER_NOT_FOUND', `no worker ${workerId}; register it first`, { workerId });
   }
-  if (token.role !== 'admin' && worker.meta[OWNER_KEY] !== token.name) {
+  if (token.role !== 'admin' && !ownedBy(worker, token)) {
     throw refuse('FORBIDDEN', `worker ${workerId} was registered with another token`, {
       workerId,
     });

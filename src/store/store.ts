@@ -75,6 +75,11 @@ export interface ClaimRequest {
   typeLimits?: Record<string, number>;
   /** Only tasks of this run (a `baton run` session runs its own workflow); absent: any. */
   runId?: string;
+  /**
+   * Only tasks that need at least one capability (a worker whose token is limited to
+   * capabilities, not types: it never takes general work). Default false.
+   */
+  needsCapability?: boolean;
 }
 
 export interface Completion extends LeaseRef {
@@ -272,6 +277,8 @@ export interface NewToken {
   name: string;
   role: TokenRole;
   capabilities: string[];
+  /** Task types the token is limited to (see `TokenRecord.types`). Default none: any type. */
+  types?: string[];
   hash: string;
 }
 

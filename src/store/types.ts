@@ -120,10 +120,20 @@ export type TokenRole = 'admin' | 'client' | 'worker' | 'read';
 
 /** A stored access token. The secret itself is never stored, only its SHA-256. */
 export interface TokenRecord {
+  /** Made by the store; never reused. Worker ownership is keyed to it, not to the name. */
+  id: string;
   /** Unique among the store's tokens; what `baton token revoke NAME` names. */
   name: string;
   role: TokenRole;
-  /** For `worker` tokens: the capabilities its workers may offer; empty means any. */
+  /**
+   * For `worker` tokens: the capabilities its workers may offer; empty means any. A worker token
+   * limited to capabilities and to no types claims only tasks that need capabilities.
+   */
   capabilities: string[];
+  /**
+   * Task types the token is limited to: a `client` token submits, a `worker` token claims,
+   * only these. Empty means no limit by type.
+   */
+  types: string[];
   createdAt: number;
 }

@@ -34,6 +34,12 @@ describe('baton serve process', () => {
       () => /listening on (http:\/\/\S+)/.exec(serve.output())?.[1],
       'serve to listen',
     );
+    // The store had no token: serve made an admin token and printed it once, on stderr.
+    const admin = /created admin token \S+ \(shown only this once\):\n(bt_\S+)/.exec(
+      serve.output(),
+    )?.[1];
+    expect(admin).toBeDefined();
+    const auth = { authorization: `Bearer ${admin}` };
     const page = await fetch(url);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
@@ -43,8 +49,10 @@ describe('baton serve process', () => {
       expect((await fetch(`${url}/dashboard/${asset}`)).status).toBe(200);
     }
     expect((await fetch(`${url}/dashboard/nope.js`)).status).toBe(404);
-    // No token in the store, loopback: anonymous admin, as for the API.
-    expect(await (await fetch(`${url}/metrics`)).text()).toContain('baton_tasks_submitted_total');
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect(await (await fetch(`${url}/metrics`, { headers: auth })).text()).toContain(
+      'baton_tasks_submitted_total',
+    );
 
     // A worker record and a queued task: the server's router pins the task and says why.
     await store.registerWorker({
@@ -82,7 +90,7 @@ describe('baton serve process', () => {
     // Submitted through the API: routed at submit, before any worker could claim it.
     const posted = await fetch(`${url}/api/v1/runs`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...auth },
       body: JSON.stringify({ name: 'via-api', tasks: { one: { run: 'true' } } }),
     });
     expect(posted.status).toBe(201);

@@ -47,6 +47,9 @@ describe('baton serve, worker --server and token as processes', () => {
         'docs',
         '--capabilities',
         'docs',
+        // A token limited to capabilities alone claims only tasks that need them.
+        '--types',
+        'shell,double',
         '--json',
         '--store',
         store,
@@ -106,10 +109,13 @@ describe('baton serve, worker --server and token as processes', () => {
     expect(await serve.exited).toBe(0);
   });
 
-  it('refuses to serve a non-loopback address with no token, and bad options (exit 2)', async () => {
+  it('refuses --no-auth on a non-loopback address, and bad options (exit 2)', async () => {
     const dir = tempDir();
     const store = join(dir, 'baton.db');
-    const open = await baton(['serve', '--host', '0.0.0.0', '--port', '0', '--store', store], dir);
+    const open = await baton(
+      ['serve', '--no-auth', '--host', '0.0.0.0', '--port', '0', '--store', store],
+      dir,
+    );
     expect(open.code).toBe(2);
     expect(open.out).toContain('refusing to listen on 0.0.0.0');
     const badRole = await baton(['token', 'create', '--role', 'root', '--store', store], dir);

@@ -25,8 +25,11 @@ export interface ServerHarness {
   orchestrator: Orchestrator;
   url: string;
   dir: string;
-  /** A secret per role, plus `docsWorker`: a worker token limited to capability `docs`. */
-  tokens: Record<TokenRole | 'docsWorker', string>;
+  /**
+   * A secret per role, plus `docsWorker` (a worker token limited to capability `docs`) and
+   * `shell` (a client token whose types include `shell`: it may submit workflows).
+   */
+  tokens: Record<TokenRole | 'docsWorker' | 'shell', string>;
 }
 
 export interface HarnessOptions {
@@ -49,7 +52,7 @@ export function useServer(): (options?: HarnessOptions) => Promise<ServerHarness
   return async (options = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-server-'));
     const store = new SqliteStore({ path: join(dir, 'baton.db') });
-    const tokens = {} as Record<TokenRole | 'docsWorker', string>;
+    const tokens = {} as Record<TokenRole | 'docsWorker' | 'shell', string>;
     if (!options.noTokens) {
       for (const role of ['admin', 'client', 'worker', 'read'] as const) {
         tokens[role] = newTokenSecret();
@@ -66,6 +69,14 @@ export function useServer(): (options?: HarnessOptions) => Promise<ServerHarness
         role: 'worker',
         capabilities: ['docs'],
         hash: hashToken(tokens.docsWorker),
+      });
+      tokens.shell = newTokenSecret();
+      await store.createToken({
+        name: 'shell-client',
+        role: 'client',
+        capabilities: [],
+        types: ['shell'],
+        hash: hashToken(tokens.shell),
       });
     }
     const orchestrator = new Orchestrator({

@@ -78,7 +78,7 @@ describe('remote worker processes', () => {
       engine: { workerTimeoutMs: WORKER_TIMEOUT_MS, sweepIntervalMs: SWEEP_INTERVAL_MS },
     });
     const w = startWorker(spawnBaton, h, 'remote-1', 'docs');
-    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const client = new BatonClient({ url: h.url, token: h.tokens.shell });
     const run = await client.submitRun({
       name: 'docs-pipeline',
       tasks: {
@@ -114,7 +114,7 @@ describe('remote worker processes', () => {
   it("keeps a shell task's output lines in the store: GET /tasks/{id}/logs shows them, paged", async () => {
     const h = await open();
     startWorker(spawnBaton, h, 'remote-logs', 'docs');
-    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const client = new BatonClient({ url: h.url, token: h.tokens.shell });
     const run = await client.submitRun({
       name: 'noisy',
       tasks: {
@@ -175,7 +175,7 @@ describe('remote worker processes', () => {
     });
     writeFileSync(join(h.dir, 'steps.mjs'), stepsScript(30, true));
     const a = startWorker(spawnBaton, h, 'A', 'slow');
-    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const client = new BatonClient({ url: h.url, token: h.tokens.shell });
     const run = await client.submitRun({
       name: 'long',
       tasks: { steps: { run: 'node steps.mjs', capabilities: ['slow'], retries: 2 } },
@@ -211,7 +211,7 @@ describe('remote worker processes', () => {
     });
     writeFileSync(join(h.dir, 'steps.mjs'), stepsScript(12));
     const a = startWorker(spawnBaton, h, 'A', 'slow');
-    const client = new BatonClient({ url: h.url, token: h.tokens.client });
+    const client = new BatonClient({ url: h.url, token: h.tokens.shell });
     const task = (
       await client.submitRun({
         name: 'p',

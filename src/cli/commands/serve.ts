@@ -2,6 +2,7 @@
  * `baton serve`: the HTTP API and the remote-worker protocol over a store, with the
  * lost-worker sweeper running here. Stops cleanly on SIGTERM/SIGINT.
  */
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { isBatonError } from '../../core/errors.js';
@@ -10,7 +11,9 @@ import { Router } from '../../engine/router.js';
 import { LeastLoadedStrategy, PerformanceStrategy } from '../../engine/routing-strategy.js';
 import { createLogger, logLifecycle } from '../../observability/logger.js';
 import { openStore } from '../../store/open-store.js';
+import { hashToken, newTokenSecret } from '../../server/auth.js';
 import { DEFAULT_PORT, startServer } from '../../server/start.js';
+import type { Store } from '../../store/store.js';
 import {
   intOption,
   parseOption,
@@ -27,6 +30,9 @@ interface ServeFlags extends StoreOption {
   rateLimit?: string;
   maxBodyBytes?: string;
   maxQueueDepth?: string;
+  maxPayloadBytes?: string;
+  /** `--no-auth` (commander sets `auth: false`). */
+  auth?: boolean;
   corsOrigin?: string[];
   routing?: string;
 }
@@ -41,6 +47,11 @@ export function registerServe(program: Command): void {
       .option('--worker-timeout-ms <ms>', 'a worker silent this long is lost (default 3000)')
       .option('--rate-limit <n>', 'requests per second per token (0 turns it off; default 200)')
       .option('--max-body-bytes <n>', 'largest request body (default 8 MiB)')
+      .option('--max-payload-bytes <n>', 'largest task payload, 413 beyond (default 1 MiB)')
+      .option(
+        '--no-auth',
+        'local development: no token needed; loopback only, foreign Host and Origin refused',
+      )
       .option(
         '--max-queue-depth <n>',
         'refuse submissions while this many tasks wait (default 100000)',
@@ -62,6 +73,8 @@ export function registerServe(program: Command): void {
     const rate = num(flags.rateLimit, '--rate-limit', 0, 1_000_000);
     const maxBodyBytes = num(flags.maxBodyBytes, '--max-body-bytes', 1024, 1024 ** 3);
     const maxQueueDepth = num(flags.maxQueueDepth, '--max-queue-depth', 1, 1e9);
+    const maxPayloadBytes = num(flags.maxPayloadBytes, '--max-payload-bytes', 1024, 1024 ** 3);
+    const noAuth = flags.auth === false;
     const routing = parseOption(
       z.enum(['off', 'performance', 'least-loaded']),
       flags.routing ?? 'off',
@@ -85,6 +98,7 @@ export function registerServe(program: Command): void {
             onError: (error) => logger.error({ err: error }, 'routing pass failed'),
           });
     try {
+      if (!noAuth) await firstAdminToken(store);
       orchestrator.start();
       // Passes route the backlog and work submitted elsewhere; submits here are routed at once.
       router?.start();
@@ -99,16 +113,17 @@ export function registerServe(program: Command): void {
         }),
         ...(maxBodyBytes !== undefined && { maxBodyBytes }),
         ...(maxQueueDepth !== undefined && { maxQueueDepth }),
+        ...(maxPayloadBytes !== undefined && { maxPayloadBytes }),
+        ...(noAuth && { noAuth }),
         ...(flags.corsOrigin !== undefined && { corsOrigins: flags.corsOrigin }),
       }).catch((error: unknown) => {
-        // Refusing a public address without tokens is a usage problem (exit 2), not a failure.
+        // Refusing --no-auth on a public address is a usage problem (exit 2), not a failure.
         throw isBatonError(error, 'FORBIDDEN') ? usageError(error.message) : error;
       });
-      const tokens = await store.listTokens();
       process.stdout.write(`baton serve listening on ${server.url}\n`);
-      if (tokens.length === 0) {
+      if (noAuth) {
         process.stderr.write(
-          'baton serve: no token in the store; requests without a token act as admin (loopback only)\n',
+          'baton serve: --no-auth: every request acts as admin (loopback, local development only)\n',
         );
       }
       await new Promise<void>((resolve) => {
@@ -127,4 +142,19 @@ export function registerServe(program: Command): void {
       await store.close();
     }
   });
+}
+
+/**
+ * No anonymous access: a store without any token gets an admin token, printed once on stderr
+ * (only its hash is kept). Later tokens are made with it or with `baton token create`.
+ */
+async function firstAdminToken(store: Store): Promise<void> {
+  if ((await store.listTokens()).length > 0) return;
+  const name = `admin-${randomBytes(3).toString('hex')}`;
+  const secret = newTokenSecret();
+  await store.createToken({ name, role: 'admin', capabilities: [], hash: hashToken(secret) });
+  process.stderr.write(
+    `baton serve: the store had no token; created admin token ${name} (shown only this once):\n` +
+      `${secret}\n`,
+  );
 }

@@ -21,6 +21,7 @@ interface CreateFlags extends StoreOption {
   role?: string;
   name?: string;
   capabilities?: string;
+  types?: string;
   json?: boolean;
 }
 
@@ -51,6 +52,10 @@ export function registerToken(program: Command): void {
       .requiredOption('--role <role>', `one of ${TOKEN_ROLES.join(', ')}`)
       .option('--name <name>', 'unique name (default: role and a random suffix)')
       .option('--capabilities <list>', 'worker tokens: capabilities its workers may offer')
+      .option(
+        '--types <list>',
+        'client tokens submit, worker tokens claim, only these task types (shell: may submit commands)',
+      )
       .option('--json', 'print { name, role, token }'),
   ).action(async (flags: CreateFlags) => {
     const role = parseOption(roleSchema, flags.role, '--role');
@@ -63,9 +68,13 @@ export function registerToken(program: Command): void {
     if (capabilities.length > 0 && role !== 'worker') {
       throw usageError('invalid --capabilities: only worker tokens are limited to capabilities');
     }
+    const types = parseCapabilities(flags.types, '--types');
+    if (types.length > 0 && role !== 'worker' && role !== 'client') {
+      throw usageError('invalid --types: only client and worker tokens are limited to task types');
+    }
     const secret = newTokenSecret();
     await withStore(flags, async (store) => {
-      await store.createToken({ name, role, capabilities, hash: hashToken(secret) });
+      await store.createToken({ name, role, capabilities, types, hash: hashToken(secret) });
     });
     if (flags.json) printJson({ name, role, token: secret });
     else {
@@ -88,7 +97,8 @@ export function registerToken(program: Command): void {
     if (tokens.length === 0) println('no tokens');
     for (const t of tokens) {
       const caps = t.capabilities.length > 0 ? ` [${t.capabilities.join(',')}]` : '';
-      println(`${t.name}\t${t.role}${caps}\t${new Date(t.createdAt).toISOString()}`);
+      const types = t.types.length > 0 ? ` types=${t.types.join(',')}` : '';
+      println(`${t.name}\t${t.role}${caps}${types}\t${new Date(t.createdAt).toISOString()}`);
     }
   });
 

@@ -29,6 +29,7 @@ const PICK_QUEUED = `SELECT seq, type FROM tasks
     AND NOT (type = ANY($3::text[]))
     AND capabilities <@ $4::text[]
     AND ($6::text IS NULL OR run_id = $6::text)
+    AND ($7::boolean IS NOT TRUE OR cardinality(capabilities) > 0)
   ORDER BY priority DESC, seq
   LIMIT $5
   FOR UPDATE SKIP LOCKED`;
@@ -49,7 +50,7 @@ const START = `UPDATE tasks t SET state = 'running', worker_id = $1, epoch = t.e
  * The common claim, with no per-type limit to honour, in one statement: pinned tasks first,
  * then ready ones in priority/FIFO order, both locked with SKIP LOCKED, started, and logged.
  * Parameters: $1 worker, $2 types (null: any), $3 capabilities offered, $4 limit, $5 token,
- * $6 run (null: any).
+ * $6 run (null: any), $7 only tasks that need a capability.
  */
 const CLAIM_AND_START = `WITH ${PROMOTE_DUE_CTES},
   worker AS (
@@ -67,6 +68,7 @@ const CLAIM_AND_START = `WITH ${PROMOTE_DUE_CTES},
       AND ($2::text[] IS NULL OR type = ANY($2::text[]))
       AND capabilities <@ $3::text[]
       AND ($6::text IS NULL OR run_id = $6::text)
+      AND ($7::boolean IS NOT TRUE OR cardinality(capabilities) > 0)
     ORDER BY priority DESC, seq
     LIMIT greatest(0, $4 - (SELECT count(*) FROM pinned))
     FOR UPDATE SKIP LOCKED),
@@ -112,6 +114,7 @@ export async function claim(sql: Sql, req: ClaimRequest, token: string): Promise
         req.limit - started.length,
         token,
         req.runId ?? null,
+        req.needsCapability === true,
       ]);
     } catch (error) {
       // Each round commits on its own: a later round that fails must not lose the tasks an
@@ -182,6 +185,7 @@ export async function claimLimited(
       req.capabilities,
       room,
       req.runId ?? null,
+      req.needsCapability === true,
     ]);
     const chosen = candidates.filter((c) => {
       const left = capacity.get(c.type);

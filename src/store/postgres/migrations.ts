@@ -327,4 +327,17 @@ CREATE INDEX tasks_signalled ON tasks (run_id, wait_signal) WHERE state = 'waiti
 CREATE INDEX tasks_waits_ready ON tasks (seq) WHERE state = 'queued' AND type IN ('baton:sleep', 'baton:wait');
 `,
   },
+  {
+    version: 13,
+    name: 'token-ids-and-types',
+    // A token gets an id of its own (worker ownership is keyed to it, so a new token that
+    // reuses a revoked token's name inherits nothing) and the task types it is limited to.
+    sql: `
+ALTER TABLE tokens ADD COLUMN id text;
+ALTER TABLE tokens ADD COLUMN types text[] NOT NULL DEFAULT '{}';
+UPDATE tokens SET id = md5(random()::text || clock_timestamp()::text || name) WHERE id IS NULL;
+ALTER TABLE tokens ALTER COLUMN id SET NOT NULL;
+CREATE UNIQUE INDEX tokens_id ON tokens (id);
+`,
+  },
 ];

@@ -4,24 +4,29 @@
  * audit trail), never with the secret or its hash.
  */
 import { BatonError } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
 import type { NewToken, StoredToken } from '../store.js';
 import type { TokenRecord, TokenRole } from '../types.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 
 interface TokenRow {
+  id: string;
   name: string;
   role: TokenRole;
   capabilities: string[];
+  types: string[];
   hash: string;
   created_at: number;
 }
 
 function toToken(row: TokenRow): TokenRecord {
   return {
+    id: row.id,
     name: row.name,
     role: row.role,
     capabilities: row.capabilities,
+    types: row.types,
     createdAt: row.created_at,
   };
 }
@@ -29,9 +34,9 @@ function toToken(row: TokenRow): TokenRecord {
 export async function createToken(sql: Sql, token: NewToken): Promise<TokenRecord> {
   // ON CONFLICT DO NOTHING: a concurrent twin makes this insert return no row instead of failing.
   const [row] = await sql.rows<TokenRow>(
-    `INSERT INTO tokens (name, role, capabilities, hash, created_at)
-     VALUES ($1, $2, $3, $4, (SELECT now_ms())) ON CONFLICT DO NOTHING RETURNING *`,
-    [token.name, token.role, token.capabilities, token.hash],
+    `INSERT INTO tokens (id, name, role, capabilities, types, hash, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, (SELECT now_ms())) ON CONFLICT DO NOTHING RETURNING *`,
+    [newId(), token.name, token.role, token.capabilities, token.types ?? [], token.hash],
   );
   if (!row && sql.ambiguous) {
     // After a lost commit: the token this very call made (same name, same secret's hash).
@@ -58,7 +63,12 @@ export async function createToken(sql: Sql, token: NewToken): Promise<TokenRecor
     {
       type: 'token:created',
       reason: `token ${token.name} created with role ${token.role}`,
-      data: { name: token.name, role: token.role, capabilities: token.capabilities },
+      data: {
+        name: token.name,
+        role: token.role,
+        capabilities: token.capabilities,
+        types: token.types ?? [],
+      },
     },
   ]);
   return toToken(row);

@@ -33,6 +33,7 @@ const CLAIM_SELECT = `SELECT seq, type FROM tasks
     AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
     AND type NOT IN (SELECT value FROM json_each(:saturated))
     AND (:run IS NULL OR run_id = :run)
+    AND (:needcap = 0 OR capabilities <> '[]')
     AND (capabilities = '[]' OR NOT EXISTS (
       SELECT 1 FROM json_each(tasks.capabilities) need
       WHERE need.value NOT IN (SELECT value FROM json_each(:caps))))
@@ -101,6 +102,7 @@ export function claimValues(ctx: Ctx, req: ClaimRequest): ClaimedValues {
       saturated: JSON.stringify(saturated),
       caps: JSON.stringify(req.capabilities),
       run: req.runId ?? null,
+      needcap: req.needsCapability === true ? 1 : 0,
       limit: room,
     }) as { seq: number; type: string }[];
     const chosen = candidates.filter((c) => {

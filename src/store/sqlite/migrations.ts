@@ -229,4 +229,16 @@ CREATE INDEX tasks_signalled ON tasks (run_id, wait_signal) WHERE state = 'waiti
 CREATE INDEX tasks_waits_ready ON tasks (seq) WHERE state = 'queued' AND type IN ('baton:sleep', 'baton:wait');
 `,
   },
+  {
+    version: 8,
+    name: 'token-ids-and-types',
+    // A token gets an id of its own (worker ownership is keyed to it, so a new token that
+    // reuses a revoked token's name inherits nothing) and the task types it is limited to.
+    sql: `
+ALTER TABLE tokens ADD COLUMN id TEXT;
+ALTER TABLE tokens ADD COLUMN types TEXT NOT NULL DEFAULT '[]';
+UPDATE tokens SET id = lower(hex(randomblob(16))) WHERE id IS NULL;
+CREATE UNIQUE INDEX tokens_id ON tokens (id);
+`,
+  },
 ];

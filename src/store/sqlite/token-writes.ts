@@ -4,23 +4,28 @@
  * audit trail), never with the secret or its hash.
  */
 import { BatonError } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
 import type { NewToken, StoredToken } from '../store.js';
 import type { TokenRecord, TokenRole } from '../types.js';
 import { logEvent, type Ctx } from './context.js';
 
 interface TokenRow {
+  id: string;
   name: string;
   role: TokenRole;
   capabilities: string;
+  types: string;
   hash: string;
   created_at: number;
 }
 
 function toToken(row: TokenRow): TokenRecord {
   return {
+    id: row.id,
     name: row.name,
     role: row.role,
     capabilities: JSON.parse(row.capabilities) as string[],
+    types: JSON.parse(row.types) as string[],
     createdAt: row.created_at,
   };
 }
@@ -37,14 +42,27 @@ export function createToken(ctx: Ctx, token: NewToken): TokenRecord {
   }
   const row = ctx.sql
     .get(
-      `INSERT INTO tokens (name, role, capabilities, hash, created_at) VALUES (?, ?, ?, ?, ?)
-       RETURNING *`,
+      `INSERT INTO tokens (id, name, role, capabilities, types, hash, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
-    .get(token.name, token.role, JSON.stringify(token.capabilities), token.hash, now) as TokenRow;
+    .get(
+      newId(now),
+      token.name,
+      token.role,
+      JSON.stringify(token.capabilities),
+      JSON.stringify(token.types ?? []),
+      token.hash,
+      now,
+    ) as TokenRow;
   logEvent(ctx, now, {
     type: 'token:created',
     reason: `token ${token.name} created with role ${token.role}`,
-    data: { name: token.name, role: token.role, capabilities: token.capabilities },
+    data: {
+      name: token.name,
+      role: token.role,
+      capabilities: token.capabilities,
+      types: token.types ?? [],
+    },
   });
   return toToken(row);
 }

@@ -1,0 +1,66 @@
+/**
+ * What a token may submit and claim beyond its role. Running code from the network is opt-in:
+ * a `shell` task runs a command on whichever worker takes it, so submitting one over HTTP
+ * needs an `admin` token or a `client` token whose types name `shell`. A token's `types`
+ * limit a client to submitting, and a worker to claiming, those types; a worker token's
+ * `capabilities` limit what its workers offer, and a worker token limited to capabilities but
+ * not to types claims only tasks that need capabilities (never general work and its payloads).
+ */
+import type { ClaimRequest } from '../store/store.js';
+import type { TokenRecord } from '../store/types.js';
+import { SHELL_TASK_TYPE } from '../workflow/to-run-spec.js';
+import { refuse } from './errors.js';
+
+/** Refuses (403 FORBIDDEN) a submission of task types this token may not submit. */
+export function checkSubmitTypes(token: TokenRecord, types: Iterable<string>): void {
+  const distinct = [...new Set(types)];
+  if (token.role === 'admin') return;
+  if (distinct.includes(SHELL_TASK_TYPE) && !token.types.includes(SHELL_TASK_TYPE)) {
+    throw refuse(
+      'FORBIDDEN',
+      `token ${token.name} may not submit shell tasks: that needs an admin token or a client ` +
+        'token created with --types shell',
+      { field: 'type', type: SHELL_TASK_TYPE, allowed: token.types },
+    );
+  }
+  if (token.types.length === 0) return;
+  const extra = distinct.filter((t) => !token.types.includes(t));
+  if (extra.length > 0) {
+    throw refuse(
+      'FORBIDDEN',
+      `token ${token.name} may not submit tasks of type ${extra.join(', ')}`,
+      {
+        field: 'type',
+        allowed: token.types,
+        extra,
+      },
+    );
+  }
+}
+
+/** The types a worker of this token may run: its own list within the token's (null: any). */
+export function allowedTypes(token: TokenRecord, types: string[] | null): string[] | null {
+  if (token.role !== 'worker' || token.types.length === 0) return types;
+  return types === null ? [...token.types] : types.filter((t) => token.types.includes(t));
+}
+
+/** The capabilities a worker of this token may offer: its own within the token's. */
+export function allowedCapabilities(token: TokenRecord, capabilities: string[]): string[] {
+  if (token.role !== 'worker' || token.capabilities.length === 0) return capabilities;
+  return capabilities.filter((c) => token.capabilities.includes(c));
+}
+
+/** A claim narrowed to what the token allows, whatever the worker asked for. */
+export function narrowClaim<R extends Pick<ClaimRequest, 'types' | 'capabilities'>>(
+  token: TokenRecord,
+  request: R,
+): R & Pick<ClaimRequest, 'needsCapability'> {
+  const limitedToCapabilities =
+    token.role === 'worker' && token.capabilities.length > 0 && token.types.length === 0;
+  return {
+    ...request,
+    types: allowedTypes(token, request.types),
+    capabilities: allowedCapabilities(token, request.capabilities),
+    ...(limitedToCapabilities && { needsCapability: true }),
+  };
+}
