@@ -48,7 +48,7 @@ async function nodeStates(page: Page): Promise<Record<string, string>> {
 async function submitRun(h: ServerHarness, workflow: unknown): Promise<{ id: string }> {
   const res = await fetch(`${h.url}/api/v1/runs`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${h.tokens.client}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${h.tokens.shell}`, 'Content-Type': 'application/json' },
     body: JSON.stringify(workflow),
   });
   expect(res.status).toBe(201);

@@ -27,7 +27,7 @@ describe('dashboard in a browser: task logs', () => {
     const gate = join(h.dir, 'go');
     const res = await fetch(`${h.url}/api/v1/runs`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${h.tokens.client}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${h.tokens.shell}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
         name: 'noisy',
         tasks: {

@@ -14,7 +14,7 @@ describe('GET /metrics on baton serve', () => {
     await h.orchestrator.startWorker({ id: 'metrics-worker' });
     const res = await fetch(`${h.url}/api/v1/runs`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${h.tokens.client}`, 'Content-Type': 'application/json' },
+      headers: { Authorization: `Bearer ${h.tokens.shell}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
         name: 'measured',
         tasks: {

@@ -73,7 +73,7 @@ describe('fuzz: malformed requests never get a 5xx and never change the store', 
     server = createServer(options);
     const submit = await server.app.request('/api/v1/runs', {
       method: 'POST',
-      headers: { authorization: `Bearer ${tokens.client}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         name: 'seed',
         tasks: { a: { run: 'true' }, b: { run: 'true', needs: ['a'] } },

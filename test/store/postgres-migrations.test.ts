@@ -60,6 +60,12 @@ describe('postgres store migrations', () => {
     const b = newTask({ dependsOn: [a.id] });
     const lone = newTask();
     await store.submit([a, b, lone]);
+    await store.createToken({
+      name: 'early',
+      role: 'read',
+      capabilities: [],
+      hash: 'd'.repeat(64),
+    });
     await store.close();
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -71,12 +77,24 @@ describe('postgres store migrations', () => {
          DROP INDEX "${store.schema}".tasks_waiting;
          DROP INDEX "${store.schema}".tasks_waits_ready;
          DROP TABLE "${store.schema}".signals;
+         ALTER TABLE "${store.schema}".tokens DROP COLUMN id, DROP COLUMN types;
          DROP INDEX "${store.schema}".events_task;
          CREATE INDEX events_task ON "${store.schema}".events (task_id, id);
          DROP TABLE "${store.schema}".schedules;
          DELETE FROM "${store.schema}".baton_migrations WHERE version > 7`,
       );
       const upgraded = await db.openStore({ schema: store.schema });
+      // Tokens made before ids get one each (worker ownership is keyed to it) and no types.
+      await upgraded.createToken({
+        name: 'later',
+        role: 'read',
+        capabilities: [],
+        hash: 'e'.repeat(64),
+      });
+      expect((await upgraded.listTokens()).map((t) => [t.name, t.types, t.id.length > 0])).toEqual([
+        ['early', [], true],
+        ['later', [], true],
+      ]);
       const index = await client.query<{ indexdef: string }>(
         `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_task'`,
         [store.schema],

@@ -52,6 +52,30 @@ describe('sqlite store specifics', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('upgrades a database from before token ids: each token gets its own id and no types', async () => {
+    const { path } = tempPath();
+    const store = new SqliteStore({ path });
+    for (const name of ['a', 'b']) {
+      await store.createToken({ name, role: 'worker', capabilities: [], hash: name.repeat(64) });
+    }
+    await store.close();
+    const db = new Database(path);
+    db.exec(
+      'DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id; ' +
+        'ALTER TABLE tokens DROP COLUMN types; DELETE FROM baton_migrations WHERE version >= 8',
+    );
+    db.close();
+    const upgraded = new SqliteStore({ path });
+    const tokens = await upgraded.listTokens();
+    expect(tokens.map((t) => [t.name, t.types])).toEqual([
+      ['a', []],
+      ['b', []],
+    ]);
+    expect(new Set(tokens.map((t) => t.id)).size).toBe(2);
+    expect(tokens.every((t) => /^[0-9a-f]{32}$/.test(t.id))).toBe(true);
+    await upgraded.close();
+  });
+
   it('upgrades a database from before the dependents count: waiting tasks are still released', async () => {
     const { path, dir } = tempPath();
     const store = new SqliteStore({ path });
@@ -65,6 +89,7 @@ describe('sqlite store specifics', () => {
       `DROP INDEX tasks_waiting; DROP INDEX tasks_signalled; DROP INDEX tasks_waits_ready;
        DROP TABLE signals; ALTER TABLE tasks DROP COLUMN wait_signal;
        ALTER TABLE tasks DROP COLUMN wake; DROP TABLE schedules;
+       DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id; ALTER TABLE tokens DROP COLUMN types;
        ALTER TABLE tasks DROP COLUMN dependents; DELETE FROM baton_migrations WHERE version >= 5`,
     );
     db.close();

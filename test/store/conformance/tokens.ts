@@ -1,7 +1,7 @@
 /** The store contract: access tokens. */
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
-import { useStore, type OpenStore } from './harness.js';
+import { newTask, useStore, worker, type OpenStore } from './harness.js';
 
 export function describeTokens(name: string, open: OpenStore): void {
   describe(`store conformance: ${name}: access tokens`, () => {
@@ -47,6 +47,60 @@ export function describeTokens(name: string, open: OpenStore): void {
         expect.objectContaining({ name: 'ci', role: 'read' }),
       ]);
       expect(await store.findToken(hash('b'))).toBeNull();
+    });
+
+    it('gives each token an id of its own, never reused with its name, and keeps its types', async () => {
+      const first = await store.createToken({
+        name: 'ci',
+        role: 'client',
+        capabilities: [],
+        types: ['build', 'shell'],
+        hash: hash('a'),
+      });
+      expect(first).toMatchObject({ name: 'ci', types: ['build', 'shell'] });
+      expect(first.id).toMatch(/^\S{8,}$/);
+      expect(await store.findToken(hash('a'))).toMatchObject({
+        id: first.id,
+        types: ['build', 'shell'],
+      });
+      await store.revokeToken('ci');
+      const second = await store.createToken({
+        name: 'ci',
+        role: 'client',
+        capabilities: [],
+        hash: hash('b'),
+      });
+      expect(second.id).not.toBe(first.id);
+      expect(second.types).toEqual([]);
+      expect((await store.listTokens()).map((t) => [t.id, t.types])).toEqual([[second.id, []]]);
+    });
+
+    it('a claim with needsCapability takes only tasks that need a capability it offers', async () => {
+      await store.registerWorker(worker({ id: 'w', capabilities: ['gpu'] }));
+      const plain = newTask({ type: 'x' });
+      const gpu = newTask({ type: 'x', capabilities: ['gpu'] });
+      const other = newTask({ type: 'x', capabilities: ['tpu'] });
+      await store.submit([plain, gpu, other]);
+      const claimed = await store.claim({
+        workerId: 'w',
+        limit: 10,
+        capabilities: ['gpu'],
+        types: null,
+        needsCapability: true,
+      });
+      expect(claimed.map((t) => t.id)).toEqual([gpu.id]);
+      // The same under per-type limits (the other claim path).
+      await store.submit([newTask({ type: 'y' }), newTask({ type: 'y', capabilities: ['gpu'] })]);
+      const limited = await store.claim({
+        workerId: 'w',
+        limit: 10,
+        capabilities: ['gpu'],
+        types: null,
+        typeLimits: { y: 5 },
+        needsCapability: true,
+      });
+      expect(limited.map((t) => [t.type, t.capabilities])).toEqual([['y', ['gpu']]]);
+      expect((await store.getTask(plain.id))?.state).toBe('queued');
     });
   });
 }
