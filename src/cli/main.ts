@@ -8,6 +8,7 @@ import { registerCheckpoints } from './commands/checkpoints.js';
 import { registerCleanup } from './commands/cleanup.js';
 import { registerReconcile } from './commands/reconcile.js';
 import { registerRun } from './commands/run.js';
+import { registerSchedule } from './commands/schedule.js';
 import { registerServe } from './commands/serve.js';
 import { registerSignal } from './commands/signal.js';
 import { registerStatus } from './commands/status.js';
@@ -20,6 +21,7 @@ import { registerWorker } from './commands/worker.js';
 const COMMANDS: ((program: Command) => void)[] = [
   registerRun,
   registerSubmit,
+  registerSchedule,
   registerStatus,
   registerSignal,
   registerCheckpoints,

@@ -71,7 +71,7 @@ export function isTimeZone(tz: string): boolean {
 }
 
 function invalid(field: string, message: string): BatonError {
-  return new BatonError('VALIDATION_FAILED', message, {
+  return new BatonError('VALIDATION_FAILED', `invalid schedule: ${field}: ${message}`, {
     details: { problems: [{ field, message }] },
   });
 }

@@ -22,6 +22,7 @@ import type { ApiRoute, ServerDeps } from './route.js';
 import { adminRoutes } from './routes-admin.js';
 import { runRoutes } from './routes-runs.js';
 import { signalRoutes } from './routes-signals.js';
+import { scheduleRoutes } from './routes-schedules.js';
 import { taskRoutes } from './routes-tasks.js';
 import { workerRoutes } from './routes-worker.js';
 import { BatonMetrics } from '../observability/metrics.js';
@@ -72,6 +73,7 @@ export function createServer(options: ServerOptions): BatonServer {
   const routes = [
     ...runRoutes(o.maxPageSize),
     ...signalRoutes(),
+    ...scheduleRoutes(),
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),

@@ -43,7 +43,7 @@ export interface RouteDef<
   P extends z.ZodType,
   R extends z.ZodType,
 > {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Hono path under /api/v1, e.g. `/runs/:id`. */
   path: string;
   right: Right;
@@ -65,7 +65,7 @@ export interface RouteDef<
 
 /** A route with its types erased, ready to register. */
 export interface ApiRoute {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   right: Right;
   summary: string;
