@@ -158,7 +158,7 @@ export function scheduleSuite(sandbox: () => Sandbox): void {
       await Promise.all(workers.map((w) => w.done));
       const beforeRestart = await firedTicks(s);
       const killedAt = Date.now();
-      await until(async () => Date.now() > killedAt + 2500, 'ticks to pass unswept');
+      await until(() => Promise.resolve(Date.now() > killedAt + 2500), 'ticks to pass unswept');
       workers = startWorkers();
       const lastBefore = Math.max(...beforeRestart);
       await until(
