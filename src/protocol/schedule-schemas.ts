@@ -10,8 +10,9 @@ import {
   scheduleNameSchema,
   timeZoneSchema,
 } from '../core/schedule-spec.js';
+import { isoInstant } from './instant.js';
 
-const instant = z.string().describe('ISO 8601 instant');
+const instant = isoInstant;
 const runState = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
 
 export const scheduleJsonSchema = z
