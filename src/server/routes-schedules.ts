@@ -9,6 +9,8 @@ import { schedulesJson } from '../workflow/schedule-json.js';
 import { workflowSchema } from '../workflow/schema.js';
 import { toRunSpec } from '../workflow/to-run-spec.js';
 import { route, type ServerDeps } from './route.js';
+import { checkPayloadSize } from './routes-runs.js';
+import { checkSubmitTypes } from './token-limits.js';
 import { emptyBody } from '../protocol/schemas.js';
 import {
   scheduleBody,
@@ -49,9 +51,15 @@ export function scheduleRoutes() {
       bodyDoc: scheduleBody(workflowSchema),
       response: scheduleJsonSchema,
       status: 201,
-      async handle({ body, deps }) {
+      async handle({ body, token, deps }) {
         const workflow = validateWorkflow(body.workflow, 'body.workflow');
         const run = toRunSpec(workflow, { path: null, cwd: null, hash: null });
+        // Every tick submits these shell tasks: the same rule as submitting them now.
+        checkSubmitTypes(
+          token,
+          run.tasks.map((t) => t.type),
+        );
+        checkPayloadSize(deps, run.tasks, 'body.workflow.tasks');
         const added = await deps.orchestrator.schedule({
           name: body.name ?? workflow.name,
           cron: body.cron,

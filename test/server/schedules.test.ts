@@ -26,11 +26,18 @@ interface ScheduleBody {
 describe('HTTP: schedules', () => {
   const open = useServer();
 
-  it('adds a schedule (client right), lists and reads it; a read token may read but not add', async () => {
+  it('adds a schedule (a client token allowed shell tasks), lists and reads it; a read token may read but not add', async () => {
     const h = await open();
     const req = requester(h);
-    const added = await req('POST', '/api/v1/schedules', {
+    // A workflow's tasks are shell commands: a client token not typed shell may not schedule them.
+    const untyped = await req('POST', '/api/v1/schedules', {
       token: h.tokens.client,
+      body: { cron: '0 3 * * *', workflow },
+    });
+    expect(untyped.status).toBe(403);
+    expect(await h.store.listSchedules()).toEqual([]);
+    const added = await req('POST', '/api/v1/schedules', {
+      token: h.tokens.shell,
       body: { cron: '0 3 * * *', tz: 'Europe/Berlin', catchUp: 'none', workflow },
     });
     expect(added.status).toBe(201);
@@ -103,7 +110,7 @@ describe('HTTP: schedules', () => {
     expect(await run.json()).toMatchObject({ name: 'tidy', tasks: [{ key: 'sweep' }] });
 
     const paused = await req('POST', '/api/v1/schedules/every-second/pause', {
-      token: h.tokens.client,
+      token: h.tokens.shell,
     });
     expect(await paused.json()).toMatchObject({ paused: true });
     const countAfterPause = (await h.store.listRuns({ limit: 1000 })).length;
@@ -120,7 +127,7 @@ describe('HTTP: schedules', () => {
     );
 
     const removed = await req('DELETE', '/api/v1/schedules/every-second', {
-      token: h.tokens.client,
+      token: h.tokens.shell,
     });
     expect(removed.status).toBe(200);
     expect(await removed.json()).toEqual({ name: 'every-second', removed: true });
