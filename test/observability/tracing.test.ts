@@ -84,7 +84,7 @@ describe('tracing', () => {
     expect(attr(execute, 'baton.worker.id')).toBe('w-trace');
   });
 
-  it('continues the trace in a worker of another process, from the store alone', async () => {
+  it('continues the trace in a worker on another store connection, from the store alone', async () => {
     const { orchestrator, store } = engine();
     const task = await orchestrator.submit({ type: 'remote' });
     // A second connection to the file: the worker knows only what the store gives it.

@@ -7,11 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { openStore } from '../../src/store/open-store.js';
+import { isConnectionError } from '../../src/store/postgres/db.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { newTask as newTaskSpec } from './conformance.js';
 
 const db = usePostgres();
+/** An outside server (BATON_TEST_PG_URL) cannot be restarted by the tests that need it. */
+const outsideServer = process.env.BATON_TEST_PG_URL !== undefined;
 
 describe('orchestrator on postgres', () => {
   const open: { orchestrator: Orchestrator; store: PostgresStore }[] = [];
@@ -125,88 +128,98 @@ describe('orchestrator on postgres', () => {
     }
   });
 
-  it('finishes a run across a restart of the server: nothing lost, nothing stuck', async () => {
-    if (!db.canRestart) return; // an outside server (BATON_TEST_PG_URL) cannot be restarted here
-    const { orchestrator, store } = await engine();
-    const runs = new Map<string, number>();
-    orchestrator.handle<{ i: number }>('work', async (payload, ctx) => {
-      runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1);
-      await ctx.checkpoint({ i: payload.i, half: true }, 50);
-      await new Promise((r) => setTimeout(r, 2));
-      return { i: payload.i };
-    });
-    const errors: unknown[] = [];
-    orchestrator.on('engine:error', ({ error }) => errors.push(error));
-    await orchestrator.startWorker({ concurrency: 8 });
-    await orchestrator.startWorker({ concurrency: 8 });
-    const total = 300;
-    const { run } = await orchestrator.submitRun({
-      name: 'restart',
-      tasks: Array.from({ length: total }, (_, i) => ({
-        key: `t${i}`,
-        type: 'work',
-        payload: { i },
-      })),
-    });
-    // Restart once a fair part of the run is done and the rest is in flight or waiting.
-    await new Promise<void>((resolve) => {
-      let done = 0;
-      const off = orchestrator.on('task:completed', () => {
-        if (++done === 60) {
-          off();
-          resolve();
-        }
+  // Skipped, and so reported, only on an outside server (BATON_TEST_PG_URL): it restarts the server.
+  it.skipIf(outsideServer)(
+    'finishes a run across a restart of the server: nothing lost, nothing stuck',
+    async () => {
+      const { orchestrator, store } = await engine();
+      const runs = new Map<string, number>();
+      orchestrator.handle<{ i: number }>('work', async (payload, ctx) => {
+        runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1);
+        await ctx.checkpoint({ i: payload.i, half: true }, 50);
+        await new Promise((r) => setTimeout(r, 2));
+        return { i: payload.i };
       });
-    });
-    await db.restart();
-    const finished = await orchestrator.waitForRun(run.id, { timeoutMs: 60_000 });
-    expect(finished.state).toBe('completed');
-    expect(finished.counts).toEqual({ completed: total });
-    const tasks = await store.listTasks({ runId: run.id, limit: 1000 });
-    expect(tasks.every((t) => t.state === 'completed' && t.result !== null)).toBe(true);
-    const events = await store.listEvents({ runId: run.id, limit: 10_000 });
-    const completions = events.filter((e) => e.type === 'task:completed').map((e) => e.taskId);
-    expect(completions).toHaveLength(total);
-    expect(new Set(completions).size).toBe(total);
-    // Every handler ran at least once; the server's restart cost at most a few reruns.
-    expect(runs.size).toBe(total);
-    expect(errors.length).toBeGreaterThanOrEqual(0);
-  });
-
-  it('keeps its LISTEN connection across a server restart and says so with a wake-up', async () => {
-    if (!db.canRestart) return;
-    const listening = await db.openStore();
-    const submitting = await db.openStore({ schema: listening.schema });
-    let wakes = 0;
-    let waiter: { until: number; resolve: () => void } | null = null;
-    const wakesReach = (n: number): Promise<void> =>
-      wakes >= n ? Promise.resolve() : new Promise((resolve) => (waiter = { until: n, resolve }));
-    const stop = listening.onWake(() => {
-      wakes++;
-      if (waiter && wakes >= waiter.until) waiter.resolve();
-    });
-    const submitUntilWoken = async (n: number): Promise<void> => {
-      const reached = wakesReach(n);
-      let done = false;
-      void reached.then(() => (done = true));
-      while (!done) {
-        await submitting.submit([newTaskSpec()]);
-        await Promise.race([reached, new Promise((r) => setTimeout(r, 50))]);
-      }
-    };
-    try {
-      await submitUntilWoken(1);
-      const before = wakes;
+      const errors: unknown[] = [];
+      orchestrator.on('engine:error', ({ error }) => errors.push(error));
+      await orchestrator.startWorker({ concurrency: 8 });
+      await orchestrator.startWorker({ concurrency: 8 });
+      const total = 300;
+      const { run } = await orchestrator.submitRun({
+        name: 'restart',
+        tasks: Array.from({ length: total }, (_, i) => ({
+          key: `t${i}`,
+          type: 'work',
+          payload: { i },
+        })),
+      });
+      // Restart once a fair part of the run is done and the rest is in flight or waiting.
+      await new Promise<void>((resolve) => {
+        let done = 0;
+        const off = orchestrator.on('task:completed', () => {
+          if (++done === 60) {
+            off();
+            resolve();
+          }
+        });
+      });
       await db.restart();
-      // Back: one wake-up for what may have been missed, then live notifications again.
-      await submitUntilWoken(before + 2);
-      expect(wakes).toBeGreaterThanOrEqual(before + 2);
-    } finally {
-      stop();
-      await db.dropStore(submitting);
-      await db.dropStore(listening);
-    }
-  });
+      const finished = await orchestrator.waitForRun(run.id, { timeoutMs: 60_000 });
+      expect(finished.state).toBe('completed');
+      expect(finished.counts).toEqual({ completed: total });
+      const tasks = await store.listTasks({ runId: run.id, limit: 1000 });
+      expect(tasks.every((t) => t.state === 'completed' && t.result !== null)).toBe(true);
+      const events = await store.listEvents({ runId: run.id, limit: 10_000 });
+      const completions = events.filter((e) => e.type === 'task:completed').map((e) => e.taskId);
+      expect(completions).toHaveLength(total);
+      expect(new Set(completions).size).toBe(total);
+      // Every handler ran at least once; the server's restart cost at most a rerun of what was
+      // held then (2 workers of 8, each claiming one concurrency ahead).
+      expect(runs.size).toBe(total);
+      const reruns = [...runs.values()].reduce((sum, n) => sum + n - 1, 0);
+      expect(reruns).toBeLessThanOrEqual(32);
+      // What the engine reported during the outage was the outage: lost connections only.
+      expect(errors.filter((e) => !isConnectionError(e))).toEqual([]);
+    },
+  );
+
+  // Skipped, and so reported, only on an outside server (BATON_TEST_PG_URL): it restarts the server.
+  it.skipIf(outsideServer)(
+    'keeps its LISTEN connection across a server restart and says so with a wake-up',
+    async () => {
+      const listening = await db.openStore();
+      const submitting = await db.openStore({ schema: listening.schema });
+      let wakes = 0;
+      let waiter: { until: number; resolve: () => void } | null = null;
+      const wakesReach = (n: number): Promise<void> =>
+        wakes >= n ? Promise.resolve() : new Promise((resolve) => (waiter = { until: n, resolve }));
+      const stop = listening.onWake(() => {
+        wakes++;
+        if (waiter && wakes >= waiter.until) waiter.resolve();
+      });
+      const submitUntilWoken = async (n: number): Promise<void> => {
+        const reached = wakesReach(n);
+        let done = false;
+        void reached.then(() => (done = true));
+        while (!done) {
+          await submitting.submit([newTaskSpec()]);
+          await Promise.race([reached, new Promise((r) => setTimeout(r, 50))]);
+        }
+      };
+      try {
+        await submitUntilWoken(1);
+        const before = wakes;
+        await db.restart();
+        // Back: one wake-up for what may have been missed, then live notifications again.
+        await submitUntilWoken(before + 2);
+        expect(wakes).toBeGreaterThanOrEqual(before + 2);
+      } finally {
+        stop();
+        await db.dropStore(submitting);
+        await db.dropStore(listening);
+      }
+    },
+  );
 
   it('wakes an idle worker through LISTEN/NOTIFY: a task submitted elsewhere starts without waiting for a poll', async () => {
     const workerStore = await db.openStore();

@@ -1,7 +1,7 @@
 /**
  * Migrations on PostgreSQL: two processes opening a new schema at once, an upgrade from an old
  * schema version with data in it, a schema written by a newer baton refused, and prepared
- * statements that outlive a change of table made by another process.
+ * statements that outlive a change of table made by another connection.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -154,7 +154,7 @@ describe('postgres store migrations', () => {
     await db.dropStore(store);
   });
 
-  it('keeps working when another process changes a table under its prepared statements', async () => {
+  it('keeps working when another connection changes a table under its prepared statements', async () => {
     const store = await db.openStore({ poolSize: 1 });
     const t = newTask();
     await store.submit([t]);

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { CLAIM_SELECT } from '../../src/store/sqlite/lease-writes.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempPath, writeFutureSchema } from './sqlite-files.js';
 import { describeStoreConformance, newTask } from './conformance.js';
@@ -21,28 +22,39 @@ describe('sqlite store specifics', () => {
   it('uses WAL with synchronous=FULL', async () => {
     const { path, dir } = tempPath();
     const store = new SqliteStore({ path });
-    await store.submit([newTask()]);
-    const db = new Database(path, { readonly: true });
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    db.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await store.submit([newTask()]);
+      // The store's own connection: synchronous is per connection, so only it can tell.
+      expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 2 });
+      // WAL is a property of the file: another connection sees it too.
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      db.close();
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it('keeps the claim on its partial index (flat cost as the backlog grows)', () => {
+  it("keeps the store's claim statement on its partial index (flat cost as the backlog grows)", async () => {
     const { path, dir } = tempPath();
     const store = new SqliteStore({ path });
     const db = new Database(path);
-    const plan = db
-      .prepare(
-        `EXPLAIN QUERY PLAN SELECT seq FROM tasks WHERE state = 'queued'
-         ORDER BY priority DESC, seq LIMIT 10`,
-      )
-      .all() as { detail: string }[];
-    expect(plan.map((p) => p.detail).join(' ')).toContain('tasks_ready');
-    db.close();
-    void store.close();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      const plan = db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_SELECT}`).all({
+        worker: 'w',
+        types: null,
+        saturated: '[]',
+        caps: '[]',
+        run: null,
+        limit: 10,
+      }) as { detail: string }[];
+      expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX tasks_ready/);
+    } finally {
+      db.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a database written by a newer baton', async () => {

@@ -27,7 +27,8 @@ import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { guard, MOVES } from '../state-guards.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 
-const CLAIM_SELECT = `SELECT seq, type FROM tasks
+/** The claim's pick of ready tasks (exported for the test that EXPLAINs its plan). */
+export const CLAIM_SELECT = `SELECT seq, type FROM tasks
   WHERE ${guard(MOVES.claim)}
     AND (pinned_worker_id IS NULL OR pinned_worker_id = :worker)
     AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))

@@ -88,6 +88,16 @@ export class SqliteStore implements Store {
     this.#ctx = { db, sql: new Statements(db), clock: options.clock ?? systemClock };
   }
 
+  /** The durability settings of this store's connection, as SQLite reports them. */
+  durability(): { journalMode: string; synchronous: number } {
+    const db = this.#ctx.db;
+    return {
+      journalMode: String(db.pragma('journal_mode', { simple: true })),
+      // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+      synchronous: Number(db.pragma('synchronous', { simple: true })),
+    };
+  }
+
   /** Runs `fn` in one BEGIN IMMEDIATE transaction (or in the group's, see `inOneTransaction`). */
   #write<T>(fn: (ctx: Ctx) => T): Promise<T> {
     if (this.#grouped) return Promise.resolve(fn(this.#ctx));
