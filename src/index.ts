@@ -79,6 +79,8 @@ export type {
 } from './store/types.js';
 
 export { createShellHandler } from './worker/shell-handler.js';
+export { INHERITED_ENV_NAMES, inheritedEnv } from './worker/shell-env.js';
+export type { InheritedEnvOptions } from './worker/shell-env.js';
 export type { ShellHandler, ShellHandlerOptions, ShellResult } from './worker/shell-handler.js';
 export { loadWorkflowFile, parseWorkflow, validateWorkflow } from './workflow/load-workflow.js';
 export { toRunSpec, SHELL_TASK_TYPE } from './workflow/to-run-spec.js';

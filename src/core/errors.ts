@@ -45,6 +45,8 @@ export type ErrorCode =
   | 'TOO_MANY_STREAMS'
   | 'TOKEN_EXISTS'
   | 'TOKEN_NOT_FOUND'
+  /** The client could not set up TLS with the server (an untrusted certificate…). */
+  | 'TLS_FAILED'
   | 'INTERNAL';
 
 export class BatonError extends Error {

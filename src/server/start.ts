@@ -3,6 +3,7 @@
  * `noAuth` (local development, every request acts as admin) is refused on any address but
  * loopback.
  */
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { BatonError } from '../core/errors.js';
@@ -15,10 +16,12 @@ export interface StartServerOptions extends ServerOptions {
   host?: string;
   /** Port; 0 picks a free one. Default 7420. */
   port?: number;
+  /** Serve HTTPS with this certificate (chain) and private key, both PEM. Default: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface RunningServer extends BatonServer {
-  /** Base URL, e.g. `http://127.0.0.1:7420`. */
+  /** Base URL, e.g. `http://127.0.0.1:7420` (`https://` with `tls`). */
   url: string;
   port: number;
   host: string;
@@ -29,7 +32,7 @@ export interface RunningServer extends BatonServer {
 export const DEFAULT_PORT = 7420;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const { host = '127.0.0.1', port = DEFAULT_PORT, ...rest } = options;
+  const { host = '127.0.0.1', port = DEFAULT_PORT, tls, ...rest } = options;
   if (rest.noAuth === true && !isLoopback(host)) {
     throw new BatonError(
       'FORBIDDEN',
@@ -40,14 +43,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
   const server = createServer(rest);
   const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: server.app.fetch, hostname: host, port }, () => resolve(s));
+    const listen = { fetch: server.app.fetch, hostname: host, port };
+    const s =
+      tls === undefined
+        ? serve(listen, () => resolve(s))
+        : serve({ ...listen, createServer: createHttpsServer, serverOptions: tls }, () =>
+            resolve(s),
+          );
     s.once('error', reject);
   });
   const address = http.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     ...server,
-    url: `http://${urlHost}:${address.port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://${urlHost}:${address.port}`,
     port: address.port,
     host,
     async stop() {

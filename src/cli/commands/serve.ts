@@ -3,6 +3,8 @@
  * lost-worker sweeper running here. Stops cleanly on SIGTERM/SIGINT.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { isBatonError } from '../../core/errors.js';
@@ -35,6 +37,8 @@ interface ServeFlags extends StoreOption {
   auth?: boolean;
   corsOrigin?: string[];
   routing?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -60,6 +64,8 @@ export function registerServe(program: Command): void {
         '--cors-origin <url...>',
         'origins allowed to call the API from a browser (default none)',
       )
+      .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain included)')
+      .option('--tls-key <file>', "the certificate's private key (PEM)")
       .option(
         '--routing <strategy>',
         'pin queued tasks to chosen workers: performance, least-loaded or off (default off)',
@@ -80,6 +86,7 @@ export function registerServe(program: Command): void {
       flags.routing ?? 'off',
       '--routing',
     );
+    const tls = tlsOf(flags);
     const store = await openStore(storeUrl(flags));
     const orchestrator = new Orchestrator({
       store,
@@ -108,6 +115,7 @@ export function registerServe(program: Command): void {
         orchestrator,
         host,
         port,
+        ...(tls !== undefined && { tls }),
         ...(rate !== undefined && {
           rateLimit: rate === 0 ? (false as const) : { perSecond: rate, burst: rate * 2 },
         }),
@@ -157,4 +165,26 @@ async function firstAdminToken(store: Store): Promise<void> {
     `baton serve: the store had no token; created admin token ${name} (shown only this once):\n` +
       `${secret}\n`,
   );
+}
+
+/** The certificate and key of `--tls-cert` and `--tls-key`, read and checked to match. */
+function tlsOf(flags: ServeFlags): { cert: Buffer; key: Buffer } | undefined {
+  if (flags.tlsCert === undefined && flags.tlsKey === undefined) return undefined;
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined) {
+    throw usageError('give --tls-cert and --tls-key together');
+  }
+  const read = (path: string, flag: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw usageError(`${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const tls = { cert: read(flags.tlsCert, '--tls-cert'), key: read(flags.tlsKey, '--tls-key') };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw usageError(`--tls-cert/--tls-key: ${(error as Error).message}`);
+  }
+  return tls;
 }

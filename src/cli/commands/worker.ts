@@ -5,6 +5,7 @@
  * the handlers of `--handlers ./module.js`, shell tasks only with `--allow-shell` (a shell
  * task is a command from whoever could submit it), and drains on SIGTERM/SIGINT.
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { HttpWorkerStore } from '../../client/http-worker-store.js';
@@ -21,6 +22,8 @@ import { parseCapabilities } from './token.js';
 interface WorkerFlags extends StoreOption, ShellFlags {
   server?: string;
   token?: string;
+  tokenFile?: string;
+  ca?: string;
   capabilities?: string;
   concurrency: string;
   handlers?: string;
@@ -37,7 +40,12 @@ export function registerWorker(program: Command): void {
       '--server <urls>',
       'URL of baton serve (e.g. http://10.0.0.5:7420); more, comma-separated, to fail over',
     )
-    .option('--token <token>', 'worker token for --server (env BATON_TOKEN)')
+    .option(
+      '--token-file <file>',
+      'file holding the worker token for --server (or env BATON_TOKEN)',
+    )
+    .option('--token <token>', 'the token itself (visible to `ps`: prefer --token-file)')
+    .option('--ca <file>', 'CA certificate(s) (PEM) that signed the https:// server certificate')
     .option(
       '--store <url>',
       'store: a SQLite file path or postgres://… URL (env BATON_STORE, default .baton/baton.db)',
@@ -78,7 +86,12 @@ export function registerWorker(program: Command): void {
             .split(',')
             .map((u) => parseOption(z.url({ protocol: /^https?$/ }), u.trim(), '--server'));
     const store = flags.server === undefined ? storeUrl(flags) : undefined;
-    const token = flags.server === undefined ? undefined : workerToken(flags);
+    const token =
+      flags.server === undefined ? undefined : workerToken(flags, logger.warn.bind(logger));
+    if (flags.ca !== undefined && flags.server === undefined) {
+      throw usageError('--ca goes with --server');
+    }
+    const ca = flags.ca === undefined ? undefined : readFlagFile(flags.ca, '--ca');
     // The worker's credentials are never handed to a task, under any variable name.
     const secrets = [...(token === undefined ? [] : [token]), ...storeUrlSecrets(store ?? '')];
     let shell: ShellHandler | undefined;
@@ -116,6 +129,8 @@ export function registerWorker(program: Command): void {
         url: url!,
         fallbackUrls,
         ...(token !== undefined && { token }),
+        ...(ca !== undefined && { ca }),
+        onWarning: (message) => logger.warn(message),
       }),
       handlers,
       capabilities,
@@ -147,8 +162,40 @@ export function registerWorker(program: Command): void {
   });
 }
 
-/** The token of `--token`, else `BATON_TOKEN`; none against a loopback server with no tokens. */
-function workerToken(flags: WorkerFlags): string | undefined {
+/**
+ * The token of `--token-file`, `--token` or `BATON_TOKEN` (in that order of preference); none
+ * against a loopback server with no tokens. A token file readable by others is warned about.
+ */
+function workerToken(flags: WorkerFlags, warn: (message: string) => void): string | undefined {
+  if (flags.tokenFile !== undefined && flags.token !== undefined) {
+    throw usageError('give --token-file or --token, not both');
+  }
+  if (flags.tokenFile !== undefined) {
+    const token = readFlagFile(flags.tokenFile, '--token-file').toString('utf8').trim();
+    if (token === '' || /\s/.test(token)) {
+      throw usageError(
+        `--token-file ${flags.tokenFile}: expected one token, got ${token === '' ? 'an empty file' : 'several words'}`,
+      );
+    }
+    if ((statSync(flags.tokenFile).mode & 0o077) !== 0) {
+      warn(`--token-file ${flags.tokenFile} is readable by other users; chmod 600 it`);
+    }
+    return token;
+  }
+  if (flags.token !== undefined) {
+    warn(
+      '--token shows the token to anyone who can list processes; prefer --token-file or BATON_TOKEN',
+    );
+    return flags.token;
+  }
   const envToken = process.env.BATON_TOKEN;
-  return flags.token ?? (envToken === '' ? undefined : envToken);
+  return envToken === '' ? undefined : envToken;
+}
+
+function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw usageError(`${flag} ${path}: ${(error as Error).message}`);
+  }
 }

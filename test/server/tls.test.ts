@@ -1,0 +1,165 @@
+/**
+ * HTTPS end to end on real processes, with a private CA and a server certificate made here by
+ * `openssl`: `baton serve --tls-cert --tls-key` serves HTTPS, `baton worker --ca --token-file`
+ * completes a task through it, and a worker or client that does not trust the CA refuses the
+ * certificate with TLS_FAILED. A token file is read without the token on the command line.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BatonClient } from '../../src/client/baton-client.js';
+import { useTempDir } from '../helpers/tmp.js';
+import { eventually, useProcesses } from './harness.js';
+
+interface Pki {
+  caPem: string;
+  cert: string;
+  key: string;
+  /** A second CA that signed nothing here. */
+  otherCa: string;
+}
+
+/** A CA, and a certificate it signs for 127.0.0.1, as files in `dir`. */
+function makePki(dir: string): Pki {
+  const openssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const name of ['ca', 'other-ca']) {
+    openssl(
+      ...['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2'],
+      ...['-subj', `/CN=baton test ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE'],
+      ...['-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    );
+  }
+  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
+  );
+  openssl(
+    ...['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key'],
+    ...['-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf'],
+  );
+  return {
+    caPem: join(dir, 'ca.pem'),
+    cert: join(dir, 'server.pem'),
+    key: join(dir, 'server.key'),
+    otherCa: join(dir, 'other-ca.pem'),
+  };
+}
+
+describe('HTTPS between baton serve, baton worker and BatonClient', () => {
+  const tempDir = useTempDir();
+  const spawnBaton = useProcesses();
+  let pkiDir: string;
+  let pki: Pki;
+
+  beforeAll(() => {
+    pkiDir = mkdtempSync(join(tmpdir(), 'baton-pki-'));
+    pki = makePki(pkiDir);
+    return () => rmSync(pkiDir, { recursive: true, force: true });
+  });
+
+  /** A real `baton serve` over HTTPS on a fresh store, with an admin and a worker token. */
+  async function serveHttps() {
+    const dir = tempDir();
+    const store = join(dir, 'baton.db');
+    const token = async (role: string): Promise<string> => {
+      const p = spawnBaton(['token', 'create', '--role', role, '--json', '--store', store], dir);
+      expect(await p.exited).toBe(0);
+      return (JSON.parse(p.output()) as { token: string }).token;
+    };
+    const admin = await token('admin');
+    const worker = await token('worker');
+    const tokenFile = join(dir, 'worker.token');
+    writeFileSync(tokenFile, `${worker}\n`);
+    chmodSync(tokenFile, 0o600);
+    const serve = spawnBaton(
+      ['serve', '--port', '0', '--store', store, '--tls-cert', pki.cert, '--tls-key', pki.key],
+      dir,
+    );
+    const url = await eventually(
+      () => /listening on (https:\/\/\S+)/.exec(serve.output())?.[1],
+      'serve to listen on https',
+    );
+    return { dir, url, admin, worker, tokenFile };
+  }
+
+  it('a worker with --ca and --token-file completes a task over HTTPS', async () => {
+    const s = await serveHttps();
+    const w = spawnBaton(
+      [
+        'worker',
+        '--allow-shell',
+        '--server',
+        s.url,
+        '--ca',
+        pki.caPem,
+        '--token-file',
+        s.tokenFile,
+      ],
+      s.dir,
+    );
+    const client = new BatonClient({ url: s.url, token: s.admin, ca: readFileSync(pki.caPem) });
+    const task = await client.submitTask({ type: 'shell', payload: { run: 'echo over-tls' } });
+    const done = await client.waitForTask(task.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    expect(done).toMatchObject({ state: 'completed', result: { stdoutTail: 'over-tls' } });
+    expect(done.workerId).not.toBeNull();
+    expect(w.child.spawnargs.join(' ')).not.toContain(s.worker);
+    expect(w.output()).not.toContain('travels in clear text');
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  });
+
+  it('a worker without --ca (or with another CA) refuses the certificate: TLS_FAILED, exit 1', async () => {
+    const s = await serveHttps();
+    for (const ca of [[], ['--ca', pki.otherCa]]) {
+      const w = spawnBaton(
+        ['worker', '--allow-shell', '--server', s.url, ...ca, '--token-file', s.tokenFile],
+        s.dir,
+      );
+      expect(await w.exited).toBe(1);
+      expect(w.output()).toContain('TLS_FAILED');
+      expect(w.output()).toContain('--ca FILE');
+    }
+    const untrusting = new BatonClient({ url: s.url, token: s.admin });
+    await expect(untrusting.listRuns()).rejects.toMatchObject({ code: 'TLS_FAILED' });
+  });
+
+  it('refuses bad TLS and token flags with exit 2', async () => {
+    const dir = tempDir();
+    const empty = join(dir, 'empty.token');
+    writeFileSync(empty, '\n');
+    const cases: [string[], string][] = [
+      [['serve', '--port', '0', '--tls-cert', pki.cert], '--tls-cert and --tls-key together'],
+      [['serve', '--port', '0', '--tls-cert', pki.cert, '--tls-key', pki.caPem], '--tls-key'],
+      [['serve', '--port', '0', '--tls-cert', join(dir, 'none'), '--tls-key', pki.key], 'none'],
+      [
+        ['worker', '--allow-shell', '--server', 'https://127.0.0.1:1', '--token-file', empty],
+        'empty',
+      ],
+      [
+        [
+          'worker',
+          '--allow-shell',
+          '--server',
+          'https://127.0.0.1:1',
+          '--token',
+          'x',
+          '--token-file',
+          empty,
+        ],
+        'not both',
+      ],
+      [['worker', '--allow-shell', '--store', join(dir, 'b.db'), '--ca', pki.caPem], '--ca'],
+    ];
+    for (const [args, message] of cases) {
+      const p = spawnBaton(args, dir);
+      expect(await p.exited, args.join(' ')).toBe(2);
+      expect(p.output()).toContain(message);
+    }
+  });
+});
