@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { BatonError, isBatonError } from '../core/errors.js';
 import { DEFAULT_STORE_PATH, openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { writeStdout } from './stdout-closed.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -108,9 +109,9 @@ export function intOption(min: number, max: number, what = 'a whole number'): z.
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  writeStdout(`${JSON.stringify(value)}\n`);
 }
 
 export function println(line = ''): void {
-  process.stdout.write(`${line}\n`);
+  writeStdout(`${line}\n`);
 }

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodeOf, messageOf } from './cli-context.js';
+import { registerCancel } from './commands/cancel.js';
 import { registerCheckpoints } from './commands/checkpoints.js';
 import { registerCleanup } from './commands/cleanup.js';
 import { registerReconcile } from './commands/reconcile.js';
@@ -16,6 +17,7 @@ import { registerSubmit } from './commands/submit.js';
 import { registerTask } from './commands/task.js';
 import { registerToken } from './commands/token.js';
 import { registerWorker } from './commands/worker.js';
+import { watchStdout } from './stdout-closed.js';
 
 /** Every command, in the order `baton --help` lists them. */
 const COMMANDS: ((program: Command) => void)[] = [
@@ -24,6 +26,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerSchedule,
   registerStatus,
   registerSignal,
+  registerCancel,
   registerCheckpoints,
   registerCleanup,
   registerReconcile,
@@ -49,6 +52,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  watchStdout();
   try {
     await buildProgram().parseAsync(argv);
     return EXIT.ok;

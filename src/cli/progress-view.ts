@@ -5,6 +5,7 @@
  */
 import { formatDuration } from '../core/duration.js';
 import type { RunJson, TaskJson } from '../workflow/json-shapes.js';
+import { writeStdout } from './stdout-closed.js';
 
 export type ViewMode = 'tty' | 'plain' | 'json';
 
@@ -18,16 +19,17 @@ const BAR_WIDTH = 24;
 
 export class ProgressView {
   readonly mode: ViewMode;
-  readonly #out: NodeJS.WriteStream;
+  readonly #write: (text: string) => void;
   readonly #bars = new Map<string, Bar>();
   #total = 0;
   #done = 0;
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(mode: ViewMode, out: NodeJS.WriteStream = process.stdout) {
+  /** `write` takes the text to print: stdout, dropped once its reader went away. */
+  constructor(mode: ViewMode, write: (text: string) => void = writeStdout) {
     this.mode = mode;
-    this.#out = out;
+    this.#write = write;
   }
 
   /** Sets the overall counts shown by the TTY face. */
@@ -94,10 +96,10 @@ export class ProgressView {
       run.finishedAt === null
         ? ''
         : ` in ${formatDuration(Date.parse(run.finishedAt) - Date.parse(run.createdAt))}`;
-    this.#out.write(`Run ${run.name} (${run.id}) ${run.state}${took}\n`);
+    this.#write(`Run ${run.name} (${run.id}) ${run.state}${took}\n`);
     for (const t of run.tasks) {
       const error = t.error === null ? '' : `  ${t.error.message.split('\n')[0] ?? ''}`;
-      this.#out.write(
+      this.#write(
         `  ${t.state.padEnd(9)} ${(t.key ?? t.id).padEnd(24)} attempt ${t.attempt}${error}\n`,
       );
     }
@@ -109,13 +111,13 @@ export class ProgressView {
   }
 
   #json(value: Record<string, unknown>): void {
-    this.#out.write(`${JSON.stringify(value)}\n`);
+    this.#write(`${JSON.stringify(value)}\n`);
   }
 
   /** A line above the bars: clear them, print, draw them again. */
   #line(text: string): void {
     this.#clear();
-    this.#out.write(`${text}\n`);
+    this.#write(`${text}\n`);
     this.#draw();
   }
 
@@ -130,7 +132,7 @@ export class ProgressView {
 
   #clear(): void {
     if (this.mode !== 'tty' || this.#drawn === 0) return;
-    this.#out.write(`\x1b[${this.#drawn}A\x1b[J`);
+    this.#write(`\x1b[${this.#drawn}A\x1b[J`);
     this.#drawn = 0;
   }
 
@@ -144,7 +146,7 @@ export class ProgressView {
       const pct = (this.#done / this.#total) * 100;
       lines.push(`  ${'overall'.padEnd(24)} ${bar(pct)} ${this.#done}/${this.#total} tasks`);
     }
-    if (lines.length > 0) this.#out.write(`${lines.join('\n')}\n`);
+    if (lines.length > 0) this.#write(`${lines.join('\n')}\n`);
     this.#drawn = lines.length;
   }
 }

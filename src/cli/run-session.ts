@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { Orchestrator } from '../engine/orchestrator.js';
+import { isIntact } from '../store/checkpoints.js';
 import type { Store } from '../store/store.js';
 import { createShellHandler, type ShellHandlerOptions } from '../worker/shell-handler.js';
 import { toRunJson, toTaskJson, type RunJson } from '../workflow/json-shapes.js';
@@ -19,6 +20,7 @@ import {
 } from '../workflow/run-journal.js';
 import { SHELL_TASK_TYPE } from '../workflow/to-run-spec.js';
 import type { ProgressView } from './progress-view.js';
+import { onStdoutClosed } from './stdout-closed.js';
 
 export interface SessionOptions {
   store: Store;
@@ -34,7 +36,9 @@ export interface SessionOptions {
 }
 
 export type SessionOutcome =
-  { interrupted: false; run: RunJson } | { interrupted: true; signal: string };
+  | { interrupted: false; run: RunJson }
+  /** `signal` is SIGINT, SIGTERM, or EPIPE when stdout's reader went away. */
+  | { interrupted: true; signal: string };
 
 export async function runSession(options: SessionOptions): Promise<SessionOutcome> {
   const { store, orchestrator: orch, runId, view } = options;
@@ -88,6 +92,21 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
         keys.has(taskId) &&
         view.checkpoint(taskId, keyOf(taskId), checkpoint.seq, checkpoint.progress),
     ),
+    orch.on('checkpoint:corrupt', async ({ taskId, seq }) => {
+      if (!keys.has(taskId)) return;
+      // The one the attempt takes instead: the newest intact one older than the corrupt one,
+      // unless a --resume-step set it aside too.
+      const older = (await store.listCheckpoints(taskId)).find((c) => c.seq < seq && isIntact(c));
+      const resumedFrom =
+        older !== undefined && older.seq > (cutoffs.get(taskId) ?? 0) ? older : null;
+      view.warning(
+        keyOf(taskId),
+        `checkpoint ${seq} failed its integrity check (SHA-256) and was skipped: ` +
+          (resumedFrom === null
+            ? 'no valid checkpoint left, it starts from scratch'
+            : `it resumes from checkpoint ${resumedFrom.seq}`),
+      );
+    }),
     orch.on(
       'task:retry',
       ({ task, error, retryAt }) =>
@@ -113,10 +132,12 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
     ),
   ];
 
-  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
-  const interrupted = new Promise<NodeJS.Signals>((resolve) => {
+  let onSignal: (signal: string) => void = () => undefined;
+  const interrupted = new Promise<string>((resolve) => {
     onSignal = resolve;
   });
+  // Output to a closed pipe stops the session as Ctrl-C does: the run stays resumable.
+  const offClosed = onStdoutClosed(() => onSignal('EPIPE'));
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
     const handler = (): void => onSignal(signal);
     process.once(signal, handler);
@@ -158,6 +179,7 @@ export async function runSession(options: SessionOptions): Promise<SessionOutcom
     return { interrupted: false, run: toRunJson(run, tasks) };
   } finally {
     for (const off of offs) off();
+    offClosed();
     for (const [signal, handler] of handlers) process.removeListener(signal, handler);
   }
 }

@@ -75,6 +75,9 @@ function waitForStart(
   });
 }
 
+/** Tasks read per page when listing a whole run. */
+const RUN_PAGE = 1000;
+
 export interface RunWithTasks {
   run: RunRecord;
   tasks: TaskRecord[];
@@ -213,10 +216,22 @@ export class Orchestrator {
   async executeRun(spec: RunSpec, options: WaitOptions = {}): Promise<RunWithTasks> {
     const { run } = await this.submitRun(spec);
     await this.waitForRun(run.id, options);
-    return {
-      run: await this.getRun(run.id),
-      tasks: await this.listTasks({ runId: run.id, limit: 1000 }),
-    };
+    return { run: await this.getRun(run.id), tasks: await this.listRunTasks(run.id) };
+  }
+
+  /** Every task of a run in step order, however many (read page by page). */
+  async listRunTasks(runId: string): Promise<TaskRecord[]> {
+    const tasks: TaskRecord[] = [];
+    for (let after: string | undefined; ;) {
+      const page = await this.store.listTasks({
+        runId,
+        limit: RUN_PAGE,
+        ...(after === undefined ? {} : { after }),
+      });
+      tasks.push(...page);
+      if (page.length < RUN_PAGE) return tasks;
+      after = page[page.length - 1]?.id;
+    }
   }
 
   waitForTask(taskId: string, options: WaitOptions = {}): Promise<TaskRecord> {

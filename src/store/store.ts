@@ -272,6 +272,26 @@ export interface EventFilter {
 export type OperatorChange =
   { kind: 'complete'; result: JsonValue | null } | { kind: 'revert' } | { kind: 'delete' };
 
+/** New settings for a task: what its next attempt runs with. */
+export interface TaskRevision {
+  taskId: string;
+  payload: JsonValue | null;
+  capabilities: string[];
+  /** Attempts of a fresh budget (a waiting task's own, or a failed one's when retried). */
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+}
+
+/** A change to a recorded run (`reviseRun`). */
+export interface RunRevision {
+  /** Merged into the run's meta: the keys given replace the run's. */
+  meta?: Record<string, JsonValue>;
+  tasks?: TaskRevision[];
+  /** Kept with the `task:revised` and `run:revised` events. */
+  reason: string;
+}
+
 /** A token to store: `hash` is the hex SHA-256 of the secret, which is never stored. */
 export interface NewToken {
   name: string;
@@ -358,6 +378,13 @@ export interface Store extends ScheduleStore {
   ): Promise<TaskRecord | null>;
   /** Requeues a failed or cancelled task with a fresh attempt budget (and revives its cancelled dependents). */
   retry(taskId: string, reason: string): Promise<TaskRecord>;
+  /**
+   * Changes a recorded run in one transaction: merges `meta` into the run's and gives tasks
+   * new settings (logging `run:revised` and `task:revised`). A task held by a worker is refused
+   * with INVALID_TRANSITION and nothing changes; RUN_NOT_FOUND, TASK_NOT_FOUND (a task of
+   * another run) likewise.
+   */
+  reviseRun(runId: string, revision: RunRevision): Promise<RunRecord>;
   /** Records an event that is not a state change (e.g. a corrupt checkpoint). */
   recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void>;
 
@@ -387,9 +414,10 @@ export interface Store extends ScheduleStore {
 
   /**
    * Success rate and latency percentiles per worker and task type (seed 002, ARBITER-004).
-   * `complete` and `fail` keep them up to date in the same transaction as the outcome.
+   * `complete` and `fail` keep them up to date in the same transaction as the outcome. Every
+   * record when `filter` is omitted.
    */
-  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]>;
+  listPerformance(filter?: PerformanceFilter): Promise<PerformanceRecord[]>;
   /**
    * Pins each task to its worker with `assign`'s checks and records the routing decision, all
    * in one transaction; an item whose task or worker no longer qualifies is skipped (null).

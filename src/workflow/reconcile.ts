@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { Orchestrator } from '../engine/orchestrator.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 import {
+  checkpointCutoffs,
   isObject,
   lastProcessOf,
   lastReconciledId,
@@ -43,7 +44,16 @@ export interface Reconciliation {
   lastEventId: number;
 }
 
-export async function inspectRun(orch: Orchestrator, runId: string): Promise<Reconciliation> {
+export interface InspectOptions {
+  /** Tasks about to restart from scratch (`--resume-step`): none resumes from a checkpoint. */
+  restarting?: ReadonlySet<string>;
+}
+
+export async function inspectRun(
+  orch: Orchestrator,
+  runId: string,
+  options: InspectOptions = {},
+): Promise<Reconciliation> {
   const run = await orch.getRun(runId);
   const keyOf = new Map(
     (workflowMetaOf(run.meta)?.steps ?? []).map((s) => [s.taskId, s.key] as const),
@@ -53,6 +63,11 @@ export async function inspectRun(orch: Orchestrator, runId: string): Promise<Rec
   const name = (id: string): string => keyOf.get(id) ?? id;
   const events = await runEvents(orch.store, runId);
   const since = lastReconciledId(events);
+  // Checkpoints from before a --resume-step are not handed over: such a task starts afresh.
+  const cutoffs = checkpointCutoffs(events);
+  const resumes = (task: TaskRecord): boolean =>
+    !(options.restarting?.has(task.id) ?? false) &&
+    task.checkpointSeq > (cutoffs.get(task.id) ?? 0);
   const changes: RunChange[] = [];
 
   for (const e of events) {
@@ -95,9 +110,11 @@ export async function inspectRun(orch: Orchestrator, runId: string): Promise<Rec
         workerId: task.workerId,
         message:
           `Task ${name(task.id)} was ${task.state} on worker ${task.workerId}, which is gone: ` +
-          (task.checkpointSeq > 0
+          (resumes(task)
             ? `it resumes from its newest valid checkpoint (seq ${task.checkpointSeq} or older)`
-            : 'it starts again (no checkpoint)'),
+            : options.restarting?.has(task.id)
+              ? 'it starts again from scratch (--resume-step)'
+              : 'it starts again (no checkpoint)'),
       });
     } else if (task.state === 'failed' && task.error?.code === 'WORKER_LOST') {
       changes.push({

@@ -26,12 +26,11 @@ export interface WorkflowRun {
   meta: WorkflowMeta;
 }
 
-/** Runs recorded from the workflow file at `path` (absolute), newest first. */
-export async function findWorkflowRuns(
-  store: Store,
-  name: string,
-  path: string,
-): Promise<WorkflowRun[]> {
+/**
+ * Runs of the workflow named `name`, newest first, wherever their file was: a run is found
+ * from any directory or machine on the same store.
+ */
+export async function findWorkflowRuns(store: Store, name: string): Promise<WorkflowRun[]> {
   const out: WorkflowRun[] = [];
   for (let after: string | undefined; ;) {
     const page = await store.listRuns({
@@ -41,7 +40,7 @@ export async function findWorkflowRuns(
     });
     for (const run of page) {
       const meta = workflowMetaOf(run.meta);
-      if (meta?.workflowPath === path) out.push({ run, meta });
+      if (meta !== null) out.push({ run, meta });
     }
     if (page.length < 1000) return out;
     after = page[page.length - 1]?.id;
@@ -53,30 +52,33 @@ export function isUnfinished(run: RunRecord): boolean {
   return run.state !== 'completed';
 }
 
-/** Gives failed tasks of the run a fresh attempt budget; returns one message per task. */
+/**
+ * Gives failed and cancelled tasks of the run a fresh attempt budget (dependencies first; a
+ * task cancelled because a dependency failed waits for it again); one message per task.
+ */
 export async function retryFailed(orch: Orchestrator, runId: string): Promise<string[]> {
   const messages: string[] = [];
-  for (const task of await runTasks(orch.store, runId, 'failed')) {
+  for (const task of await runTasks(orch.store, runId, ['failed', 'cancelled'])) {
     const now = await orch.store.getTask(task.id);
-    if (now?.state !== 'failed') continue;
+    if (now?.state !== 'failed' && now?.state !== 'cancelled') continue;
     await orch.retry(task.id, 'retried by baton run --resume');
+    const why = now.error?.message ?? 'no error';
     messages.push(
-      `Task ${task.key ?? task.id} failed before (${task.error?.message ?? 'no error'}): running it again`,
+      `Task ${task.key ?? task.id} ${now.state === 'failed' ? 'failed' : 'was cancelled'} before (${why}): running it again`,
     );
   }
   return messages;
 }
 
 /**
- * Restores the step checkpoint after step `step` (1-based, file order) of a run: the steps
- * completed at that moment are completed, every other step is reopened. Refused when step N
- * never completed (there is no checkpoint after it).
+ * Checks `--resume-step N` against a run without changing anything: N names a step of it,
+ * and that step completed (its checkpoint exists). Returns the tasks the restore reopens.
  */
-export async function restoreStep(
-  orch: Orchestrator,
+export async function checkResumeStep(
+  store: Store,
   target: WorkflowRun,
   step: number,
-): Promise<string[]> {
+): Promise<Set<string>> {
   const { run, meta } = target;
   const chosen = meta.steps[step - 1];
   if (chosen === undefined) {
@@ -90,7 +92,7 @@ export async function restoreStep(
       },
     );
   }
-  const events = await runEvents(orch.store, run.id);
+  const events = await runEvents(store, run.id);
   const at = stepCheckpointIndex(events, chosen.taskId);
   if (at === -1) {
     throw new BatonError(
@@ -100,7 +102,25 @@ export async function restoreStep(
     );
   }
   const done = completedAt(events, at);
+  const tasks = await runTasks(store, run.id);
+  return new Set(tasks.filter((t) => !done.has(t.id)).map((t) => t.id));
+}
+
+/**
+ * Restores the step checkpoint after step `step` (1-based, file order) of a run: the steps
+ * completed at that moment are completed, every other step is reopened. Refused when step N
+ * never completed (there is no checkpoint after it).
+ */
+export async function restoreStep(
+  orch: Orchestrator,
+  target: WorkflowRun,
+  step: number,
+): Promise<string[]> {
+  const { run, meta } = target;
+  const reopen = await checkResumeStep(orch.store, target, step);
+  const chosen = meta.steps[step - 1]!;
   const tasks = await runTasks(orch.store, run.id);
+  const done = new Set(tasks.filter((t) => !reopen.has(t.id)).map((t) => t.id));
   const byId = new Map(tasks.map((t) => [t.id, t]));
   // Dependencies first: a reverted task must be reopened before its dependents look at it.
   const order = checkAcyclic(

@@ -25,6 +25,7 @@ export const TASK_FIELDS = [
   'wait',
   'needs',
   'retries',
+  'backoff',
   'timeout',
   'env',
   'capabilities',
@@ -74,6 +75,8 @@ const retries = z
 
 const timeout = duration(1, MAX_TIMEOUT_MS);
 
+const backoff = duration(0, MAX_BACKOFF_MS);
+
 const label = z
   .string({ error: 'expected a string' })
   .min(1, 'expected a non-empty string')
@@ -111,6 +114,8 @@ export const workflowTaskSchema = z
       .optional(),
     /** Extra attempts after the first. */
     retries: retries.optional(),
+    /** Delay before the first retry (doubling with each further one); overrides `defaults`. */
+    backoff: backoff.optional(),
     /** Per-attempt limit; the process group is killed when it is reached. */
     timeout: timeout.optional(),
     /** Extra environment variables of the shell command. */
@@ -173,7 +178,7 @@ export const workflowSchema = z.strictObject({
       {
         retries: retries.optional(),
         /** Delay before the first retry; it doubles with each further one. */
-        backoff: duration(0, MAX_BACKOFF_MS).optional(),
+        backoff: backoff.optional(),
         timeout: timeout.optional(),
       },
       { error: 'expected a map with retries, backoff and timeout' },

@@ -23,8 +23,13 @@ export interface WorkflowMeta {
   workflowPath: string | null;
   workflowHash: string | null;
   concurrency: number | null;
-  /** In step order. */
-  steps: { key: string; taskId: string }[];
+  /**
+   * In step order. `maxAttempts` is what the file said when the run was recorded or last
+   * revised (a retried task's own count grows), absent in runs recorded before it was kept.
+   */
+  steps: { key: string; taskId: string; maxAttempts?: number }[];
+  /** The run that superseded this one (a fresh `baton run` of the workflow), if any. */
+  supersededBy: string | null;
 }
 
 export interface ToRunSpecOptions {
@@ -41,9 +46,11 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
   const defaults = workflow.defaults ?? {};
   const entries = Object.entries(workflow.tasks);
   const ids = new Map(entries.map(([key]) => [key, randomUUID()]));
+  const steps: { key: string; taskId: string; maxAttempts: number }[] = [];
   const tasks = entries.map(([key, task]): TaskSpec => {
     const wait = waitSpec(task);
     if (wait !== null) {
+      steps.push({ key, taskId: ids.get(key)!, maxAttempts: 1 });
       return { id: ids.get(key)!, key, ...wait, dependsOn: task.needs ?? [], maxAttempts: 1 };
     }
     const payload: Record<string, JsonValue> = {
@@ -52,6 +59,9 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
       env: Object.fromEntries(Object.entries(task.env ?? {}).map(([k, v]) => [k, String(v)])),
     };
     const timeoutMs = task.timeout ?? defaults.timeout;
+    const backoffMs = task.backoff ?? defaults.backoff;
+    const maxAttempts = (task.retries ?? defaults.retries ?? 0) + 1;
+    steps.push({ key, taskId: ids.get(key)!, maxAttempts });
     return {
       id: ids.get(key)!,
       key,
@@ -59,16 +69,16 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
       payload,
       dependsOn: task.needs ?? [],
       capabilities: task.capabilities ?? [],
-      maxAttempts: (task.retries ?? defaults.retries ?? 0) + 1,
+      maxAttempts,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(defaults.backoff === undefined ? {} : { backoff: { initialMs: defaults.backoff } }),
+      ...(backoffMs === undefined ? {} : { backoff: { initialMs: backoffMs } }),
     };
   });
   const meta: Record<string, JsonValue> = {
     workflowPath: options.path,
     workflowHash: options.hash,
     concurrency: workflow.concurrency ?? null,
-    steps: entries.map(([key]) => ({ key, taskId: ids.get(key)! })),
+    steps: stepsOf(steps),
   };
   return { name: workflow.name, tasks, meta };
 }
@@ -86,6 +96,11 @@ function waitSpec(task: WorkflowTask): Pick<TaskSpec, 'type' | 'payload' | 'capa
   return null;
 }
 
+/** The steps kept in a run's meta, in file order. */
+export function stepsOf(steps: { key: string; taskId: string; maxAttempts: number }[]): JsonValue {
+  return steps.map(({ key, taskId, maxAttempts }) => ({ key, taskId, maxAttempts }));
+}
+
 /** Reads back the workflow facts kept in a run's meta; null for runs not made from a workflow. */
 export function workflowMetaOf(meta: Record<string, JsonValue>): WorkflowMeta | null {
   const steps = meta.steps;
@@ -94,12 +109,17 @@ export function workflowMetaOf(meta: Record<string, JsonValue>): WorkflowMeta | 
   for (const step of steps) {
     if (step === null || typeof step !== 'object' || Array.isArray(step)) return null;
     if (typeof step.key !== 'string' || typeof step.taskId !== 'string') return null;
-    parsed.push({ key: step.key, taskId: step.taskId });
+    parsed.push({
+      key: step.key,
+      taskId: step.taskId,
+      ...(typeof step.maxAttempts === 'number' ? { maxAttempts: step.maxAttempts } : {}),
+    });
   }
   return {
     workflowPath: typeof meta.workflowPath === 'string' ? meta.workflowPath : null,
     workflowHash: typeof meta.workflowHash === 'string' ? meta.workflowHash : null,
     concurrency: typeof meta.concurrency === 'number' ? meta.concurrency : null,
     steps: parsed,
+    supersededBy: typeof meta.supersededBy === 'string' ? meta.supersededBy : null,
   };
 }

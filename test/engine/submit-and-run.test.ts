@@ -48,6 +48,18 @@ describe('submitting and running tasks', () => {
     ]);
   });
 
+  it('executeRun returns every task of a run larger than a page (1,000)', async () => {
+    const { orchestrator } = engine();
+    orchestrator.handle('noop', () => null);
+    await orchestrator.startWorker({ concurrency: 50 });
+    const tasks = Array.from({ length: 1234 }, (_, i) => ({ key: `t${i}`, type: 'noop' }));
+    const { run, tasks: returned } = await orchestrator.executeRun({ name: 'big', tasks });
+    expect(run.state).toBe('completed');
+    expect(returned).toHaveLength(1234);
+    expect(new Set(returned.map((t) => t.key)).size).toBe(1234);
+    expect(returned.every((t) => t.state === 'completed')).toBe(true);
+  });
+
   it('gives handlers a context they can destructure: its methods stay bound to the attempt', async () => {
     const { orchestrator, store } = engine();
     const seen: { attempt: number; key: string; aborted: boolean }[] = [];

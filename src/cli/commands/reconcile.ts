@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { Orchestrator } from '../../engine/orchestrator.js';
 import { applyReconciliation, inspectRun, type Reconciliation } from '../../workflow/reconcile.js';
 import { isUnfinished } from '../../workflow/resume.js';
+import { isSuperseded } from '../../workflow/supersede.js';
 import {
   printJson,
   println,
@@ -34,7 +35,9 @@ export function registerReconcile(program: Command): void {
       const runs =
         runId !== undefined
           ? [await orch.getRun(runId)]
-          : (await orch.listRuns({ limit: 1000 })).filter(isUnfinished);
+          : (await orch.listRuns({ limit: 1000 })).filter(
+              (r) => isUnfinished(r) && !isSuperseded(r),
+            );
       const reports: (Reconciliation & { applied: string[] })[] = [];
       for (const run of runs) {
         const rec = await inspectRun(orch, run.id);

@@ -1,21 +1,16 @@
 /**
  * `baton run FILE [--resume] [--resume-step N] [--json]`: validate the workflow, pick the run
- * (a fresh one, or the newest unfinished one of that file when resuming), reconcile what
- * changed while it was stopped, and execute it to the end with local workers.
+ * (a fresh one, which supersedes the workflow's older unfinished runs, or the newest run of the
+ * workflow's name when resuming: see resume-run.ts), and execute it to the end with local
+ * workers.
  */
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Orchestrator } from '../../engine/orchestrator.js';
 import { loadWorkflowFile, type LoadedWorkflow } from '../../workflow/load-workflow.js';
-import { applyReconciliation, inspectRun } from '../../workflow/reconcile.js';
-import {
-  findWorkflowRuns,
-  isUnfinished,
-  restoreStep,
-  retryFailed,
-  type WorkflowRun,
-} from '../../workflow/resume.js';
+import { findWorkflowRuns, isUnfinished } from '../../workflow/resume.js';
+import { isSuperseded, supersedeRuns } from '../../workflow/supersede.js';
 import { toRunJson } from '../../workflow/json-shapes.js';
 import { runTasks } from '../../workflow/run-journal.js';
 import { toRunSpec } from '../../workflow/to-run-spec.js';
@@ -31,6 +26,7 @@ import {
   type StoreOption,
 } from '../cli-context.js';
 import { ProgressView } from '../progress-view.js';
+import { prepareResume } from '../resume-run.js';
 import { runSession } from '../run-session.js';
 import { passEnvOf, withPassEnvOption } from '../shell-flags.js';
 import { storeUrlSecrets } from '../../worker/shell-env.js';
@@ -80,55 +76,31 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
   await withStore(flags, async (store) => {
     const orch = new Orchestrator({ store, maxConcurrentTasks: concurrency, checkpointsToKeep });
     const resuming = flags.resume === true || resumeStep !== undefined;
-    const previous = await findWorkflowRuns(store, loaded.workflow.name, path);
+    const name = loaded.workflow.name;
+    // Found by name, not by path: a run resumes from any checkout on the same store.
+    const previous = (await findWorkflowRuns(store, name)).filter((p) => !isSuperseded(p.run));
+    const newest = previous[0];
     let runId: string;
     let mode: 'fresh' | 'resume' | 'resume-step' = 'fresh';
-    const target =
-      resumeStep !== undefined ? previous[0] : previous.find((p) => isUnfinished(p.run));
-    if (resuming && target) {
-      checkUnchanged(file, target, loaded);
-      view.notice(
-        `Resuming run ${target.run.id} of ${file} (${target.run.state}, ${target.run.progress}%)`,
-      );
-      const rec = await inspectRun(orch, target.run.id);
-      for (const change of rec.changes) view.notice(`  ${change.message}`);
-      if (rec.changes.length === 0) view.notice('  No outside changes since the run stopped');
-      await applyReconciliation(orch, rec);
-      // Tasks still held by a live worker (another `baton run`, a `baton worker`) stay with it.
-      const released = new Set(rec.changes.map((c) => c.taskId));
-      for (const t of await runTasks(store, target.run.id, ['assigned', 'running'])) {
-        if (released.has(t.id)) continue;
-        view.notice(
-          `  Task ${t.key ?? t.id} is ${t.state} on live worker ${t.workerId ?? '?'}: left to it`,
-        );
-      }
-      if (resumeStep !== undefined) {
-        for (const line of await restoreStep(orch, target, resumeStep)) view.notice(`  ${line}`);
-        mode = 'resume-step';
-      } else mode = 'resume';
-      for (const line of await retryFailed(orch, target.run.id)) view.notice(`  ${line}`);
-      runId = target.run.id;
+    if (resuming && newest && (resumeStep !== undefined || isUnfinished(newest.run))) {
+      await prepareResume(orch, view, { file, path, loaded, target: newest, resumeStep });
+      mode = resumeStep === undefined ? 'resume' : 'resume-step';
+      runId = newest.run.id;
     } else {
       if (resumeStep !== undefined) {
-        throw usageError(`--resume-step: no run of ${file} is recorded in this store`);
+        throw usageError(`--resume-step: no run of workflow ${name} is recorded in this store`);
       }
-      const unfinished = previous.find((p) => isUnfinished(p.run));
-      const newest = previous[0];
       if (resuming && newest) {
         // Resuming is idempotent: a finished workflow is not run again behind the user's back.
-        view.notice(`Nothing to resume: run ${newest.run.id} of ${file} already completed`);
+        view.notice(`Nothing to resume: run ${newest.run.id} of ${name} already completed`);
         view.finish(toRunJson(newest.run, await runTasks(store, newest.run.id)));
         return;
       }
-      if (resuming) view.notice(`No run of ${file} to resume: starting a fresh run`);
-      else if (unfinished) {
-        view.notice(
-          `Previous unfinished run ${unfinished.run.id} of ${file} (${unfinished.run.state}, ` +
-            `${unfinished.run.progress}%): use --resume to continue it. Starting a fresh run.`,
-        );
-      }
+      if (resuming) view.notice(`No run of ${name} to resume: starting a fresh run`);
       runId = await submitFresh(orch, loaded, path);
       view.notice(`Run ${runId} of ${file} started`);
+      const unfinished = previous.filter((p) => isUnfinished(p.run)).map((p) => p.run);
+      for (const line of await supersedeRuns(orch, unfinished, runId)) view.notice(line);
     }
 
     const outcome = await runSession({
@@ -142,7 +114,10 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
       shellEnv: { baseEnv: process.env, passEnv, secrets: storeUrlSecrets(storeUrl(flags)) },
     });
     if (outcome.interrupted) {
-      view.notice(`Run ${runId} stopped; continue it with: baton run ${file} --resume`);
+      const message = `Run ${runId} stopped; continue it with: baton run ${file} --resume`;
+      if (outcome.signal === 'EPIPE')
+        throw new CliExit(EXIT.interrupted, `stdout closed: ${message}`);
+      view.notice(message);
       throw new CliExit(EXIT.interrupted);
     }
     view.finish(outcome.run);
@@ -158,13 +133,4 @@ async function submitFresh(
   const spec = toRunSpec(loaded.workflow, { path, cwd: dirname(path), hash: loaded.hash });
   const { run } = await orch.submitRun(spec);
   return run.id;
-}
-
-/** A run recorded from another version of the file has other tasks: resuming it would mislead. */
-function checkUnchanged(file: string, target: WorkflowRun, loaded: LoadedWorkflow): void {
-  if (target.meta.workflowHash === loaded.hash) return;
-  throw usageError(
-    `${file} changed since run ${target.run.id} was recorded from it, so its tasks no longer ` +
-      `match the file; run it without --resume to start afresh`,
-  );
 }

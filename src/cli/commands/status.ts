@@ -8,7 +8,8 @@ import { formatDuration } from '../../core/duration.js';
 import { isTerminal } from '../../core/states.js';
 import { describeWait } from '../../core/waits.js';
 import type { Store } from '../../store/store.js';
-import type { EventRecord } from '../../store/types.js';
+import type { EventRecord, RunRecord } from '../../store/types.js';
+import { isSuperseded } from '../../workflow/supersede.js';
 import { toRunJson, toTaskJson, toWorkerJson } from '../../workflow/json-shapes.js';
 import { isAlive } from '../../workflow/reconcile.js';
 import { runTasks } from '../../workflow/run-journal.js';
@@ -24,6 +25,7 @@ import {
 } from '../cli-context.js';
 
 interface Flags extends StoreOption {
+  all?: boolean;
   json?: boolean;
   follow?: boolean;
   wait?: boolean;
@@ -40,6 +42,7 @@ export function registerStatus(program: Command): void {
       .description('show runs and workers, or one run or task')
       .argument('[id]', 'a run id or a task id')
       .option('--json', 'print JSON')
+      .option('--all', 'list superseded runs and workers lost long ago too')
       .option('--follow', "print the run's events as they happen, until it ends")
       .option('--wait', 'block until the run ends; exit 0 if it completed, 1 otherwise'),
   ).action(async (id: string | undefined, flags: Flags) => {
@@ -47,7 +50,7 @@ export function registerStatus(program: Command): void {
       throw usageError('--follow and --wait need a run or task id');
     }
     await withStore(flags, async (store) => {
-      if (id === undefined) return overview(store, flags.json === true);
+      if (id === undefined) return overview(store, flags.json === true, flags.all === true);
       const run = await store.getRun(id);
       const task = run ? null : await store.getTask(id);
       if (!run && !task) throw usageError(`no run or task ${id} in this store`);
@@ -74,9 +77,20 @@ export function registerStatus(program: Command): void {
   });
 }
 
-async function overview(store: Store, json: boolean): Promise<void> {
-  const runs = await store.listRuns({ limit: 20 });
-  const workers = (await store.listWorkers()).filter((w) => w.state !== 'stopped');
+/** Runs the overview lists. */
+const OVERVIEW_RUNS = 20;
+/** A worker gone for longer than this is left out of the overview unless `--all`. */
+const LONG_LOST_MS = 10 * 60_000;
+
+async function overview(store: Store, json: boolean, all: boolean): Promise<void> {
+  const now = await store.now();
+  const runs = await visibleRuns(store, all);
+  const workers = (await store.listWorkers()).filter(
+    (w) =>
+      all ||
+      (w.state !== 'stopped' &&
+        (isAlive(w, now, WORKER_TIMEOUT_MS) || now - w.lastHeartbeatAt <= LONG_LOST_MS)),
+  );
   if (json) {
     const shaped = [];
     for (const run of runs) shaped.push(toRunJson(run, await runTasks(store, run.id)));
@@ -91,7 +105,6 @@ async function overview(store: Store, json: boolean): Promise<void> {
         `${run.counts.completed ?? 0}/${total} done  ${new Date(run.createdAt).toISOString()}`,
     );
   }
-  const now = await store.now();
   for (const w of workers) {
     // A worker whose process is gone still reads `active` until a sweep notices: say so.
     const gone = !isAlive(w, now, WORKER_TIMEOUT_MS) && w.state !== 'lost' ? ' (gone)' : '';
@@ -99,6 +112,27 @@ async function overview(store: Store, json: boolean): Promise<void> {
       `worker ${w.id} ${w.state}${gone} running ${w.running}/${w.concurrency} done ${w.done} failed ${w.failed}`,
     );
   }
+}
+
+/**
+ * The newest runs, without those a fresh run superseded (they are never resumed and their
+ * open tasks were cancelled) unless `all`.
+ */
+async function visibleRuns(store: Store, all: boolean): Promise<RunRecord[]> {
+  const shown: RunRecord[] = [];
+  for (let after: string | undefined, pages = 0; pages < 10; pages++) {
+    const page = await store.listRuns({
+      limit: OVERVIEW_RUNS,
+      ...(after === undefined ? {} : { after }),
+    });
+    for (const run of page) {
+      if (all || !isSuperseded(run)) shown.push(run);
+      if (shown.length === OVERVIEW_RUNS) return shown;
+    }
+    if (page.length < OVERVIEW_RUNS) return shown;
+    after = page[page.length - 1]?.id;
+  }
+  return shown;
 }
 
 /** Prints the run (with its tasks) or the task; returns its state. */
@@ -168,17 +202,7 @@ async function until(
       full = events.length === 1000;
     }
     if (done) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, POLL_MS);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    await pause(POLL_MS, signal);
     if (signal.aborted) throw new CliExit(EXIT.interrupted);
   }
 }
@@ -211,6 +235,19 @@ function print(e: EventRecord, json: boolean): void {
   println(
     `${new Date(e.at).toISOString()} ${e.type}${e.taskId === null ? '' : ` ${e.taskId}`}${move}${e.reason === null ? '' : `: ${e.reason}`}`,
   );
+}
+
+/** Waits `ms` or until aborted; its abort listener goes with it (one per poll would pile up). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function interruptible(): { signal: AbortSignal; dispose: () => void } {

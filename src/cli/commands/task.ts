@@ -18,6 +18,7 @@ import {
   withStoreOption,
   type StoreOption,
 } from '../cli-context.js';
+import { registerTaskLogs } from './task-logs.js';
 
 interface TaskFlags extends StoreOption {
   json?: boolean;
@@ -71,7 +72,10 @@ const CHANGES: { name: string; description: string; change: Change }[] = [
 ];
 
 export function registerTask(program: Command): void {
-  const task = program.command('task').description('change a task by hand (operator changes)');
+  const task = program
+    .command('task')
+    .description('change a task by hand (operator changes), or read its logs');
+  registerTaskLogs(task);
   for (const { name, description, change } of CHANGES) {
     const command = withStoreOption(
       task

@@ -34,6 +34,7 @@ import type {
   RecoverResult,
   Recovery,
   RunFilter,
+  RunRevision,
   Store,
   StoredToken,
   StorePacing,
@@ -45,6 +46,7 @@ import type {
 import type {
   EventRecord,
   LogRecord,
+  RunRecord,
   TaskRecord,
   TokenRecord,
   WorkerRecord,
@@ -61,6 +63,7 @@ import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import type { FiredTicks, NewSchedule, ScheduleFiring, ScheduleRecord } from '../schedules.js';
 import * as reads from './reads.js';
+import { reviseRun } from './revise-run.js';
 import * as schedules from './schedules.js';
 import { submit, uniqueViolation } from './submit.js';
 import * as tokens from './token-writes.js';
@@ -251,6 +254,10 @@ export class PostgresStore implements Store {
   recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
     return this.#auto((sql) => operator.recordEvent(sql, event));
   }
+  reviseRun(runId: string, revision: RunRevision): Promise<RunRecord> {
+    return this.#tx((sql) => reviseRun(sql, runId, revision));
+  }
+
   deleteRuns(runIds: string[]): Promise<number> {
     return this.#tx((sql) => operator.deleteRuns(sql, runIds));
   }
@@ -302,7 +309,7 @@ export class PostgresStore implements Store {
     return this.#auto((sql) => tokens.findToken(sql, hash));
   }
 
-  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
+  listPerformance(filter: PerformanceFilter = {}): Promise<PerformanceRecord[]> {
     return this.#auto((sql) => performance.listPerformance(sql, filter));
   }
   pinTasks(items: PinRequest[]): Promise<(TaskRecord | null)[]> {

@@ -74,7 +74,7 @@ export function recordAttempts(ctx: Ctx, attempts: AttemptOutcome[], now: number
   }
 }
 
-export function listPerformance(ctx: Ctx, filter: PerformanceFilter): PerformanceRecord[] {
+export function listPerformance(ctx: Ctx, filter: PerformanceFilter = {}): PerformanceRecord[] {
   const rows = ctx.sql
     .get(
       `SELECT * FROM performance WHERE (:worker IS NULL OR worker_id = :worker)

@@ -27,6 +27,7 @@ import type {
   RecoverResult,
   Recovery,
   RunFilter,
+  RunRevision,
   Store,
   StoredToken,
   SubmitResult,
@@ -37,6 +38,7 @@ import type {
 import type {
   EventRecord,
   LogRecord,
+  RunRecord,
   TaskRecord,
   TokenRecord,
   WorkerRecord,
@@ -51,6 +53,7 @@ import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import type { FiredTicks, NewSchedule, ScheduleFiring, ScheduleRecord } from '../schedules.js';
 import * as reads from './reads.js';
+import { reviseRun } from './revise-run.js';
 import * as schedules from './schedules.js';
 import { submit } from './submit.js';
 import * as tokens from './token-writes.js';
@@ -236,6 +239,10 @@ export class SqliteStore implements Store {
   recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
     return this.#write((ctx) => operator.recordEvent(ctx, event));
   }
+  reviseRun(runId: string, revision: RunRevision): Promise<RunRecord> {
+    return this.#write((ctx) => reviseRun(ctx, runId, revision));
+  }
+
   deleteRuns(runIds: string[]): Promise<number> {
     return this.#write((ctx) => operator.deleteRuns(ctx, runIds));
   }
@@ -287,7 +294,7 @@ export class SqliteStore implements Store {
     return this.#read((ctx) => tokens.findToken(ctx, hash));
   }
 
-  listPerformance(filter: PerformanceFilter): Promise<PerformanceRecord[]> {
+  listPerformance(filter: PerformanceFilter = {}): Promise<PerformanceRecord[]> {
     return this.#read((ctx) => performance.listPerformance(ctx, filter));
   }
   pinTasks(items: PinRequest[]): Promise<(TaskRecord | null)[]> {

@@ -58,6 +58,7 @@ const FORWARDED = [
   'listCheckpoints',
   'listLogs',
   'getCheckpoint',
+  'reviseRun',
   'deleteRuns',
   'createToken',
   'listTokens',

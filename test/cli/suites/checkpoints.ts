@@ -116,6 +116,12 @@ export function checkpointsSuite(sandbox: () => Sandbox): void {
       const resumed = await s.baton(['run', 'counter.yaml', '--resume']);
       expect(resumed.code).toBe(0);
       expect(s.lines('ledger.txt')).toEqual([`resumed-from ${newest.seq - 1}`]);
+      // Shown on the terminal, not only in the event log.
+      expect(resumed.stdout).toContain(
+        `! count: checkpoint ${newest.seq} failed its integrity check (SHA-256) and was skipped: ` +
+          `it resumes from checkpoint ${newest.seq - 1}`,
+      );
+      expect(resumed.stdout).toContain('0 task(s) done, 1 to run (1 resume(s) from a checkpoint)');
       const { rows: events } = await s.sql<{ data: string }>(
         `SELECT data FROM events WHERE type = 'checkpoint:corrupt' AND task_id = ?`,
         [taskId],

@@ -88,7 +88,7 @@ export function resumeSuite(sandbox: () => Sandbox): void {
       expect(await runs(s)).toHaveLength(1);
     });
 
-    it('reports an unfinished run and starts a fresh one without --resume', async () => {
+    it('a fresh run supersedes a killed one: it is marked, hidden, never resumed, and a completed newest run leaves nothing to resume', async () => {
       const s = sandbox();
       s.write('pipeline.yaml', PIPELINE);
       await killAt(s, ['run', 'pipeline.yaml'], 'b checkpoint 2 ');
@@ -96,13 +96,25 @@ export function resumeSuite(sandbox: () => Sandbox): void {
       const result = await s.baton(['run', 'pipeline.yaml']);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`Previous unfinished run ${old!.id}`);
-      expect(result.stdout).toContain('use --resume to continue');
-      const after = await runs(s);
-      expect(after).toHaveLength(2);
-      // Untouched by the fresh run (its sweeper may have failed the dead worker's task as
-      // WORKER_LOST meanwhile, which --resume would retry): still not completed.
-      expect(after.find((r) => r.id === old!.id)?.state).not.toBe('completed');
-      expect(after.find((r) => r.id !== old!.id)?.state).toBe('completed');
+      expect(result.stdout).toContain('is superseded by this one: it will not be resumed');
+      // Hidden from the overview unless --all; its open tasks were cancelled.
+      const visible = await runs(s);
+      expect(visible.map((r) => r.id)).not.toContain(old!.id);
+      const all = (await s.json<{ runs: RunJson[] }>(['status', '--all', '--json'])).runs;
+      expect(all).toHaveLength(2);
+      const superseded = all.find((r) => r.id === old!.id)!;
+      expect(superseded.state).toBe('cancelled');
+      expect(taskOf(superseded, 'c').state).toBe('cancelled');
+      const meta = await s.sql<{ meta: string }>('SELECT meta FROM runs WHERE id = ?', [old!.id]);
+      expect(JSON.parse(meta.rows[0]!.meta)).toMatchObject({ supersededBy: visible[0]!.id });
+
+      const ledger = s.lines('ledger.txt');
+      const again = await s.baton(['run', 'pipeline.yaml', '--resume']);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain(
+        `Nothing to resume: run ${visible[0]!.id} of pipeline already completed`,
+      );
+      expect(s.lines('ledger.txt')).toEqual(ledger);
     });
 
     it.each(['SIGINT', 'SIGTERM'] as const)(
@@ -176,7 +188,7 @@ tasks:
       s.write('steps.yaml', STEPS);
       const none = await s.baton(['run', 'steps.yaml', '--resume-step', '1']);
       expect(none.code).toBe(2);
-      expect(none.stderr).toContain('no run of steps.yaml is recorded');
+      expect(none.stderr).toContain('no run of workflow steps is recorded');
       expect((await s.baton(['run', 'steps.yaml'])).code).toBe(0);
       const far = await s.baton(['run', 'steps.yaml', '--resume-step', '9']);
       expect(far.code).toBe(2);

@@ -39,6 +39,54 @@ export function describeOperator(name: string, open: OpenStore): void {
       expect(claimed.map((t) => t.id).sort()).toEqual([a.id, b.id, d.id].sort());
     });
 
+    it('revises a run: meta merged, waiting tasks take new settings, a held task is refused and nothing changes', async () => {
+      const runId = randomUUID();
+      const a = newTask({ payload: { run: 'old' } });
+      const b = newTask({ payload: { run: 'old' }, capabilities: ['x'] });
+      await store.submit([a, b], { id: runId, name: 'r', meta: { keep: 1, path: '/old' } });
+      const w = await store.registerWorker(worker({ capabilities: ['x'] }));
+      const held = await claimOne(store, w.id); // a, the older one
+      expect(held.id).toBe(a.id);
+      const revisionOf = (taskId: string) => ({
+        taskId,
+        payload: { run: 'new' },
+        capabilities: ['y'],
+        maxAttempts: 7,
+        backoff: { initialMs: 5000, factor: 3, maxMs: 60_000, jitter: 0 },
+        timeoutMs: 9000,
+      });
+      await expect(
+        store.reviseRun(runId, {
+          meta: { path: '/new' },
+          tasks: [revisionOf(b.id), revisionOf(a.id)],
+          reason: 'edited',
+        }),
+      ).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
+      expect((await store.getTask(b.id))!.payload).toEqual({ run: 'old' });
+      expect((await store.getRun(runId))!.meta).toEqual({ keep: 1, path: '/old' });
+
+      const run = await store.reviseRun(runId, {
+        meta: { path: '/new' },
+        tasks: [revisionOf(b.id)],
+        reason: 'edited',
+      });
+      expect(run.meta).toEqual({ keep: 1, path: '/new' });
+      expect(await store.getTask(b.id)).toMatchObject({
+        payload: { run: 'new' },
+        capabilities: ['y'],
+        maxAttempts: 7,
+        backoff: { initialMs: 5000, factor: 3, maxMs: 60_000, jitter: 0 },
+        timeoutMs: 9000,
+        state: 'queued',
+      });
+      const events = await store.listEvents({ runId });
+      expect(events.filter((e) => e.type === 'task:revised').map((e) => e.taskId)).toEqual([b.id]);
+      expect(events.some((e) => e.type === 'run:revised' && e.reason === 'edited')).toBe(true);
+      await expect(store.reviseRun(randomUUID(), { reason: 'x' })).rejects.toMatchObject({
+        code: 'RUN_NOT_FOUND',
+      });
+    });
+
     it('retries a failed task with fresh attempts and revives its cancelled dependents', async () => {
       const a = newTask({ maxAttempts: 1 });
       const b = newTask({ dependsOn: [a.id] });

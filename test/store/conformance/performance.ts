@@ -49,6 +49,22 @@ export function describePerformance(name: string, open: OpenStore): void {
       ]);
       expect(await store.listPerformance({ type: 'resize' })).toHaveLength(2);
       expect(await store.listPerformance({ workerId: 'nobody' })).toEqual([]);
+      // Without a filter, as the README writes it: every worker and type.
+      expect(
+        (await store.listPerformance()).map((p) => [p.workerId === a.id ? 'a' : 'b', p.type]),
+      ).toEqual(
+        a.id < b.id
+          ? [
+              ['a', 'email'],
+              ['a', 'resize'],
+              ['b', 'resize'],
+            ]
+          : [
+              ['b', 'resize'],
+              ['a', 'email'],
+              ['a', 'resize'],
+            ],
+      );
     });
 
     it('reads percentiles from a window of recent durations', async () => {
