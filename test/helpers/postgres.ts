@@ -6,7 +6,9 @@
  * Everything is dropped, stopped and removed in afterAll, whether the tests passed or not.
  *
  * PostgreSQL refuses to run as root. As root (CI on a fresh Debian machine) the server runs as
- * the `postgres` system user, created if missing (see src/bench/pg-server.ts).
+ * the `postgres` system user, created if missing, from programs and a data directory it can
+ * reach even when the checkout is in a directory others cannot enter, such as /root (see
+ * src/bench/pg-server.ts and pg-binaries.ts).
  */
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
