@@ -49,8 +49,11 @@ async function runs(s: Sandbox, all = false): Promise<RunJson[]> {
   return (await s.json<{ runs: RunJson[] }>(['status', '--json', ...(all ? ['--all'] : [])])).runs;
 }
 
+/** Each test starts several `baton` processes: a loaded machine needs more than the default. */
+const SLOW_MS = 180_000;
+
 export function operatorSuite(sandbox: () => Sandbox): void {
-  describe('output to a closed pipe', () => {
+  describe('output to a closed pipe', { timeout: SLOW_MS }, () => {
     it('baton run --json | head -2 ends quietly and leaves the run resumable', async () => {
       const s = sandbox();
       s.write('chatty.yaml', CHATTY);
@@ -85,7 +88,7 @@ export function operatorSuite(sandbox: () => Sandbox): void {
     });
   });
 
-  describe('baton status', () => {
+  describe('baton status', { timeout: SLOW_MS }, () => {
     it('--wait polls without piling up listeners', async () => {
       const s = sandbox();
       s.write('fast', '');
@@ -119,7 +122,7 @@ export function operatorSuite(sandbox: () => Sandbox): void {
     });
   });
 
-  describe('baton cancel', () => {
+  describe('baton cancel', { timeout: SLOW_MS }, () => {
     it('cancels a run from another terminal: its session stops the command and exits 1', async () => {
       const s = sandbox();
       s.write('chatty.yaml', CHATTY);
@@ -162,7 +165,7 @@ export function operatorSuite(sandbox: () => Sandbox): void {
     });
   });
 
-  describe('workflow files', () => {
+  describe('workflow files', { timeout: SLOW_MS }, () => {
     it('a task sets its own backoff, over the defaults', async () => {
       const s = sandbox();
       s.write(
@@ -189,7 +192,7 @@ export function operatorSuite(sandbox: () => Sandbox): void {
     });
   });
 
-  describe('baton task logs', () => {
+  describe('baton task logs', { timeout: SLOW_MS }, () => {
     it("prints a task's output and exports a run's task logs to a folder", async () => {
       const s = sandbox();
       s.write('fast', '');

@@ -54,8 +54,11 @@ async function eventCount(s: Sandbox): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/** Each test starts several `baton` processes: a loaded machine needs more than the default. */
+const SLOW_MS = 180_000;
+
 export function resumeEditsSuite(sandbox: () => Sandbox): void {
-  describe('baton run --resume as an operator uses it', () => {
+  describe('baton run --resume as an operator uses it', { timeout: SLOW_MS }, () => {
     it('resumes a SIGKILLed run by its name from another directory: the rest runs there', async () => {
       const s = sandbox();
       mkdirSync(join(s.dir, 'one'));
@@ -132,7 +135,7 @@ export function resumeEditsSuite(sandbox: () => Sandbox): void {
     });
   });
 
-  describe('baton run --resume-step messages', () => {
+  describe('baton run --resume-step messages', { timeout: SLOW_MS }, () => {
     const STEPS = `name: steps
 tasks:
   s1:

@@ -115,7 +115,7 @@ export function resumeSuite(sandbox: () => Sandbox): void {
         `Nothing to resume: run ${visible[0]!.id} of pipeline already completed`,
       );
       expect(s.lines('ledger.txt')).toEqual(ledger);
-    });
+    }, 180_000);
 
     it.each(['SIGINT', 'SIGTERM'] as const)(
       'stops the running commands on %s, exits 130 and leaves the run resumable',
