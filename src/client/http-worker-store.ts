@@ -7,6 +7,7 @@
  * retried a few times: lease writes are fenced by the epoch, so a write that did commit is
  * refused on its retry and never recorded twice.
  */
+import type { Needs } from '../store/needs.js';
 import type { z } from 'zod';
 import { BatonError, isBatonError } from '../core/errors.js';
 import { jsonBytes } from '../core/json.js';
@@ -36,6 +37,7 @@ import { recoverResultSchema } from '../protocol/schemas.js';
 import {
   checkpointOutcomesSchema,
   checkpointRecordListSchema,
+  needsSchema,
   claimResultSchema,
   heartbeatResultSchema,
   MAX_BATCH_ITEMS,
@@ -233,6 +235,14 @@ export class HttpWorkerStore implements WorkerStore {
       { query: { workerId: this.#holderOf(taskId) }, schema: checkpointRecordListSchema },
     );
     return checkpoints;
+  }
+
+  async readNeeds(taskId: string): Promise<Needs> {
+    const { needs } = await this.#send(`/worker/tasks/${encodeURIComponent(taskId)}/needs`, {
+      query: { workerId: this.#holderOf(taskId) },
+      schema: needsSchema,
+    });
+    return needs;
   }
 
   async recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {

@@ -249,6 +249,10 @@ export const progressOutcomesSchema = z.object({ outcomes: z.array(z.boolean()) 
 export const checkpointRecordListSchema = z.object({
   checkpoints: z.array(checkpointRecordSchema),
 });
+/** The outputs of a held task's dependencies, keyed by task key (`BATON_NEEDS`). */
+export const needsSchema = z
+  .object({ needs: z.record(z.string(), z.object({ output: jsonValueSchema.nullable() })) })
+  .meta({ id: 'Needs' });
 export const nextDueSchema = z.object({ dueAt: instantMs.nullable() });
 export const okSchema = z.object({ ok: z.literal(true) });
 

@@ -22,6 +22,7 @@ import {
 import { allowedTypes } from './token-limits.js';
 import {
   checkpointRecordListSchema,
+  needsSchema,
   heartbeatBody,
   heartbeatResultSchema,
   nextDueSchema,
@@ -159,6 +160,25 @@ export function workerRoutes() {
           });
         }
         return { checkpoints: await deps.store.listCheckpoints(params.id) };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/worker/tasks/:id/needs',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary: "The outputs of a held task's dependencies, keyed by task key (BATON_NEEDS)",
+      params: idParams,
+      query: workerQuery,
+      response: needsSchema,
+      async handle({ params, query, token, deps }) {
+        await ownWorker(deps, token, query.workerId);
+        if (!(await heldTasks(deps, query.workerId)).has(params.id)) {
+          throw refuse('LEASE_LOST', `worker ${query.workerId} does not hold task ${params.id}`, {
+            taskId: params.id,
+          });
+        }
+        return { needs: await deps.store.readNeeds(params.id) };
       },
     }),
     route({

@@ -23,6 +23,7 @@ import type {
   WorkerState,
 } from './types.js';
 import type { PerformanceFilter, PerformanceRecord } from './performance.js';
+import type { Needs } from './needs.js';
 import type { ScheduleStore } from './schedules.js';
 
 /** A task ready to be stored: validated, ids assigned, defaults filled. */
@@ -397,6 +398,8 @@ export interface Store extends ScheduleStore {
   listWorkers(): Promise<WorkerRecord[]>;
   listEvents(filter: EventFilter): Promise<EventRecord[]>;
   listCheckpoints(taskId: string): Promise<CheckpointRecord[]>;
+  /** The outputs of a task's dependencies, keyed by their task key (`BATON_NEEDS`). */
+  readNeeds(taskId: string): Promise<Needs>;
   /** A task's log lines, oldest first. */
   listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]>;
   getCheckpoint(taskId: string, seq: number): Promise<CheckpointRecord | null>;
@@ -492,5 +495,6 @@ export type WorkerStore = {
   | 'releaseWorker'
   | 'nextDueAt'
   | 'listCheckpoints'
+  | 'readNeeds'
   | 'recordEvent'
 >;

@@ -1,4 +1,5 @@
 import type { JsonValue } from '../core/json.js';
+import type { Needs } from '../store/needs.js';
 import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
 
 /**
@@ -20,6 +21,12 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** The newest valid checkpoint when this attempt began, or null. */
   readonly lastCheckpoint: CheckpointRecord | null;
+  /**
+   * The outputs of the task's dependencies, keyed by their task key (`{ build: { output } }`):
+   * a handler's return value, a shell task's last `::output::` JSON, a gate's signal data.
+   * `{}` for a task without dependencies.
+   */
+  readonly needs: Needs;
   readonly task: TaskRecord;
   /** Reports progress (0-100) and a message; throws LEASE_LOST when the lease is gone. */
   progress(this: void, percent: number, message?: string): Promise<void>;

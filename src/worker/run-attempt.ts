@@ -15,6 +15,7 @@ import { backoffDelayMs, shouldRetry } from '../core/retry.js';
 import type { EventBus } from '../observability/events.js';
 import type { WorkerRuntimeOptions } from './options.js';
 import { newestValidCheckpoint } from '../store/checkpoints.js';
+import type { Needs } from '../store/needs.js';
 import { clampLogLine } from '../store/logs.js';
 import {
   afterOutcome,
@@ -114,7 +115,9 @@ class Attempt {
               })
             ).valid
           : null;
-      const context = new AttemptContext(this, lastCheckpoint);
+      // A task without dependencies needs nothing: no read for it (most tasks).
+      const needs = task.dependsOn.length > 0 ? await deps.store.readNeeds(task.id) : {};
+      const context = new AttemptContext(this, lastCheckpoint, needs);
       const handler = deps.handler;
       if (!handler) {
         throw new NonRetryableError(`no handler registered for task type ${task.type}`, {
@@ -278,6 +281,7 @@ class AttemptContext implements TaskContext {
   constructor(
     attempt: Attempt,
     readonly lastCheckpoint: CheckpointRecord | null,
+    readonly needs: Needs,
   ) {
     const task = attempt.task;
     this.taskId = task.id;

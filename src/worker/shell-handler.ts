@@ -50,6 +50,8 @@ export interface ShellResult {
   exitCode: 0;
   /** The last lines of the command's stdout (protocol lines excluded). */
   stdoutTail: string;
+  /** The JSON of the last `::output::` line, or null: what dependents see in BATON_NEEDS. */
+  output: JsonValue | null;
 }
 
 export interface ShellHandler {
@@ -111,6 +113,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
 
     let writes: Promise<void> = Promise.resolve();
     let lastProgress = ctx.lastCheckpoint?.progress ?? 0;
+    let taskOutput: JsonValue | null = null;
     const stdoutTail = new Tail();
     const stderrTail = new Tail();
     const warn = (message: string): void => options.onWarning?.(task, message);
@@ -145,6 +148,12 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
         }
         lastProgress = value;
         apply(() => ctx.progress(value));
+      } else if (line.startsWith('::output::')) {
+        try {
+          taskOutput = JSON.parse(line.slice('::output::'.length)) as JsonValue;
+        } catch (error) {
+          warn(`ignored output line: invalid JSON (${(error as Error).message})`);
+        }
       } else if (line.startsWith('::checkpoint::')) {
         const text = line.slice('::checkpoint::'.length);
         let state: JsonValue;
@@ -184,14 +193,16 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
       await writes;
       await logged;
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      if (exit.code === 0) return { exitCode: 0, stdoutTail: stdoutTail.text() };
+      if (exit.code === 0) {
+        return { exitCode: 0, stdoutTail: stdoutTail.text(), output: taskOutput };
+      }
       const how =
         exit.code === null ? `killed by ${exit.signal ?? 'a signal'}` : `exit code ${exit.code}`;
       const detail = stderrTail.text().split('\n').slice(-5).join('\n').trim();
       throw new Error(detail === '' ? how : `${how}: ${detail}`);
     } finally {
-      if (protocol.BATON_CHECKPOINT_FILE !== undefined) {
-        rmSync(dirname(protocol.BATON_CHECKPOINT_FILE), { recursive: true, force: true });
+      for (const file of [protocol.BATON_CHECKPOINT_FILE, protocol.BATON_NEEDS_FILE]) {
+        if (file !== undefined) rmSync(dirname(file), { recursive: true, force: true });
       }
       clearTimeout(killTimer);
       ctx.signal.removeEventListener('abort', onAbort);
@@ -223,6 +234,11 @@ function protocolEnv(ctx: TaskContext, options: ShellHandlerOptions): Record<str
     BATON_ATTEMPT: String(ctx.attempt),
     BATON_EPOCH: String(ctx.epoch),
   };
+  if (Object.keys(ctx.needs).length > 0) {
+    const text = JSON.stringify(ctx.needs);
+    if (Buffer.byteLength(text) <= MAX_ENV_CHECKPOINT_BYTES) env.BATON_NEEDS = text;
+    else env.BATON_NEEDS_FILE = tempFile(`${ctx.taskId}-needs.json`, text);
+  }
   const cp = ctx.lastCheckpoint;
   if (cp && (options.acceptCheckpoint?.(ctx.task, cp) ?? true)) {
     const text = JSON.stringify(cp.state);
@@ -236,6 +252,13 @@ function protocolEnv(ctx: TaskContext, options: ShellHandlerOptions): Record<str
     }
   }
   return env;
+}
+
+/** Writes `text` to a new private temporary directory; returns the file's path. */
+function tempFile(name: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'baton-')), name);
+  writeFileSync(file, text);
+  return file;
 }
 
 /** Signals the command's whole process group; a group already gone is fine. */

@@ -60,7 +60,37 @@ describe('shell handler', () => {
       `hi ${task.id} 1 1 none`,
       `hi ${task.id} 2 2 {"n":1}`,
     ]);
-    expect(done.result).toEqual({ exitCode: 0, stdoutTail: '' });
+    expect(done.result).toEqual({ exitCode: 0, stdoutTail: '', output: null });
+  });
+
+  it('keeps the last ::output:: line as the output, and hands dependencies outputs as BATON_NEEDS', async () => {
+    const { dir, orch, warnings } = await setup();
+    const payload = (run: string) => ({ run, cwd: dir, env: {} });
+    const { tasks } = await orch.submitRun({
+      name: 'outputs',
+      tasks: [
+        {
+          key: 'build',
+          type: 'shell',
+          payload: payload(
+            `echo '::output::{"v":1}'; echo '::output::bad'; echo '::output::{"v":2}'`,
+          ),
+        },
+        {
+          key: 'deploy',
+          type: 'shell',
+          dependsOn: ['build'],
+          payload: payload(`printf "%s" "$BATON_NEEDS" > needs.json`),
+        },
+      ],
+    });
+    const built = await orch.waitForTask(tasks[0]!.id);
+    expect(built.result).toEqual({ exitCode: 0, stdoutTail: '', output: { v: 2 } });
+    expect(warnings.some((w) => w.includes('ignored output line'))).toBe(true);
+    expect((await orch.waitForTask(tasks[1]!.id)).state).toBe('completed');
+    expect(JSON.parse(readFileSync(join(dir, 'needs.json'), 'utf8'))).toEqual({
+      build: { output: { v: 2 } },
+    });
   });
 
   it('hands a checkpoint over 96 KiB as a file, removed after the attempt', async () => {

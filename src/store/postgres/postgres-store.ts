@@ -68,6 +68,7 @@ import * as schedules from './schedules.js';
 import { submit, uniqueViolation } from './submit.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
+import type { Needs } from '../needs.js';
 import type { SignalResult, WaitsFired } from '../../core/waits.js';
 import type { JsonValue } from '../../core/json.js';
 import { WakeListenerConnection, type WakeListener } from './wake.js';
@@ -288,6 +289,9 @@ export class PostgresStore implements Store {
   }
   listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
     return this.#auto((sql) => reads.listCheckpoints(sql, taskId));
+  }
+  readNeeds(taskId: string): Promise<Needs> {
+    return this.#auto((sql) => reads.readNeeds(sql, taskId));
   }
   listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]> {
     return this.#auto((sql) => logs.listLogs(sql, taskId, filter));

@@ -1,4 +1,5 @@
 /** Reads of the PostgreSQL store: tasks, runs, workers, events and checkpoints. */
+import { needsOf, type Needs } from '../needs.js';
 import type { TaskState } from '../../core/states.js';
 import type { JsonValue } from '../../core/json.js';
 import type { EventFilter, RunFilter, TaskFilter } from '../store.js';
@@ -198,4 +199,19 @@ export async function nextDueAt(sql: Sql): Promise<number | null> {
     `SELECT min(run_at) AS t FROM tasks WHERE state = 'pending' AND deps_remaining = 0`,
   );
   return row?.t ?? null;
+}
+
+/** The outputs of a task's dependencies, keyed by task key. */
+export async function readNeeds(sql: Sql, taskId: string): Promise<Needs> {
+  const rows = await sql.rows<{
+    id: string;
+    key: string | null;
+    type: string;
+    result: JsonValue | null;
+  }>(
+    `SELECT t.id, t.key, t.type, t.result FROM task_deps d JOIN tasks t ON t.id = d.dep_id
+     WHERE d.task_id = $1 ORDER BY t.seq`,
+    [taskId],
+  );
+  return needsOf(rows);
 }

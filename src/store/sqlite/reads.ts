@@ -1,4 +1,5 @@
 /** Reads of the SQLite store: tasks, runs, workers, events and checkpoints. */
+import { needsOf, type Needs } from '../needs.js';
 import type { TaskState } from '../../core/states.js';
 import type { JsonValue } from '../../core/json.js';
 import type { EventFilter, RunFilter, TaskFilter } from '../store.js';
@@ -169,4 +170,20 @@ export function nextDueAt(ctx: Ctx): number | null {
     .get(`SELECT min(run_at) AS t FROM tasks WHERE state = 'pending' AND deps_remaining = 0`)
     .get() as { t: number | null };
   return row.t;
+}
+
+/** The outputs of a task's dependencies, keyed by task key. */
+export function readNeeds(ctx: Ctx, taskId: string): Needs {
+  const rows = ctx.sql
+    .get(
+      `SELECT t.id, t.key, t.type, t.result FROM task_deps d JOIN tasks t ON t.id = d.dep_id
+       WHERE d.task_id = ? ORDER BY t.seq`,
+    )
+    .all(taskId) as { id: string; key: string | null; type: string; result: string | null }[];
+  return needsOf(
+    rows.map((r) => ({
+      ...r,
+      result: r.result === null ? null : (JSON.parse(r.result) as JsonValue),
+    })),
+  );
 }

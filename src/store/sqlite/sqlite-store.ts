@@ -58,6 +58,7 @@ import * as schedules from './schedules.js';
 import { submit } from './submit.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
+import type { Needs } from '../needs.js';
 import type { SignalResult, WaitsFired } from '../../core/waits.js';
 import type { JsonValue } from '../../core/json.js';
 import * as workers from './worker-writes.js';
@@ -273,6 +274,9 @@ export class SqliteStore implements Store {
   }
   listCheckpoints(taskId: string): ReturnType<Store['listCheckpoints']> {
     return this.#read((ctx) => reads.listCheckpoints(ctx, taskId));
+  }
+  readNeeds(taskId: string): Promise<Needs> {
+    return this.#read((ctx) => reads.readNeeds(ctx, taskId));
   }
   listLogs(taskId: string, filter?: LogFilter): Promise<LogRecord[]> {
     return this.#read((ctx) => logs.listLogs(ctx, taskId, filter));

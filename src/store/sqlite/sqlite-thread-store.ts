@@ -56,6 +56,7 @@ const FORWARDED = [
   'listWorkers',
   'listEvents',
   'listCheckpoints',
+  'readNeeds',
   'listLogs',
   'getCheckpoint',
   'reviseRun',

@@ -200,7 +200,7 @@ tasks:
           'workerId',
         ].sort(),
       );
-      expect(final.run.tasks[0]!.result).toEqual({ exitCode: 0, stdoutTail: 'hi' });
+      expect(final.run.tasks[0]!.result).toEqual({ exitCode: 0, stdoutTail: 'hi', output: null });
     });
 
     it('reports a bad checkpoint line without failing the task', async () => {

@@ -8,11 +8,13 @@ import type { RunJson, Sandbox } from '../baton-process.js';
 
 const GATED = `name: gated
 tasks:
-  build: { run: "echo build >> ledger.txt" }
+  build: { run: "echo build >> ledger.txt; echo '::output::{\\"version\\":\\"1.2\\"}'" }
   approve:
     wait: { signal: approve, timeout: 1h }
     needs: [build]
-  deploy: { run: "echo deploy >> ledger.txt", needs: [approve] }
+  deploy:
+    run: 'echo deploy >> ledger.txt; printf "%s" "$BATON_NEEDS" > needs.json'
+    needs: [build, approve]
 `;
 
 const TIMED = `name: timed
@@ -79,6 +81,11 @@ export function waitsSuite(sandbox: () => Sandbox): void {
       const done = await runOf(s);
       expect(done.state).toBe('completed');
       expect(done.tasks.find((t) => t.key === 'approve')?.result).toEqual({ by: 'ana' });
+      // The deploy step saw the build's output and the signal's data.
+      expect(JSON.parse(s.read('needs.json'))).toEqual({
+        build: { output: { version: '1.2' } },
+        approve: { output: { by: 'ana' } },
+      });
     }, 180_000);
 
     it('a timer keeps its time across a restart', async () => {

@@ -105,12 +105,36 @@ export function describeWaits(name: string, open: OpenStore): void {
       expect(opened.result).toEqual(data);
       expect((await store.getTask(after.id))!.state).toBe('queued');
       expect((await store.signal(runId, 'approve', 1)).opened).toEqual([]);
+      expect(await store.readNeeds(after.id)).toEqual({ [g.id]: { output: data } });
       expect((await store.getTask(g.id))!.result).toEqual(data);
       const runEvents = await store.listEvents({ runId });
       expect(runEvents.filter((e) => e.type === 'signal:received').map((e) => e.data)).toEqual([
         { name: 'approve', opened: 1 },
         { name: 'approve', opened: 0 },
       ]);
+    });
+
+    it('reads the outputs of dependencies by key: results, a shell output, a signal', async () => {
+      const handler = newTask({ key: 'compute' });
+      const shell = newTask({ key: 'build', type: 'shell' });
+      const g = gate('approve', 3_600_000, { key: 'approve' });
+      const after = newTask({ key: 'deploy', dependsOn: [handler.id, shell.id, g.id] });
+      const runId = await submitRun(store, [handler, shell, g, after]);
+      const w = await store.registerWorker(worker());
+      const held = await store.claim({ workerId: w.id, limit: 5, capabilities: [], types: null });
+      const result = (id: string): JsonValue =>
+        id === shell.id ? { exitCode: 0, stdoutTail: '', output: { v: '1.2' } } : { n: 42 };
+      await store.complete(
+        held.map((t) => ({ taskId: t.id, epoch: t.epoch, result: result(t.id), durationMs: 1 })),
+      );
+      await store.fireWaits();
+      await store.signal(runId, 'approve', { by: 'ana' });
+      expect(await store.readNeeds(after.id)).toEqual({
+        compute: { output: { n: 42 } },
+        build: { output: { v: '1.2' } },
+        approve: { output: { by: 'ana' } },
+      });
+      expect(await store.readNeeds(handler.id)).toEqual({});
     });
 
     it('a signal sent before its gate waits opens the gate when it begins', async () => {
