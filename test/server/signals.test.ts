@@ -17,7 +17,7 @@ describe('baton serve: signals', () => {
   it('opens a waiting gate with the data (client right), once; read tokens are refused', async () => {
     const h = await open();
     const call = requester(h);
-    const created = await call('POST', '/api/v1/runs', { token: h.tokens.client, body: gated });
+    const created = await call('POST', '/api/v1/runs', { body: gated });
     expect(created.status).toBe(201);
     const run = (await created.json()) as { id: string; tasks: { id: string; key: string }[] };
     const gate = run.tasks.find((t) => t.key === 'approve')!;
