@@ -14,7 +14,7 @@ export type { StandaloneWorker, StandaloneWorkerOptions } from './worker/standal
 export type { WorkerOptions } from './worker/worker.js';
 export type { TaskContext, TaskHandler } from './worker/handler.js';
 
-export { BatonError, NonRetryableError, isBatonError } from './core/errors.js';
+export { BatonError, NonRetryableError, isBatonError, isStoreUnavailable } from './core/errors.js';
 export type { ErrorCode, TaskError } from './core/errors.js';
 export {
   TASK_STATES,

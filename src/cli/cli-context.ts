@@ -72,12 +72,16 @@ export function storeUrl(options: StoreOption): string {
   return options.store ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_STORE_PATH);
 }
 
-/** Opens the store, runs `fn`, and closes the store whatever happens. */
+/**
+ * Opens the store, runs `fn`, and closes the store whatever happens. Errors no call hears of
+ * (a pooled connection or the LISTEN link lost) go to `onError`, by default to stderr.
+ */
 export async function withStore<T>(
   options: StoreOption,
   fn: (store: Store) => Promise<T>,
+  onError: (error: unknown) => void = reportStoreError,
 ): Promise<T> {
-  const store = await openStore(storeUrl(options));
+  const store = await openStore(storeUrl(options), { onError });
   try {
     return await fn(store);
   } finally {
@@ -114,4 +118,9 @@ export function printJson(value: unknown): void {
 
 export function println(line = ''): void {
   writeStdout(`${line}\n`);
+}
+
+/** A store error no call heard of, on stderr: the command goes on (the store reconnects). */
+export function reportStoreError(error: unknown): void {
+  process.stderr.write(`baton: store: ${error instanceof Error ? error.message : String(error)}\n`);
 }

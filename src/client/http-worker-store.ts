@@ -91,9 +91,9 @@ export class HttpWorkerStore implements WorkerStore {
     return this.#transports[this.#current]!;
   }
 
-  /** After a failed exchange: the next server, if there is another. */
+  /** After a failed exchange or a gateway error: the next server, if there is another. */
   #failOver(error: unknown): void {
-    if (!isBatonError(error)) this.#current = (this.#current + 1) % this.#transports.length;
+    if (unreachable(error)) this.#current = (this.#current + 1) % this.#transports.length;
   }
 
   /** The base URL requests go to now. */
@@ -114,7 +114,16 @@ export class HttpWorkerStore implements WorkerStore {
         // worth repeating, else an outcome would be dropped and its task left running.
         this.#failOver(error);
         const waitMs = retryDelayMs(error, attempt);
-        if (waitMs === null || attempt >= this.#attempts) throw error;
+        if (waitMs === null) throw error;
+        if (attempt >= this.#attempts) {
+          // No server answered: a code the worker tells from a refusal, so it keeps the write.
+          if (!unreachable(error)) throw error;
+          throw new BatonError(
+            'STORE_UNAVAILABLE',
+            `no baton server answered ${path} after ${attempt} tries: ${String(error)}`,
+            { cause: error },
+          );
+        }
         await new Promise((r) => setTimeout(r, waitMs));
       }
     }
@@ -320,6 +329,20 @@ export class HttpWorkerStore implements WorkerStore {
     }
     if (chunk.length > 0) yield chunk;
   }
+}
+
+/** Statuses of a server (or a proxy before it) that could not do the work now. */
+const GATEWAY_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * Whether a request failed because no server could do it now (the exchange failed on the
+ * network or timed out, a 502/503/504, the server's store out of reach), not because it was
+ * refused: worth making again, here or on another server.
+ */
+function unreachable(error: unknown): boolean {
+  if (!isBatonError(error)) return true;
+  if (error.code === 'STORE_UNAVAILABLE') return true;
+  return GATEWAY_STATUSES.has(Number(error.details.status ?? 0));
 }
 
 /** How long to wait before repeating a failed request, or null when it must not be. */

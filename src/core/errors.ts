@@ -23,6 +23,11 @@ export type ErrorCode =
   | 'CAPABILITY_MISMATCH'
   | 'WORKER_NOT_ACTIVE'
   | 'STORE_CLOSED'
+  /**
+   * The store could not be reached (connection refused or reset, the server shutting down or
+   * starting, a gateway error): nothing was refused, the same call may be made again.
+   */
+  | 'STORE_UNAVAILABLE'
   | 'SCHEMA_MISMATCH'
   | 'WORKER_LOST'
   /** A live worker no longer knew of an attempt the store had running under it (given back). */
@@ -83,6 +88,11 @@ export function asError(value: unknown): Error {
 
 export function isBatonError(error: unknown, code?: ErrorCode): error is BatonError {
   return error instanceof BatonError && (code === undefined || error.code === code);
+}
+
+/** Whether a call failed because the store was out of reach (worth making again), not refused. */
+export function isStoreUnavailable(error: unknown): boolean {
+  return isBatonError(error, 'STORE_UNAVAILABLE');
 }
 
 /** A stored description of a failure: what the task record keeps as `error`. */

@@ -35,6 +35,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOO_MANY_WORKERS: 429,
   TOO_MANY_STREAMS: 429,
   STORE_CLOSED: 503,
+  STORE_UNAVAILABLE: 503,
 };
 
 /** The HTTP status of an error code; unknown codes are the server's fault (500). */

@@ -14,6 +14,11 @@ export const DEFAULT_STORE_PATH = '.baton/baton.db';
 
 export interface OpenStoreOptions {
   clock?: Clock;
+  /**
+   * Told of store errors no call hears of (PostgreSQL: an idle pooled connection lost, the
+   * LISTEN link lost and being reconnected). Default: they go unreported.
+   */
+  onError?: (error: unknown) => void;
 }
 
 export async function openStore(
@@ -34,11 +39,13 @@ export async function openStore(
   }
   const path = url.replace(/^(sqlite|file):(\/\/)?/, '');
   if (path === '') throw new BatonError('VALIDATION_FAILED', `store URL ${url} names no file`);
-  if (path === ':memory:') return new SqliteStore({ path, ...options });
+  // SQLite has no background errors (no pool, no LISTEN link): only the clock applies.
+  const sqliteOptions = options.clock === undefined ? {} : { clock: options.clock };
+  if (path === ':memory:') return new SqliteStore({ path, ...sqliteOptions });
   // On the system clock the connection gets a thread of its own (see sqlite-thread-store.ts);
   // a store on an injected clock (tests) stays on the caller's thread.
-  if (options.clock === undefined && sqliteThreadAvailable()) {
+  if (sqliteOptions.clock === undefined && sqliteThreadAvailable()) {
     return openSqliteThreadStore({ path: resolve(path) });
   }
-  return new SqliteStore({ path: resolve(path), ...options });
+  return new SqliteStore({ path: resolve(path), ...sqliteOptions });
 }

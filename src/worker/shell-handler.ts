@@ -6,9 +6,11 @@
  * process it started, so the group gets SIGTERM and, after a grace period, SIGKILL. A bad
  * protocol line (invalid JSON, a checkpoint over the size limit) fails nothing: it is reported
  * through `onWarning` and the command runs on. Protocol writes are applied in the order the
- * lines arrive, and the attempt settles only after all of them are durable. Every other line
- * goes to the task's log in the store (`ctx.log`), group-committed without waiting for the
- * one before, and is durable too when the attempt settles.
+ * lines arrive, and the attempt settles only after all of them are durable; none is dropped
+ * while the store is out of reach (the worker retries them, and the command's output is
+ * paused while too many wait: shell-writes.ts). Every other line goes to the task's log in
+ * the store (`ctx.log`), group-committed without waiting for the one before, and is durable
+ * too when the attempt settles.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import type { JsonValue } from '../core/json.js';
 import type { CheckpointRecord, TaskRecord } from '../store/types.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import { inheritedEnv, passEnvListSchema } from './shell-env.js';
+import { ShellWrites } from './shell-writes.js';
 
 export interface ShellHandlerOptions {
   /**
@@ -111,30 +114,19 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
     children.add(child);
     if (child.pid !== undefined) options.onSpawn?.(task, child.pid);
 
-    let writes: Promise<void> = Promise.resolve();
     let lastProgress = ctx.lastCheckpoint?.progress ?? 0;
     let taskOutput: JsonValue | null = null;
     const stdoutTail = new Tail();
     const stderrTail = new Tail();
     const warn = (message: string): void => options.onWarning?.(task, message);
-    const apply = (step: () => Promise<unknown>): void => {
-      writes = writes.then(step).then(
-        () => undefined,
-        (error: unknown) => {
-          if (!ctx.signal.aborted) warn(error instanceof Error ? error.message : String(error));
-        },
-      );
-    };
-
-    // Log writes are not chained like protocol writes (that would cost a commit per line);
-    // the batcher keeps their order. Only their settling is chained, to await them all.
-    let logged: Promise<void> = Promise.resolve();
+    // Protocol writes in the order printed, log lines group-committed; the command's output
+    // is paused while too many writes wait for the store (an outage): see shell-writes.ts.
+    const writes = new ShellWrites([child.stdout, child.stderr], (error) => {
+      if (!ctx.signal.aborted) warn(error instanceof Error ? error.message : String(error));
+    });
     const output = (stream: 'stdout' | 'stderr', line: string): void => {
       options.onOutput?.(task, stream, line);
-      const write = ctx.log(line, stream).catch((error: unknown) => {
-        if (!ctx.signal.aborted) warn(error instanceof Error ? error.message : String(error));
-      });
-      logged = logged.then(() => write);
+      writes.log(ctx.log(line, stream));
     };
 
     readLines(child, 'stdout', maxLineBytes, warn, (line) => {
@@ -147,7 +139,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
           return;
         }
         lastProgress = value;
-        apply(() => ctx.progress(value));
+        writes.progress(value, (newest) => ctx.progress(newest));
       } else if (line.startsWith('::output::')) {
         try {
           taskOutput = JSON.parse(line.slice('::output::'.length)) as JsonValue;
@@ -164,7 +156,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
           return;
         }
         const progress = lastProgress;
-        apply(() => ctx.checkpoint(state, progress));
+        writes.apply(() => ctx.checkpoint(state, progress));
       } else {
         stdoutTail.push(line);
         output('stdout', line);
@@ -190,8 +182,7 @@ export function createShellHandler(options: ShellHandlerOptions = {}): ShellHand
           child.once('close', (code, signal) => resolve({ code, signal }));
         },
       );
-      await writes;
-      await logged;
+      await writes.settled();
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (exit.code === 0) {
         return { exitCode: 0, stdoutTail: stdoutTail.text(), output: taskOutput };

@@ -24,6 +24,7 @@ import { WriteBatcher } from './write-batcher.js';
 import { Tracer } from '../observability/tracing.js';
 import { BatonError } from '../core/errors.js';
 import { giveBack } from './give-back.js';
+import { retryWhileUnavailable } from './store-retry.js';
 
 /** How stale the heartbeat thread's list of held leases may be (ms). */
 const HELD_SYNC_MS = 100;
@@ -119,6 +120,7 @@ export class Worker {
     this.#crashPoint = options.crashPoint;
     this.#batcher = new WriteBatcher(deps.store, {
       maxInFlight: deps.store.pacing?.parallelWrites ?? 1,
+      onUnavailable: (error) => deps.onError(error),
     });
     this.#verdicts = new HeartbeatVerdicts({
       heldEpoch: (taskId) => this.#held.get(taskId)?.task.epoch,
@@ -315,10 +317,8 @@ export class Worker {
     for (const held of queued) this.#held.delete(held.task.id);
     this.#heldChanged();
     try {
-      await release(
-        this.id,
-        queued.map((h) => ({ taskId: h.task.id, epoch: h.task.epoch })),
-      );
+      const refs = queued.map((h) => ({ taskId: h.task.id, epoch: h.task.epoch }));
+      await this.#untilLanded(() => release(this.id, refs));
     } catch (error) {
       // Not handed back (the store is out of reach): they are still ours, so they run here.
       this.#deps.onError(error);
@@ -387,6 +387,11 @@ export class Worker {
     }
   }
 
+  /** Makes a write of the worker's own again while the store is out of reach (store-retry.ts). */
+  #untilLanded<T>(write: () => Promise<T>): Promise<T> {
+    return retryWhileUnavailable(write, { onUnavailable: (error) => this.#deps.onError(error) });
+  }
+
   /** Aborts the attempt of a held task (cancelled, lease lost, shutdown). */
   abort(taskId: string, kind: AbortKind, message: string): boolean {
     const held = this.#held.get(taskId);
@@ -440,7 +445,7 @@ export class Worker {
     this.#unsubscribeWake();
     // Queued tasks still start as slots free while draining; shutdown drops them (below).
     if (graceful) {
-      await store.setWorkerState(this.id, 'draining');
+      await this.#untilLanded(() => store.setWorkerState(this.id, 'draining'));
       this.#deps.bus.emit('worker:draining', { workerId: this.id });
       // A claim in flight may still hand us tasks: they are held like the others.
       await this.#pumped;
@@ -456,8 +461,8 @@ export class Worker {
     this.#started = false;
     await this.#heartbeats?.stop();
     this.#heartbeats = null;
-    if (!graceful) await store.releaseWorker(this.id, 'worker stopped');
-    await store.setWorkerState(this.id, 'stopped');
+    if (!graceful) await this.#untilLanded(() => store.releaseWorker(this.id, 'worker stopped'));
+    await this.#untilLanded(() => store.setWorkerState(this.id, 'stopped'));
     this.#deps.bus.emit('worker:stopped', { workerId: this.id });
   }
 }

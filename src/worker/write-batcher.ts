@@ -7,6 +7,10 @@
  * than one flush may be in flight: a new one starts when writes arrive, without waiting for
  * the commit of the last. Writes about one task still commit in the order they were made: a
  * write whose task has a write in a flush still in flight waits for that flush to finish.
+ *
+ * A flush that fails because the store is out of reach (STORE_UNAVAILABLE) is made again with
+ * backoff until it lands or is refused (see store-retry.ts): an outcome, checkpoint or
+ * progress is never dropped for an outage.
  */
 import type {
   CheckpointOutcome,
@@ -19,6 +23,7 @@ import type {
   WorkerStore,
   WriteOutcome,
 } from '../store/store.js';
+import { retryWhileUnavailable, type RetryOptions } from './store-retry.js';
 
 interface Pending<I, O> {
   item: I;
@@ -28,7 +33,10 @@ interface Pending<I, O> {
 
 class Lane<I extends LeaseRef, O> {
   #queue: Pending<I, O>[] = [];
-  constructor(readonly write: (items: I[]) => Promise<O[]>) {}
+  constructor(
+    readonly write: (items: I[]) => Promise<O[]>,
+    readonly retry: RetryOptions,
+  ) {}
 
   push(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => this.#queue.push({ item, resolve, reject }));
@@ -55,7 +63,11 @@ class Lane<I extends LeaseRef, O> {
   async #flush(batch: Pending<I, O>[]): Promise<void> {
     if (batch.length === 0) return;
     try {
-      const outs = await this.write(batch.map((p) => p.item));
+      // The store out of reach: the same batch is made again until it lands or is refused,
+      // its tasks' later writes held back meanwhile (they wait for this flush), so the order
+      // of each task's writes holds through an outage.
+      const items = batch.map((p) => p.item);
+      const outs = await retryWhileUnavailable(() => this.write(items), this.retry);
       batch.forEach((p, i) => p.resolve(outs[i]!));
     } catch (error) {
       for (const p of batch) p.reject(error);
@@ -71,6 +83,8 @@ interface Batch {
 export interface WriteBatcherOptions {
   /** Flushes in flight at once. Default 1 (each flush waits for the last one's commit). */
   maxInFlight?: number;
+  /** Told of each try of a flush that failed because the store was out of reach. */
+  onUnavailable?: (error: unknown, attempt: number) => void;
 }
 
 export class WriteBatcher {
@@ -89,11 +103,14 @@ export class WriteBatcher {
   #idleWaiters: (() => void)[] = [];
 
   constructor(store: WorkerStore, options: WriteBatcherOptions = {}) {
-    this.#complete = new Lane((items) => store.complete(items));
-    this.#fail = new Lane((items) => store.fail(items));
-    this.#checkpoint = new Lane((items) => store.checkpoint(items));
-    this.#progress = new Lane((items) => store.progress(items));
-    this.#logs = new Lane((items) => store.appendLogs(items));
+    const retry: RetryOptions = options.onUnavailable
+      ? { onUnavailable: options.onUnavailable }
+      : {};
+    this.#complete = new Lane((items) => store.complete(items), retry);
+    this.#fail = new Lane((items) => store.fail(items), retry);
+    this.#checkpoint = new Lane((items) => store.checkpoint(items), retry);
+    this.#progress = new Lane((items) => store.progress(items), retry);
+    this.#logs = new Lane((items) => store.appendLogs(items), retry);
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
 

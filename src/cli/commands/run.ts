@@ -75,6 +75,9 @@ async function runCommand(file: string, flags: RunFlags): Promise<void> {
 
   await withStore(flags, async (store) => {
     const orch = new Orchestrator({ store, maxConcurrentTasks: concurrency, checkpointsToKeep });
+    // What the engine could not do on its own (a store out of reach, a sweep that failed):
+    // on stderr, so that --json output stays clean. The run goes on.
+    orch.on('engine:error', ({ error }) => reportEngineError(error));
     const resuming = flags.resume === true || resumeStep !== undefined;
     const name = loaded.workflow.name;
     // Found by name, not by path: a run resumes from any checkout on the same store.
@@ -133,4 +136,8 @@ async function submitFresh(
   const spec = toRunSpec(loaded.workflow, { path, cwd: dirname(path), hash: loaded.hash });
   const { run } = await orch.submitRun(spec);
   return run.id;
+}
+
+function reportEngineError(error: unknown): void {
+  process.stderr.write(`baton run: ${error instanceof Error ? error.message : String(error)}\n`);
 }

@@ -87,13 +87,15 @@ export function registerServe(program: Command): void {
       '--routing',
     );
     const tls = tlsOf(flags);
-    const store = await openStore(storeUrl(flags));
+    // JSON lines on stderr (pretty on a terminal), never task payloads.
+    const logger = createLogger({ base: { service: 'baton-serve' } });
+    const store = await openStore(storeUrl(flags), {
+      onError: (error) => logger.error({ err: error }, 'store connection error'),
+    });
     const orchestrator = new Orchestrator({
       store,
       ...(workerTimeoutMs !== undefined && { workerTimeoutMs }),
     });
-    // JSON lines on stderr (pretty on a terminal), never task payloads.
-    const logger = createLogger({ base: { service: 'baton-serve' } });
     logLifecycle(orchestrator, logger);
     const router =
       routing === 'off'

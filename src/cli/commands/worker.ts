@@ -111,7 +111,9 @@ export function registerWorker(program: Command): void {
           : parseOption(intOption(100, 3_600_000), flags.workerTimeoutMs, '--worker-timeout-ms');
       const crashAt = process.env.BATON_CRASH_AT;
       await runLocalWorker({
-        store: await openStore(store),
+        store: await openStore(store, {
+          onError: (error) => logger.error({ err: error }, 'store connection error'),
+        }),
         capabilities,
         concurrency,
         log,

@@ -61,7 +61,8 @@ const STALE_PLAN = '0A000';
  * prepared statements, is dropped.
  */
 const RETRY_AT_ONCE = new Set(['40001', '40P01', STALE_PLAN]);
-const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']); // shutdown, starting, too many
+/** Admin or crash shutdown, the server starting, too many connections. */
+const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']);
 
 const prepared = new Map<string, string | null>();
 
@@ -111,9 +112,11 @@ export class Db {
     this.pool.on('error', (error) => options.onError(error));
     // A new connection's first bytes can carry both its ready signal and its end (a server
     // shutting down as it let it in): the pool hands the client out on the first, and the
-    // second is read before the taker's listener is attached. This one keeps that error from
-    // going unheard; the taker's first query then fails as a lost connection and is retried.
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    // second is read before the taker's listener is attached. This listener keeps that error
+    // from being thrown as an uncaught exception; it is not reported, because the taker's
+    // first query then fails as a lost connection and that failure is what is retried (and,
+    // past the retry window, thrown as STORE_UNAVAILABLE).
+    this.pool.on('connect', (client) => client.on('error', ignoreTakerError));
   }
 
   get closed(): boolean {
@@ -216,13 +219,25 @@ export class Db {
         ambiguous = ambiguous || error instanceof AmbiguousCommit;
         if (this.#closed) throw new BatonError('STORE_CLOSED', 'the PostgreSQL store is closed');
         if (isRetryableAtOnce(cause) && attempt < 20) continue;
-        if (!isConnectionError(cause) || Date.now() >= deadline) {
-          throw asError(cause);
+        if (!isConnectionError(cause)) throw asError(cause);
+        if (Date.now() >= deadline) {
+          // Out of reach for the whole window: a code the caller can tell from a refusal (a
+          // worker keeps its write and makes it again; the server answers 503).
+          throw new BatonError(
+            'STORE_UNAVAILABLE',
+            `PostgreSQL unreachable for ${this.#options.retryWindowMs} ms: ${asError(cause).message}`,
+            { cause, details: { ambiguous } },
+          );
         }
         await sleep(backoffMs(attempt));
       }
     }
   }
+}
+
+/** See the pool's 'connect' listener: the taker hears of the same failure from its query. */
+function ignoreTakerError(): void {
+  // Deliberately empty (documented at its one use).
 }
 
 /** The connection broke while a commit was in flight: the work may or may not have landed. */

@@ -8,7 +8,10 @@ import type { Store } from '../store.js';
 import { PostgresStore } from './postgres-store.js';
 
 /** `clock` is not used: PostgreSQL's clock judges every time of this store. */
-export function openPostgresStore(url: string, _options: { clock?: Clock } = {}): Promise<Store> {
+export function openPostgresStore(
+  url: string,
+  options: { clock?: Clock; onError?: (error: unknown) => void } = {},
+): Promise<Store> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -19,5 +22,9 @@ export function openPostgresStore(url: string, _options: { clock?: Clock } = {})
   }
   const schema = parsed.searchParams.get('schema');
   parsed.searchParams.delete('schema');
-  return PostgresStore.open({ url: parsed.toString(), ...(schema !== null && { schema }) });
+  return PostgresStore.open({
+    url: parsed.toString(),
+    ...(schema !== null && { schema }),
+    ...(options.onError && { onError: options.onError }),
+  });
 }

@@ -47,7 +47,7 @@ export class WakeListenerConnection {
     clearTimeout(this.#retryTimer);
     const client = this.#client;
     this.#client = null;
-    if (client) await client.end().catch(() => undefined);
+    if (client) await client.end().catch(this.#onError);
   }
 
   async #connect(): Promise<void> {
@@ -62,7 +62,9 @@ export class WakeListenerConnection {
       if (reconnecting) return;
       reconnecting = true;
       if (this.#client === client) this.#client = null;
-      void client.end().catch(() => undefined);
+      // The link is already broken and its error reported (or it ended by itself): what
+      // ending it says now is the same failure again.
+      void client.end().catch(ignoreSecondReport);
       if (error !== undefined) this.#onError(error);
       this.#scheduleReconnect();
     };
@@ -102,4 +104,9 @@ export class WakeListenerConnection {
       }
     }
   }
+}
+
+/** See `lost` in #connect: a second report of a failure already reported. */
+function ignoreSecondReport(): void {
+  // Deliberately empty (documented at its one use).
 }

@@ -210,6 +210,7 @@ function safeParse(text: string): JsonValue {
   try {
     return JSON.parse(text) as JsonValue;
   } catch {
+    // Not swallowed: the raw text is kept, its checksum fails, and recovery reports it.
     return { unparseable: text };
   }
 }

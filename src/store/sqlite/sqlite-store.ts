@@ -109,7 +109,7 @@ export class SqliteStore implements Store {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).immediate());
     } catch (error) {
-      return Promise.reject(asError(error));
+      return Promise.reject(unavailableIfBusy(error));
     }
   }
 
@@ -135,7 +135,7 @@ export class SqliteStore implements Store {
       this.#open();
       return Promise.resolve(this.#ctx.db.transaction(() => fn(this.#ctx)).deferred());
     } catch (error) {
-      return Promise.reject(asError(error));
+      return Promise.reject(unavailableIfBusy(error));
     }
   }
 
@@ -333,4 +333,19 @@ export class SqliteStore implements Store {
   fireSchedule(firing: ScheduleFiring): Promise<FiredTicks | null> {
     return this.#write((ctx) => schedules.fireSchedule(ctx, firing));
   }
+}
+
+/**
+ * Another process held the file's lock past the busy timeout: nothing was refused and the
+ * same call may be made again (a worker keeps its write and retries it), so it is reported as
+ * STORE_UNAVAILABLE rather than as a failure of the call.
+ */
+function unavailableIfBusy(error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new BatonError('STORE_UNAVAILABLE', `SQLite file is locked: ${asError(error).message}`, {
+      cause: error,
+    });
+  }
+  return asError(error);
 }

@@ -70,7 +70,8 @@ function runGroup(store: SqliteStore, group: Call[]): Promise<unknown>[] {
       });
       return results;
     } catch {
-      // Run one by one below.
+      // Not lost: the group rolled back, and each call runs again alone below, where its own
+      // error (if it fails again) is the one its caller gets.
     }
   }
   return group.map((call) => invoke(store, call));
