@@ -5,7 +5,7 @@
  * names its lease (`taskId` + `epoch`) and a write whose lease is stale is reported, never
  * silently dropped. Time comes from the store's own clock (`now()`).
  */
-import type { TaskError } from '../core/errors.js';
+import { BatonError, type TaskError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { BackoffPolicy } from '../core/retry.js';
 import type { TaskState } from '../core/states.js';
@@ -239,6 +239,29 @@ export interface Recovery {
   checkpointSeq: number | null;
 }
 
+export interface RecoverOptions {
+  /**
+   * A store instant (ms, the store's own clock) before which no silence counts: the sweeper
+   * could not observe the store until then. Default: none.
+   */
+  silentSince?: number;
+  /**
+   * A wall-clock instant (`Date.now()` ms on this host) after which the call must not judge:
+   * if its work could not start by then (the store was out of reach or busy, so heartbeats may
+   * have queued as long), it changes nothing and fails with STORE_UNAVAILABLE. Default: none.
+   */
+  judgeBy?: number;
+}
+
+/** Refuses to judge once `judgeBy` has passed (see RecoverOptions). */
+export function checkJudgeBy(options: RecoverOptions): void {
+  if (options.judgeBy === undefined || Date.now() <= options.judgeBy) return;
+  throw new BatonError(
+    'STORE_UNAVAILABLE',
+    `the sweep was stalled ${Date.now() - options.judgeBy} ms past its deadline; no worker judged`,
+  );
+}
+
 export interface RecoverResult {
   lostWorkers: string[];
   recoveries: Recovery[];
@@ -359,8 +382,13 @@ export interface Store extends ScheduleStore {
    */
   signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult>;
 
-  /** Marks workers silent for longer than `workerTimeoutMs` lost and recovers their tasks. */
-  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult>;
+  /**
+   * Marks workers silent for longer than `workerTimeoutMs` lost and recovers their tasks.
+   * Silence is counted from the latest of the worker's last heartbeat, `options.silentSince`
+   * (a sweeper back from an outage or a stall) and, on PostgreSQL, the server's last start:
+   * a worker is judged only on time during which its heartbeats could have landed.
+   */
+  recoverExpired(workerTimeoutMs: number, options?: RecoverOptions): Promise<RecoverResult>;
   /** Marks one worker lost now and recovers its tasks (`handleWorkerDisconnect`). */
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult>;
   /**

@@ -31,6 +31,7 @@ import type {
   OperatorChange,
   PinRequest,
   ProgressUpdate,
+  RecoverOptions,
   RecoverResult,
   Recovery,
   RunFilter,
@@ -43,6 +44,7 @@ import type {
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
+import { checkJudgeBy } from '../store.js';
 import type {
   EventRecord,
   LogRecord,
@@ -233,8 +235,11 @@ export class PostgresStore implements Store {
   signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult> {
     return this.#tx((sql) => waits.signal(sql, runId, name, data));
   }
-  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
-    return this.#tx((sql) => workers.recoverExpired(sql, workerTimeoutMs));
+  recoverExpired(workerTimeoutMs: number, options: RecoverOptions = {}): Promise<RecoverResult> {
+    return this.#tx((sql) => {
+      checkJudgeBy(options);
+      return workers.recoverExpired(sql, workerTimeoutMs, options.silentSince);
+    });
   }
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     return this.#tx((sql) => workers.releaseWorker(sql, workerId, reason));

@@ -124,12 +124,24 @@ export async function heartbeat(
 /**
  * Marks silent workers lost and recovers every held task without a live holder; also finishes
  * the dependent recounts that completions marked and did not get to (recountMarked).
+ *
+ * Silence counts only from when heartbeats could land: never from before the server's last
+ * start (a restart or crash recovery cut every worker off, and the first sweep after it must
+ * not take their missed beats for deaths), nor from before `silentSince` (the sweeper's own
+ * view of the store came back then).
  */
-export async function recoverExpired(sql: Sql, workerTimeoutMs: number): Promise<RecoverResult> {
+export async function recoverExpired(
+  sql: Sql,
+  workerTimeoutMs: number,
+  silentSince = 0,
+): Promise<RecoverResult> {
   const lost = await sql.rows<{ id: string }>(
     `UPDATE workers SET state = 'lost'
-     WHERE state IN ('active', 'draining') AND last_heartbeat_at < (SELECT now_ms()) - $1 RETURNING id`,
-    [workerTimeoutMs],
+     WHERE state IN ('active', 'draining')
+       AND greatest(last_heartbeat_at, $2::bigint,
+         (extract(epoch FROM pg_postmaster_start_time()) * 1000)::bigint) < (SELECT now_ms()) - $1
+     RETURNING id`,
+    [workerTimeoutMs, silentSince],
   );
   await logEvents(
     sql,

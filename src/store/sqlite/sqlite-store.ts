@@ -24,6 +24,7 @@ import type {
   OperatorChange,
   PinRequest,
   ProgressUpdate,
+  RecoverOptions,
   RecoverResult,
   Recovery,
   RunFilter,
@@ -35,6 +36,7 @@ import type {
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
+import { checkJudgeBy } from '../store.js';
 import type {
   EventRecord,
   LogRecord,
@@ -46,6 +48,7 @@ import type {
 } from '../types.js';
 import type { Ctx } from './context.js';
 import { openDatabase, Statements } from './db.js';
+import { LivenessFile } from './liveness.js';
 import * as lease from './lease-writes.js';
 import * as logs from './logs.js';
 import * as operator from './operator-writes.js';
@@ -85,11 +88,15 @@ export class SqliteStore implements Store {
   readonly #ctx: Ctx;
   #closed = false;
   #grouped = false;
+  /** Where heartbeats go (see liveness.ts); null for `:memory:`, whose beats stay inside. */
+  readonly #live: LivenessFile | null;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
-    const db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs ?? 10_000 });
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    const db = openDatabase(options.path, { busyTimeoutMs });
     this.#ctx = { db, sql: new Statements(db), clock: options.clock ?? systemClock };
+    this.#live = LivenessFile.open(options.path, busyTimeoutMs);
   }
 
   /** The durability settings of this store's connection, as SQLite reports them. */
@@ -156,6 +163,7 @@ export class SqliteStore implements Store {
     if (!this.#closed) {
       this.#closed = true;
       this.#ctx.db.close();
+      this.#live?.close();
     }
     return Promise.resolve();
   }
@@ -170,7 +178,17 @@ export class SqliteStore implements Store {
     return this.#write((ctx) => workers.setWorkerState(ctx, workerId, state));
   }
   heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
-    return this.#write((ctx) => workers.heartbeat(ctx, workerId, held));
+    const live = this.#live;
+    if (live === null) return this.#write((ctx) => workers.heartbeat(ctx, workerId, held));
+    // The sign of life first, in the liveness file (no wait behind the database's writers);
+    // then the lease check, a read. A worker found lost meanwhile registers again.
+    try {
+      this.#open();
+      live.beat(workerId, this.#ctx.clock.now());
+    } catch (error) {
+      return Promise.reject(unavailableIfBusy(error));
+    }
+    return this.#read((ctx) => workers.heartbeat(ctx, workerId, held, true));
   }
   claim(request: ClaimRequest): Promise<TaskRecord[]> {
     return this.#write((ctx) => lease.claim(ctx, request));
@@ -214,8 +232,19 @@ export class SqliteStore implements Store {
   signal(runId: string, name: string, data: JsonValue | null): Promise<SignalResult> {
     return this.#write((ctx) => waits.signal(ctx, runId, name, data));
   }
-  recoverExpired(workerTimeoutMs: number): Promise<RecoverResult> {
-    return this.#write((ctx) => workers.recoverExpired(ctx, workerTimeoutMs));
+  recoverExpired(workerTimeoutMs: number, options: RecoverOptions = {}): Promise<RecoverResult> {
+    // Read before the judging transaction: a beat that lands after this read comes from a
+    // worker that was silent for the whole timeout before it, which is what the rule judges.
+    let beats: ReadonlyMap<string, number>;
+    try {
+      beats = this.#live?.beats() ?? new Map<string, number>();
+    } catch (error) {
+      return Promise.reject(unavailableIfBusy(error));
+    }
+    return this.#write((ctx) => {
+      checkJudgeBy(options);
+      return workers.recoverExpired(ctx, workerTimeoutMs, options.silentSince ?? 0, beats);
+    });
   }
   releaseWorker(workerId: string, reason: string): Promise<RecoverResult> {
     return this.#write((ctx) => workers.releaseWorker(ctx, workerId, reason));
@@ -263,11 +292,21 @@ export class SqliteStore implements Store {
   listRuns(filter: RunFilter): ReturnType<Store['listRuns']> {
     return this.#read((ctx) => reads.listRuns(ctx, filter));
   }
-  getWorker(workerId: string): ReturnType<Store['getWorker']> {
-    return this.#read((ctx) => reads.getWorker(ctx, workerId));
+  async getWorker(workerId: string): ReturnType<Store['getWorker']> {
+    const worker = await this.#read((ctx) => reads.getWorker(ctx, workerId));
+    return worker && this.#withBeat(worker, this.#live?.beatOf(workerId));
   }
-  listWorkers(): ReturnType<Store['listWorkers']> {
-    return this.#read((ctx) => reads.listWorkers(ctx));
+  async listWorkers(): ReturnType<Store['listWorkers']> {
+    const list = await this.#read((ctx) => reads.listWorkers(ctx));
+    const beats = this.#live?.beats();
+    return beats ? list.map((w) => this.#withBeat(w, beats.get(w.id))) : list;
+  }
+
+  /** A worker's last sign of life is the later of its registration and its last beat. */
+  #withBeat(worker: WorkerRecord, beat: number | undefined): WorkerRecord {
+    return beat !== undefined && beat > worker.lastHeartbeatAt
+      ? { ...worker, lastHeartbeatAt: beat }
+      : worker;
   }
   listEvents(filter: EventFilter): ReturnType<Store['listEvents']> {
     return this.#read((ctx) => reads.listEvents(ctx, filter));

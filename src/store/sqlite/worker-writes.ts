@@ -78,14 +78,26 @@ export function setWorkerState(ctx: Ctx, workerId: string, state: WorkerState): 
   if (changed > 0) logEvent(ctx, now, { type: `worker:${state}`, workerId });
 }
 
-export function heartbeat(ctx: Ctx, workerId: string, held: LeaseRef[]): HeartbeatResult {
-  const now = ctx.clock.now();
-  const alive = ctx.sql
-    .get(
-      `UPDATE workers SET last_heartbeat_at = ? WHERE id = ? AND state IN ('active', 'draining')
-       RETURNING state`,
-    )
-    .get(now, workerId) as { state: WorkerState } | undefined;
+/**
+ * The lease check of a heartbeat, and its sign of life unless `beatElsewhere` (the store keeps
+ * beats in its liveness file, see liveness.ts: then this is a read only, never a writer that
+ * waits for the database's lock).
+ */
+export function heartbeat(
+  ctx: Ctx,
+  workerId: string,
+  held: LeaseRef[],
+  beatElsewhere = false,
+): HeartbeatResult {
+  const alive = (
+    beatElsewhere
+      ? ctx.sql.get(`SELECT state FROM workers WHERE id = ? AND state IN ('active', 'draining')`)
+      : ctx.sql.get(
+          `UPDATE workers SET last_heartbeat_at = ? WHERE id = ? AND state IN ('active', 'draining')
+           RETURNING state`,
+        )
+  ).get(...(beatElsewhere ? [workerId] : [ctx.clock.now(), workerId])) as
+    { state: WorkerState } | undefined;
   if (!alive) {
     const row = ctx.sql.get('SELECT state FROM workers WHERE id = ?').get(workerId) as
       { state: WorkerState } | undefined;
@@ -99,14 +111,30 @@ export function heartbeat(ctx: Ctx, workerId: string, held: LeaseRef[]): Heartbe
   return { lost, workerState: alive.state, unnamed };
 }
 
-export function recoverExpired(ctx: Ctx, workerTimeoutMs: number): RecoverResult {
+/**
+ * Marks silent workers lost and recovers every held task without a live holder. A worker's
+ * last sign of life is the later of its registration (or in-database beat) and its beat in the
+ * liveness file (`beats`); silence never counts from before `silentSince` (the sweeper's view
+ * of the store came back then).
+ */
+export function recoverExpired(
+  ctx: Ctx,
+  workerTimeoutMs: number,
+  silentSince: number,
+  beats: ReadonlyMap<string, number>,
+): RecoverResult {
   const now = ctx.clock.now();
-  const lost = ctx.sql
-    .get(
-      `UPDATE workers SET state = 'lost'
-       WHERE state IN ('active', 'draining') AND last_heartbeat_at < ? RETURNING id`,
-    )
-    .all(now - workerTimeoutMs) as { id: string }[];
+  const cutoff = now - workerTimeoutMs;
+  const live = ctx.sql
+    .get(`SELECT id, last_heartbeat_at FROM workers WHERE state IN ('active', 'draining')`)
+    .all() as { id: string; last_heartbeat_at: number }[];
+  const silent = live.filter(
+    (w) => Math.max(w.last_heartbeat_at, beats.get(w.id) ?? 0, silentSince) < cutoff,
+  );
+  const markLost = ctx.sql.get(
+    `UPDATE workers SET state = 'lost' WHERE id = ? AND state IN ('active', 'draining')`,
+  );
+  const lost = silent.filter((w) => markLost.run(w.id).changes > 0);
   for (const { id } of lost) {
     logEvent(ctx, now, { type: 'worker:lost', workerId: id, reason: 'heartbeat timeout' });
   }
