@@ -21,6 +21,12 @@ export interface PgServer {
   /** Stops the server (its files stay, `start()` brings it back). */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Crashes the server: an immediate shutdown (SIGQUIT to the postmaster, what `pg_ctl stop
+   * -m immediate` sends), so no checkpoint is written and the next `start()` runs crash
+   * recovery from the WAL. Resolves once every server process is gone.
+   */
+  crash(): Promise<void>;
   /** Stops the server if it runs and removes its files. */
   destroy(): Promise<void>;
 }
@@ -182,6 +188,16 @@ export async function startPgServer(options: PgServerOptions = {}): Promise<PgSe
     url: `postgres://baton:${password}@127.0.0.1:${port}/postgres`,
     stop,
     start,
+    async crash() {
+      // An immediate shutdown (SIGQUIT): the postmaster exits once its children have, and the
+      // next start runs crash recovery.
+      const child = server;
+      if (!child) return;
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGQUIT');
+      });
+    },
     destroy,
   };
 }

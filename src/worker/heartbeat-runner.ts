@@ -75,10 +75,18 @@ function threadHeartbeats(
   const thread = new Thread(entry, { workerData: data, execArgv: threadExecArgv() });
   // The thread must not keep a process alive on its own.
   thread.unref();
+  // Starting the thread and opening its connection can take seconds on a loaded host (longer
+  // than a worker timeout): until it says it beats, the event loop does.
+  let bridge: HeartbeatRunner | null = loopHeartbeats(deps);
+  const endBridge = (): void => {
+    void bridge?.stop();
+    bridge = null;
+  };
   let stopped: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   thread.on('message', (message: FromThread) => {
-    if (message.type === 'result') {
+    if (message.type === 'ready') endBridge();
+    else if (message.type === 'result') {
       deps.onResult(
         {
           lost: message.lost,
@@ -97,6 +105,7 @@ function threadHeartbeats(
   return {
     setHeld: (refs, generation) => send({ type: 'held', refs, generation }),
     async stop() {
+      endBridge();
       send({ type: 'stop' });
       await done;
     },

@@ -29,7 +29,12 @@ export type FromThread =
       unnamed?: TaskRecord[];
     }
   | { type: 'error'; message: string }
+  /** The thread has its store open and beats from now on (the first beat is under way). */
+  | { type: 'ready' }
   | { type: 'stopped' };
+
+/** How often the same failure of the beats is reported again (ms). */
+const REPORT_EVERY_MS = 5000;
 
 interface HeartbeatModule {
   openHeartbeatStore(spec: unknown): Promise<HeartbeatStore>;
@@ -44,6 +49,8 @@ async function main(): Promise<void> {
   let held: LeaseRef[] = [];
   let generation = 0;
   let busy = false;
+  let lastReported = '';
+  let lastReportedAt = 0;
   const beat = async (): Promise<void> => {
     if (busy) return;
     busy = true;
@@ -61,12 +68,21 @@ async function main(): Promise<void> {
         generation: sentGeneration,
       } satisfies FromThread);
     } catch (error) {
-      port.postMessage({ type: 'error', message: String(error) } satisfies FromThread);
+      // While the store is out of reach every beat fails: say so once, then every few seconds.
+      const message = String(error);
+      const now = Date.now();
+      if (message !== lastReported || now - lastReportedAt >= REPORT_EVERY_MS) {
+        lastReported = message;
+        lastReportedAt = now;
+        port.postMessage({ type: 'error', message } satisfies FromThread);
+      }
     } finally {
       busy = false;
     }
   };
   const timer = setInterval(() => void beat(), data.intervalMs);
+  port.postMessage({ type: 'ready' } satisfies FromThread);
+  void beat();
   port.on('message', (message: ToThread) => {
     if (message.type === 'held') {
       held = message.refs;

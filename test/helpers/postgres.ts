@@ -31,6 +31,20 @@ export interface TestPostgres {
   restart(between?: () => Promise<void>): Promise<void>;
   /** Whether restart() is possible (false with BATON_TEST_PG_URL). */
   canRestart: boolean;
+  /**
+   * Crashes the server (an immediate shutdown: no checkpoint, crash recovery on the next
+   * start), runs `between`, and starts it again. Embedded only.
+   */
+  crashAndRestart(between?: () => Promise<void>): Promise<void>;
+}
+
+export interface UsePostgresOptions {
+  /**
+   * fsync on, as in production (the tests of faults need it: a crash must find on disk what
+   * was committed). Default false: the other tests go faster with fsync off on a shared
+   * machine.
+   */
+  durable?: boolean;
 }
 
 function withDatabase(url: string, database: string): string {
@@ -50,7 +64,7 @@ async function adminQuery(url: string, text: string): Promise<void> {
 }
 
 /** One server and one database for the calling test file. */
-export function usePostgres(): TestPostgres {
+export function usePostgres(options: UsePostgresOptions = {}): TestPostgres {
   let server: PgServer | null = null;
   let rootUrl = '';
   let seq = 0;
@@ -82,12 +96,18 @@ export function usePostgres(): TestPostgres {
       await between?.();
       await server.start();
     },
+    async crashAndRestart(between) {
+      if (!server) throw new Error('a crash needs the embedded server (BATON_TEST_PG_URL is set)');
+      await server.crash();
+      await between?.();
+      await server.start();
+    },
   };
   beforeAll(async () => {
     const external = process.env.BATON_TEST_PG_URL;
     if (external !== undefined && external !== '') rootUrl = external;
     else {
-      server = await startPgServer({ durable: false });
+      server = await startPgServer({ durable: options.durable ?? false });
       rootUrl = server.url;
     }
     await adminQuery(rootUrl, `CREATE DATABASE ${database}`);

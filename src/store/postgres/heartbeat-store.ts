@@ -9,5 +9,8 @@ export function openHeartbeatStore(spec: JsonValue): Promise<HeartbeatStore> {
   if (typeof url !== 'string' || typeof schema !== 'string') {
     return Promise.reject(new Error('heartbeat spec needs a url and a schema'));
   }
-  return PostgresStore.open({ url, schema, poolSize: 1 });
+  // No retry window: a beat that cannot land fails at once and the next beat, one interval
+  // later, tries a fresh connection. Retrying one beat with growing backoff would leave the
+  // worker silent for up to the backoff's cap after the server is back.
+  return PostgresStore.open({ url, schema, poolSize: 1, retryWindowMs: 0 });
 }
