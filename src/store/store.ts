@@ -509,6 +509,12 @@ export type WorkerStore = {
    * an idle worker claims at once instead of waiting for its next poll. Returns the unsubscribe.
    */
   onWake?(listener: () => void): () => void;
+  /**
+   * Told of running tasks a heartbeat thread found under this worker that it did not name
+   * (`HeartbeatResult.unnamed`): the worker gives them back through this store, which must
+   * know them (the HTTP client writes only about tasks it knows the holder of).
+   */
+  adoptHeld?(workerId: string, tasks: readonly TaskRecord[]): void;
 } & Pick<
   Store,
   | 'registerWorker'

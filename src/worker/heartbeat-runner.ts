@@ -11,6 +11,12 @@ import type { HeartbeatResult, LeaseRef, WorkerStore } from '../store/store.js';
 import type { FromThread, HeartbeatThreadData, ToThread } from './heartbeat-thread.js';
 
 export interface HeartbeatRunner {
+  /**
+   * Settles once beats come from where they will stay (the thread is up, or it failed and the
+   * event loop beats): a worker claims nothing before, so that a handler that blocks the event
+   * loop from its first instant cannot silence the worker.
+   */
+  readonly ready: Promise<void>;
   /** The leases held now, under the worker's `generation`th registration (sent with each beat). */
   setHeld(refs: LeaseRef[], generation: number): void;
   stop(): Promise<void>;
@@ -53,6 +59,7 @@ function loopHeartbeats(deps: HeartbeatDeps): HeartbeatRunner {
   };
   schedule();
   return {
+    ready: Promise.resolve(),
     setHeld: () => undefined,
     stop() {
       running = false;
@@ -82,11 +89,20 @@ function threadHeartbeats(
     void bridge?.stop();
     bridge = null;
   };
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   let stopped: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const done = new Promise<void>((resolve) => {
+    stopped = () => {
+      markReady();
+      resolve();
+    };
+  });
   thread.on('message', (message: FromThread) => {
-    if (message.type === 'ready') endBridge();
-    else if (message.type === 'result') {
+    if (message.type === 'ready') {
+      endBridge();
+      markReady();
+    } else if (message.type === 'result') {
       deps.onResult(
         {
           lost: message.lost,
@@ -99,10 +115,16 @@ function threadHeartbeats(
     } else if (message.type === 'error') deps.onError(new Error(message.message));
     else stopped();
   });
-  thread.on('error', deps.onError);
+  thread.on('error', (error) => {
+    // The thread is gone: the event loop beats from now on (better late than silent).
+    bridge ??= loopHeartbeats(deps);
+    markReady();
+    deps.onError(error);
+  });
   thread.on('exit', () => stopped());
   const send = (message: ToThread): void => thread.postMessage(message);
   return {
+    ready,
     setHeld: (refs, generation) => send({ type: 'held', refs, generation }),
     async stop() {
       endBridge();

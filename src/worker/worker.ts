@@ -160,10 +160,15 @@ export class Worker {
       workerId: this.id,
       intervalMs: heartbeatIntervalMs,
       beat: () => this.heartbeat(),
-      onResult: (result, lostEpochs, generation) =>
-        void this.#verdicts.apply(result, lostEpochs, generation).catch(this.#deps.onError),
+      onResult: (result, lostEpochs, generation) => {
+        if (result.unnamed && result.unnamed.length > 0) {
+          this.#deps.store.adoptHeld?.(this.id, result.unnamed);
+        }
+        void this.#verdicts.apply(result, lostEpochs, generation).catch(this.#deps.onError);
+      },
       onError: this.#deps.onError,
     });
+    await this.#heartbeats.ready;
     this.#unsubscribeWake = this.#deps.store.onWake?.(() => this.wake()) ?? (() => undefined);
     this.#unsubscribeLimiter = this.#deps.limiter.onFree(() => this.#limiterFreed());
     this.wake();
