@@ -7,8 +7,6 @@
  * retried a few times: lease writes are fenced by the epoch, so a write that did commit is
  * refused on its retry and never recorded twice.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Needs } from '../store/needs.js';
 import type { z } from 'zod';
 import { BatonError, isBatonError } from '../core/errors.js';
@@ -20,7 +18,6 @@ import type {
   Completion,
   Failure,
   HeartbeatResult,
-  HeartbeatSource,
   LeaseRef,
   LogAppend,
   ProgressUpdate,
@@ -80,12 +77,8 @@ export class HttpWorkerStore implements WorkerStore {
   /** Aborts waiting claims when a worker winds down. */
   #claims = new AbortController();
 
-  /** What a heartbeat thread needs to reach the same servers (see heartbeatSource). */
-  readonly #source: HeartbeatSource | null;
-
   constructor(options: HttpWorkerStoreOptions) {
     const { fallbackUrls = [], ...http } = options;
-    this.#source = heartbeatSourceOf(options, fallbackUrls);
     this.#transports = [options.url, ...fallbackUrls].map(
       (url) => new HttpTransport({ ...http, url }),
     );
@@ -134,19 +127,6 @@ export class HttpWorkerStore implements WorkerStore {
         await new Promise((r) => setTimeout(r, waitMs));
       }
     }
-  }
-
-  /**
-   * A remote worker heartbeats from a thread of its own, as a store worker does (none when a
-   * custom `fetch` was given: it cannot cross to a thread, so the event loop beats).
-   */
-  heartbeatSource(): HeartbeatSource | null {
-    return this.#source;
-  }
-
-  /** Tasks a heartbeat thread found running under the worker: its writes must reach them. */
-  adoptHeld(workerId: string, tasks: readonly TaskRecord[]): void {
-    for (const task of tasks) this.#holder.set(task.id, workerId);
   }
 
   async registerWorker(worker: WorkerRegistration): Promise<WorkerRecord> {
@@ -349,22 +329,6 @@ export class HttpWorkerStore implements WorkerStore {
     }
     if (chunk.length > 0) yield chunk;
   }
-}
-
-function heartbeatSourceOf(
-  options: HttpWorkerStoreOptions,
-  fallbackUrls: string[],
-): HeartbeatSource | null {
-  const module = new URL('./http-heartbeat-store.js', import.meta.url);
-  if (options.fetch !== undefined || !existsSync(fileURLToPath(module))) return null;
-  // Read back by http-heartbeat-store.ts (its schema checks this shape).
-  const spec = {
-    url: options.url,
-    fallbackUrls,
-    ...(options.token !== undefined && { token: options.token }),
-    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
-  };
-  return { module: module.href, spec };
 }
 
 /** Statuses of a server (or a proxy before it) that could not do the work now. */
