@@ -120,10 +120,19 @@ export function openApiDocument(routes: ApiRoute[], version: string): JsonSchema
             'application/json': { schema: schemaOf(route.response, 'input', components) },
           },
         },
-        '400': errorResponse('Invalid request: the error names the field'),
+        '400': errorResponse(
+          'Invalid request: the error names the field (U+0000 or a lone surrogate in any string included)',
+        ),
         '401': errorResponse('Missing or unknown token'),
-        '403': errorResponse('The token lacks the right'),
-        '429': errorResponse('Rate limited (see Retry-After) or queue full'),
+        '403': errorResponse(
+          'The token lacks the right, or its types do not allow the task type (a shell task needs an admin token or a client token typed shell); under --no-auth, a foreign Host or Origin',
+        ),
+        ...(route.body !== null && {
+          '413': errorResponse('Body over the size limit, or a task payload over maxPayloadBytes'),
+        }),
+        '429': errorResponse(
+          'Rate limited (see Retry-After; also unauthenticated requests per address), queue full, too many open streams or long polls for the token, or too many live workers for the token',
+        ),
       },
     };
     if (route.bodyDoc !== null) {
