@@ -16,6 +16,7 @@ import {
   allEvents,
   expectedResumePoints,
   staleWrites,
+  writerEpochMismatches,
   sweepingOrchestrator,
   workerArgs,
 } from './workers.js';
@@ -92,6 +93,12 @@ describe('recovery under SIGKILL', () => {
     expect([...outcomes.values()].every((n) => n === 1)).toBe(true);
     expect(outcomes.size).toBe(TASKS);
     expect(staleWrites(events)).toEqual([]);
+    expect(
+      await writerEpochMismatches(
+        store,
+        tasks.map((t) => t.id),
+      ),
+    ).toEqual([]);
 
     const expected = expectedResumePoints(events);
     const starts = readLedger<LedgerEntry>(ledger).filter((e) => e.event === 'start');

@@ -13,7 +13,14 @@ import { Orchestrator } from '../../src/engine/orchestrator.js';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { readLedger, useProcesses, waitUntil, type Spawned } from '../helpers/processes.js';
-import { allEvents, expectedResumePoints, staleWrites, TIMING, workerArgs } from './workers.js';
+import {
+  allEvents,
+  expectedResumePoints,
+  staleWrites,
+  TIMING,
+  workerArgs,
+  writerEpochMismatches,
+} from './workers.js';
 
 const pg = usePostgres();
 const TASKS = 200;
@@ -103,6 +110,12 @@ describe('recovery on PostgreSQL with several orchestrators', () => {
     expect(outcomes.size).toBe(TASKS);
     expect([...outcomes.values()].every((n) => n === 1)).toBe(true);
     expect(staleWrites(events)).toEqual([]);
+    expect(
+      await writerEpochMismatches(
+        store,
+        tasks.map((t) => t.id),
+      ),
+    ).toEqual([]);
     const expected = expectedResumePoints(events);
     const starts = readLedger<LedgerEntry>(ledger).filter((e) => e.event === 'start');
     expect(starts.filter((s) => expected.get(`${s.taskId}@${s.epoch}`) !== s.fromSeq)).toEqual([]);

@@ -94,3 +94,32 @@ export function expectedResumePoints(events: EventRecord[]): Map<string, number>
   }
   return expected;
 }
+
+/**
+ * Compares what each writer knew with what the store kept: the `ledger` handler puts its own
+ * lease epoch into every checkpoint state and into its result. A kept checkpoint whose writer's
+ * epoch differs from the lease the store recorded it under, or a result written under another
+ * epoch than the task's final lease, is a stale write the store accepted. (The events copy the
+ * epoch from the task row, so they alone cannot show it.)
+ */
+export async function writerEpochMismatches(store: Store, taskIds: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const id of taskIds) {
+    for (const cp of await store.listCheckpoints(id)) {
+      const writer = (cp.state as { epoch?: unknown } | null)?.epoch;
+      if (writer !== cp.epoch) {
+        problems.push(
+          `checkpoint ${cp.seq} of ${id}: written under epoch ${String(writer)}, kept under ${cp.epoch}`,
+        );
+      }
+    }
+    const task = await store.getTask(id);
+    const writer = (task?.result as { epoch?: unknown } | null)?.epoch;
+    if (task?.state === 'completed' && writer !== task.epoch) {
+      problems.push(
+        `result of ${id}: written under epoch ${String(writer)}, task at epoch ${task.epoch}`,
+      );
+    }
+  }
+  return problems;
+}
