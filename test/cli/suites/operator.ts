@@ -2,6 +2,7 @@
  * The CLI in an operator's ordinary use: output piped into `head`, `status --wait`, `baton
  * cancel`, a task's own `backoff:`, task logs and their export, and what `status` leaves out.
  */
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,10 +112,21 @@ export function operatorSuite(sandbox: () => Sandbox): void {
       expect((await s.baton(['run', 'chatty.yaml'])).code).toBe(0);
       const { rows } = await s.sql<{ id: string }>('SELECT id FROM workers');
       const id = rows[0]!.id;
+      const longAgo = Date.now() - 3_600_000;
       await s.sql(`UPDATE workers SET state = 'lost', last_heartbeat_at = ? WHERE id = ?`, [
-        Date.now() - 3_600_000,
+        longAgo,
         id,
       ]);
+      // A SQLite store keeps heartbeats in a file of their own next to the database: its last
+      // beat must be as old, or the worker's last sign of life is the recent one kept there.
+      if (s.backend === 'sqlite') {
+        const live = new Database(`${s.store}-live`);
+        try {
+          live.prepare('UPDATE beats SET at = ? WHERE worker_id = ?').run(longAgo, id);
+        } finally {
+          live.close();
+        }
+      }
       const shown = await s.baton(['status']);
       expect(shown.stdout).not.toContain(id);
       const all = await s.baton(['status', '--all']);
