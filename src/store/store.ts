@@ -4,6 +4,10 @@
  * PostgreSQL implement it without bending: every method is async, every write about a task
  * names its lease (`taskId` + `epoch`) and a write whose lease is stale is reported, never
  * silently dropped. Time comes from the store's own clock (`now()`).
+ *
+ * Over 500 lines on purpose: this is the one contract both backends implement, and a reader of
+ * either backend needs every method and its record types side by side. Features with a store of
+ * their own (schedules, waits, logs, performance) already live in files beside it.
  */
 import { BatonError, type TaskError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
