@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [--only NAME] [--tasks N] [--pg-tasks N] [--pg-url URL]`: runs
+ * `npm run bench [-- --json] [--only NAME] [--tasks N] [--pg-tasks N] [--backlog N] [--pg-url URL]`: runs
  * the benchmark scenarios and prints a table, or one JSON object per scenario per line with
  * `--json`. The PostgreSQL scenarios (`postgres`) start a throwaway server unless given a URL,
  * and run Graphile Worker on the same server so that baton's figures read as ratios.
@@ -22,12 +22,14 @@ import {
 } from './sqlite-scenarios.js';
 import { recovery } from './recovery-scenario.js';
 import { postgresBench } from './postgres-scenarios.js';
+import { fairShare, foreignBacklog } from './lanes-scenarios.js';
 import type { BenchResult } from './stats.js';
 
 interface Settings {
   tasks: number;
   pgTasks: number;
   pgUrl: string | undefined;
+  backlog: number;
 }
 
 interface Scenario {
@@ -77,6 +79,22 @@ const scenarios: Scenario[] = [
     run: ({ pgTasks, pgUrl }: Settings) =>
       postgresBench(pgUrl, { tasks: pgTasks, concurrency: 24 }),
   },
+  ...(['sqlite', 'postgres'] as const).map((store) => ({
+    name: `foreign-backlog-${store}`,
+    run: ({ tasks, pgTasks, pgUrl, backlog }: Settings) =>
+      foreignBacklog({
+        store,
+        tasks: store === 'sqlite' ? tasks : pgTasks,
+        backlog,
+        concurrency: store === 'sqlite' ? 256 : 24,
+        pgUrl,
+      }),
+  })),
+  ...(['sqlite', 'postgres'] as const).map((store) => ({
+    name: `fair-share-${store}`,
+    run: ({ pgUrl }: Settings) =>
+      fairShare({ store, tasks: 0, backlog: 0, concurrency: 16, pgUrl }),
+  })),
 ];
 
 async function main(): Promise<void> {
@@ -85,6 +103,7 @@ async function main(): Promise<void> {
     .option('--only <names>', 'comma-separated scenario names (prefix match)')
     .option('--tasks <n>', 'tasks per SQLite throughput scenario', '20000')
     .option('--pg-tasks <n>', 'tasks per PostgreSQL scenario', '10000')
+    .option('--backlog <n>', 'queued tasks of other types in foreign-backlog-*', '1000000')
     .option('--pg-url <url>', 'PostgreSQL server to use (default: a throwaway embedded one)')
     .option('--in-process', 'run the scenarios in this process instead of one process each')
     .parse();
@@ -93,6 +112,7 @@ async function main(): Promise<void> {
     only?: string;
     tasks: string;
     pgTasks: string;
+    backlog: string;
     pgUrl?: string;
     inProcess?: boolean;
   }>();
@@ -107,6 +127,7 @@ async function main(): Promise<void> {
     tasks: count('--tasks', opts.tasks),
     pgTasks: count('--pg-tasks', opts.pgTasks),
     pgUrl: opts.pgUrl,
+    backlog: count('--backlog', opts.backlog),
   };
   const only = opts.only?.split(',').map((s) => s.trim());
   const chosen = scenarios.filter((s) => !only || only.some((o) => s.name.startsWith(o)));
@@ -146,6 +167,8 @@ function inChild(name: string, settings: Settings): Promise<BenchResult[]> {
     String(settings.tasks),
     '--pg-tasks',
     String(settings.pgTasks),
+    '--backlog',
+    String(settings.backlog),
     ...(settings.pgUrl === undefined ? [] : ['--pg-url', settings.pgUrl]),
   ];
   return new Promise((resolve, reject) => {

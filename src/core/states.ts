@@ -53,8 +53,9 @@ export const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
   pending: ['queued', 'cancelled', 'completed'],
   // `running`: a claim takes a queued task and starts it in one atomic step (one event row);
   // `assigned`: routing pins it to one worker first; `waiting`: a timer or gate whose turn
-  // came begins to wait (see `waiting`).
-  queued: ['assigned', 'running', 'cancelled', 'completed', 'waiting'],
+  // came begins to wait (see `waiting`); `failed`: no active worker could take it for its
+  // `waitForWorkerMs` (NO_CAPABLE_WORKER).
+  queued: ['assigned', 'running', 'failed', 'cancelled', 'completed', 'waiting'],
   // `queued`: the pin is released (its worker went away or stopped).
   assigned: ['running', 'queued', 'cancelled', 'completed'],
   // `pending` is a retry waiting out its backoff; `queued` a recovery after a lost lease or a

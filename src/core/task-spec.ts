@@ -25,6 +25,16 @@ export const backoffSchema = z
   })
   .strict();
 
+export const MAX_CONCURRENCY_LIMIT = 100_000;
+
+export const rateLimitSchema = z
+  .object({
+    key: name,
+    max: z.number().int().min(1).max(MAX_CONCURRENCY_LIMIT),
+    perMs: z.number().int().min(1).max(MAX_TIMEOUT_MS),
+  })
+  .strict();
+
 export const taskSpecSchema = z
   .object({
     /** Caller-chosen id; generated when absent. Unique across the store. */
@@ -48,8 +58,27 @@ export const taskSpecSchema = z
     timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
     /** A second submit with the same key returns the existing task. */
     idempotencyKey: name.optional(),
+    /** Within one priority, claims take turns between keys (tenants). */
+    fairnessKey: name.optional(),
+    /** At most `concurrencyLimit` tasks of this key run at once, store-wide. */
+    concurrencyKey: name.optional(),
+    concurrencyLimit: z.number().int().min(1).max(MAX_CONCURRENCY_LIMIT).optional(),
+    /** At most `max` starts of the key in any window of `perMs`, store-wide. */
+    rateLimit: rateLimitSchema.optional(),
+    /** A queued task no active worker could take for this long fails with NO_CAPABLE_WORKER. */
+    waitForWorkerMs: z.number().int().min(0).max(MAX_TIMEOUT_MS).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.concurrencyKey === undefined) !== (spec.concurrencyLimit === undefined)) {
+      const field = spec.concurrencyKey === undefined ? 'concurrencyKey' : 'concurrencyLimit';
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: 'concurrencyKey and concurrencyLimit go together',
+      });
+    }
+  });
 
 export type TaskSpec = z.input<typeof taskSpecSchema>;
 

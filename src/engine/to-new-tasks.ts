@@ -48,9 +48,21 @@ export function toNewTasks(
         : { ...defaults.backoff, ...stripUndefined(s.backoff) },
     timeoutMs: s.timeoutMs ?? defaults.timeoutMs,
     idempotencyKey: s.idempotencyKey ?? null,
+    ...limitsOf(s),
   }));
   checkAcyclic(tasks.map((t) => ({ id: t.id, label: t.key ?? t.id, dependsOn: t.dependsOn })));
   return tasks;
+}
+
+/** Fair-share and limit fields, only when the spec names some (most name none). */
+function limitsOf(s: ParsedSpec): Partial<NewTask> {
+  const limits: Partial<NewTask> = {};
+  if (s.fairnessKey !== undefined) limits.fairnessKey = s.fairnessKey;
+  if (s.concurrencyKey !== undefined) limits.concurrencyKey = s.concurrencyKey;
+  if (s.concurrencyLimit !== undefined) limits.concurrencyLimit = s.concurrencyLimit;
+  if (s.rateLimit !== undefined) limits.rateLimit = s.rateLimit;
+  if (s.waitForWorkerMs !== undefined) limits.waitForWorkerMs = s.waitForWorkerMs;
+  return limits;
 }
 
 /** The values without repeats, in first-seen order (most tasks list none). */

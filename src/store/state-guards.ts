@@ -84,4 +84,6 @@ export const MOVES = {
   endWait: move(['waiting'], 'completed'),
   /** A gate's timeout passed without its signal (SIGNAL_TIMEOUT). */
   timeOut: move(['waiting'], 'failed'),
+  /** No active worker could take a queued task for its `waitForWorkerMs`. */
+  noCapableWorker: move(['queued'], 'failed'),
 } as const;

@@ -47,6 +47,20 @@ export interface NewTask {
   idempotencyKey: string | null;
   /** W3C traceparent of the submitting span, continued by the worker that runs the task. */
   traceParent?: string;
+  /** Fair shares and limits (src/store/lanes.ts); absent: none. */
+  fairnessKey?: string | null;
+  concurrencyKey?: string | null;
+  concurrencyLimit?: number | null;
+  rateLimit?: RateLimit | null;
+  /** A queued task no active worker could take for this long fails with NO_CAPABLE_WORKER. */
+  waitForWorkerMs?: number | null;
+}
+
+/** At most `max` starts of `key` in any window of `perMs`, store-wide. */
+export interface RateLimit {
+  key: string;
+  max: number;
+  perMs: number;
 }
 
 export interface NewRun {
@@ -467,6 +481,49 @@ export interface Store extends ScheduleStore {
    * remote workers calls it).
    */
   releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]>;
+
+  /**
+   * Stops the claiming of a task type (`baton pause TYPE`): its queued tasks wait, its running
+   * ones go on. Logs `type:paused`; false when it was paused already.
+   */
+  pauseType(type: string): Promise<boolean>;
+  /** Claims of the type start again; logs `type:unpaused`; false when it was not paused. */
+  unpauseType(type: string): Promise<boolean>;
+  listPausedTypes(): Promise<PausedType[]>;
+  /**
+   * Fails every queued task with `waitForWorkerMs` that no active worker could take (its type
+   * and capabilities) for that long, with NO_CAPABLE_WORKER; cancels their dependents. A worker
+   * counts as able from its start until its last heartbeat (or now, while active).
+   */
+  failUnservable(): Promise<TaskRecord[]>;
+  /** What holds back the queued tasks (of a run, or every lane of the store), see lanes.ts. */
+  waitingGroups(filter: { runId?: string }): Promise<WaitingGroup[]>;
+}
+
+/** A paused task type. */
+export interface PausedType {
+  type: string;
+  pausedAt: number;
+}
+
+/**
+ * Queued tasks alike in what can hold them back, with what their keys hold now: reasons are
+ * derived from it (`waitReasons` in lanes.ts).
+ */
+export interface WaitingGroup {
+  type: string;
+  capabilities: string[];
+  /** Tasks in the group; null when not counted (a lane of the whole store). */
+  queued: number | null;
+  paused: boolean;
+  concurrencyKey: string | null;
+  concurrencyLimit: number | null;
+  /** Tasks of the concurrency key held now. */
+  concurrencyHeld: number;
+  rateKey: string | null;
+  rateMax: number | null;
+  /** Starts of the rate key inside its window now. */
+  rateRecent: number;
 }
 
 /**

@@ -25,6 +25,7 @@ describe('states', () => {
       'pending → completed',
       'queued → assigned',
       'queued → running',
+      'queued → failed',
       'queued → cancelled',
       'queued → completed',
       'queued → waiting',

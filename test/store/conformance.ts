@@ -4,6 +4,7 @@
  * own clock (`store.now()`), so they hold for backends whose clock cannot be faked
  * (PostgreSQL's now()).
  */
+import { describeLanes } from './conformance/lanes.js';
 import { describeLogs } from './conformance/logs.js';
 import { describeOperator } from './conformance/operator.js';
 import { describeOutcomes } from './conformance/outcomes.js';
@@ -31,4 +32,5 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeSchedules(name, open);
   describeScheduleFiring(name, open);
   describeWaits(name, open);
+  describeLanes(name, open);
 }

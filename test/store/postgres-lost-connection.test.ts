@@ -57,12 +57,12 @@ describe('postgres store after a commit lost with its connection', () => {
     const w = await store.registerWorker(worker());
     const request = { workerId: w.id, limit: 3, capabilities: [], types: null };
     await runAgain(store, async (sql) => {
-      const first = await claim({ ...sql, ambiguous: false }, request, 'token-1');
-      const again = await claim(sql, request, 'token-1');
+      const first = (await claim({ ...sql, ambiguous: false }, request, 'token-1')).tasks;
+      const again = (await claim(sql, request, 'token-1')).tasks;
       expect(again.map((t) => [t.id, t.epoch])).toEqual(first.map((t) => [t.id, t.epoch]));
       expect(await store.countTasks({})).toEqual({ running: 3, queued: 3 });
       // A different call (another token) after a lost commit that did not land claims anew.
-      expect(await claim(sql, request, 'token-2')).toHaveLength(3);
+      expect((await claim(sql, request, 'token-2')).tasks).toHaveLength(3);
     });
   });
 
@@ -94,7 +94,7 @@ describe('postgres store after a commit lost with its connection', () => {
     };
     try {
       const request = { workerId: w.id, limit: 5, capabilities: [], types: null };
-      const claimed = await claim(failing, request, 'token-1');
+      const claimed = (await claim(failing, request, 'token-1')).tasks;
       expect(statements).toBe(2);
       expect(claimed.map((t) => t.id)).toEqual([ready.id]);
       // What the store holds for the worker is exactly what the claim answered.

@@ -71,6 +71,18 @@ describe('postgres store migrations', () => {
     await client.connect();
     try {
       // The schema as version 7 left it: no counts, the task's events in a B-tree.
+      await client.query(`SET search_path = "${store.schema}"`);
+      // Version 14 (lanes) undone first.
+      await client.query(
+        `DROP TABLE paused_types, fair_turns, rate_starts;
+         DROP INDEX tasks_lanes, tasks_pinned, tasks_concurrency, tasks_wait_for_worker;
+         ALTER TABLE tasks DROP COLUMN lane, DROP COLUMN fairness_key,
+           DROP COLUMN concurrency_key, DROP COLUMN concurrency_limit, DROP COLUMN rate_key,
+           DROP COLUMN rate_max, DROP COLUMN rate_per_ms, DROP COLUMN wait_for_worker_ms;
+         CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
+         CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq)
+           WHERE state = 'assigned';`,
+      );
       await client.query(
         `ALTER TABLE "${store.schema}".tasks DROP COLUMN dep_count, DROP COLUMN dependents,
            DROP COLUMN recount_pending, DROP COLUMN wait_signal, DROP COLUMN wake;

@@ -32,6 +32,7 @@ describeStoreConformance('sqlite on its own thread', async () => {
   const store = await openThread(path);
   return {
     store,
+    reopen: () => openThread(path),
     async cleanup() {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,16 +1,29 @@
 import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { CLAIM_SELECT } from '../../src/store/sqlite/lease-writes.js';
+import { CLAIM_STATEMENTS } from '../../src/store/sqlite/claim.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempPath, writeFutureSchema } from './sqlite-files.js';
 import { describeStoreConformance, newTask } from './conformance.js';
+
+/** Takes a file back from schema 9 (lanes) to 8. */
+const UNDO_LANES = `
+  DROP INDEX tasks_lanes; DROP INDEX tasks_pinned; DROP INDEX tasks_run_ready;
+  DROP INDEX tasks_concurrency; DROP INDEX tasks_wait_for_worker;
+  DROP TABLE paused_types; DROP TABLE fair_turns; DROP TABLE rate_starts;
+  ALTER TABLE tasks DROP COLUMN lane; ALTER TABLE tasks DROP COLUMN fairness_key;
+  ALTER TABLE tasks DROP COLUMN concurrency_key; ALTER TABLE tasks DROP COLUMN concurrency_limit;
+  ALTER TABLE tasks DROP COLUMN rate_key; ALTER TABLE tasks DROP COLUMN rate_max;
+  ALTER TABLE tasks DROP COLUMN rate_per_ms; ALTER TABLE tasks DROP COLUMN wait_for_worker_ms;
+  CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'queued';
+  CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq) WHERE state = 'assigned';`;
 
 describeStoreConformance('sqlite', () => {
   const { path, dir } = tempPath();
   const store = new SqliteStore({ path });
   return Promise.resolve({
     store,
+    reopen: () => Promise.resolve(new SqliteStore({ path })),
     async cleanup() {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -36,19 +49,21 @@ describe('sqlite store specifics', () => {
     }
   });
 
-  it("keeps the store's claim statement on its partial index (flat cost as the backlog grows)", async () => {
+  it("keeps the store's claim statements on the lanes index (flat cost as the backlog grows)", async () => {
     const { path, dir } = tempPath();
     const store = new SqliteStore({ path });
     const db = new Database(path);
     try {
-      // The plan does not depend on the values: bind each named parameter the statement has.
-      const params = Object.fromEntries(
-        [...CLAIM_SELECT.matchAll(/:([A-Za-z]+)/g)].map((m) => [m[1]!, null]),
-      );
-      const plan = db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_SELECT}`).all(params) as {
-        detail: string;
-      }[];
-      expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX tasks_ready/);
+      for (const statement of CLAIM_STATEMENTS) {
+        // The plan does not depend on the values: bind each parameter the statement has.
+        const params = [...statement.matchAll(/\?/g)].map(() => null);
+        const plan = db.prepare(`EXPLAIN QUERY PLAN ${statement}`).all(...params) as {
+          detail: string;
+        }[];
+        const detail = plan.map((p) => p.detail).join(' ');
+        expect(detail).toMatch(/USING (COVERING )?INDEX tasks_lanes/);
+        expect(detail).not.toContain('TEMP B-TREE');
+      }
     } finally {
       db.close();
       await store.close();
@@ -72,8 +87,8 @@ describe('sqlite store specifics', () => {
     await store.close();
     const db = new Database(path);
     db.exec(
-      'DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id; ' +
-        'ALTER TABLE tokens DROP COLUMN types; DELETE FROM baton_migrations WHERE version >= 8',
+      `${UNDO_LANES} DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id;
+       ALTER TABLE tokens DROP COLUMN types; DELETE FROM baton_migrations WHERE version >= 8`,
     );
     db.close();
     const upgraded = new SqliteStore({ path });
@@ -97,7 +112,8 @@ describe('sqlite store specifics', () => {
     // The file as schema version 4 left it: no dependents column (nor what came later).
     const db = new Database(path);
     db.exec(
-      `DROP INDEX tasks_waiting; DROP INDEX tasks_signalled; DROP INDEX tasks_waits_ready;
+      `${UNDO_LANES}
+       DROP INDEX tasks_waiting; DROP INDEX tasks_signalled; DROP INDEX tasks_waits_ready;
        DROP TABLE signals; ALTER TABLE tasks DROP COLUMN wait_signal;
        ALTER TABLE tasks DROP COLUMN wake; DROP TABLE schedules;
        DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id; ALTER TABLE tokens DROP COLUMN types;

@@ -340,4 +340,53 @@ ALTER TABLE tokens ALTER COLUMN id SET NOT NULL;
 CREATE UNIQUE INDEX tokens_id ON tokens (id);
 `,
   },
+  {
+    version: 14,
+    name: 'lanes',
+    // Claims read queued tasks by lane (src/store/lanes.ts): type, capability set and the
+    // fairness/limit keys, each lane in priority/FIFO order. A claim walks only the lanes of
+    // the types the worker handles, so queued tasks it cannot take cost it nothing. Lanes
+    // compare byte by byte ('' for tasks without keys, JSON otherwise: always below '\\').
+    sql: `
+ALTER TABLE tasks ADD COLUMN lane text COLLATE "C" NOT NULL DEFAULT '',
+  ADD COLUMN fairness_key text,
+  ADD COLUMN concurrency_key text,
+  ADD COLUMN concurrency_limit integer,
+  ADD COLUMN rate_key text,
+  ADD COLUMN rate_max integer,
+  ADD COLUMN rate_per_ms bigint,
+  ADD COLUMN wait_for_worker_ms bigint;
+DROP INDEX tasks_ready;
+DROP INDEX tasks_pinned;
+CREATE INDEX tasks_lanes ON tasks (type, capabilities, lane, priority DESC, seq)
+  WHERE state = 'queued' AND pinned_worker_id IS NULL;
+CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq)
+  WHERE state IN ('assigned', 'queued') AND pinned_worker_id IS NOT NULL;
+CREATE INDEX tasks_concurrency ON tasks (concurrency_key)
+  WHERE state IN ('assigned', 'running') AND concurrency_key IS NOT NULL;
+CREATE INDEX tasks_wait_for_worker ON tasks (type, capabilities)
+  WHERE state = 'queued' AND wait_for_worker_ms IS NOT NULL;
+
+-- Types whose tasks are not claimed (baton pause TYPE); running tasks go on.
+CREATE TABLE paused_types (
+  type       text PRIMARY KEY,
+  paused_at  bigint NOT NULL
+);
+
+-- When each fairness key was last served ('' for tasks without one).
+CREATE TABLE fair_turns (
+  key     text PRIMARY KEY,
+  served  bigint NOT NULL
+);
+CREATE INDEX fair_turns_served ON fair_turns (served);
+
+-- Starts per rate key, kept for the key's window: a claim counts those inside it.
+CREATE TABLE rate_starts (
+  id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  key  text NOT NULL,
+  at   bigint NOT NULL
+);
+CREATE INDEX rate_starts_key ON rate_starts (key, at);
+`,
+  },
 ];

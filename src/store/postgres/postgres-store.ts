@@ -40,7 +40,9 @@ import type {
   StoredToken,
   StorePacing,
   SubmitResult,
+  PausedType,
   TaskFilter,
+  WaitingGroup,
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
@@ -54,7 +56,9 @@ import type {
   WorkerRecord,
   WorkerState,
 } from '../types.js';
-import { applicableLimits, claim, claimLimited } from './claim.js';
+import { applicableLimits, claim } from './claim.js';
+import { claimLimited } from './claim-limited.js';
+import * as pauses from './pauses.js';
 import { Db, type Sql } from './db.js';
 import * as lease from './lease-writes.js';
 import * as logs from './logs.js';
@@ -186,12 +190,18 @@ export class PostgresStore implements Store {
   heartbeat(workerId: string, held: LeaseRef[]): Promise<HeartbeatResult> {
     return this.#auto((sql) => workers.heartbeat(sql, workerId, held));
   }
-  claim(request: ClaimRequest): Promise<TaskRecord[]> {
+  async claim(request: ClaimRequest): Promise<TaskRecord[]> {
     const token = randomUUID();
     if (applicableLimits(request).length > 0) {
       return this.#tx((sql) => claimLimited(sql, request, token));
     }
-    return this.#auto((sql) => claim(sql, request, token));
+    const fast = await this.#auto((sql) => claim(sql, request, token));
+    if (!fast.keyed || fast.tasks.length >= request.limit) return fast.tasks;
+    // Lanes with keys: the rest under limits (its own token: each part finds its own tasks
+    // after a lost commit).
+    const rest = { ...request, limit: request.limit - fast.tasks.length };
+    const limited = await this.#tx((sql) => claimLimited(sql, rest, `${token}:limited`));
+    return [...fast.tasks, ...limited];
   }
   progress(items: ProgressUpdate[]): Promise<boolean[]> {
     return this.#auto((sql) => lease.progress(sql, items));
@@ -213,6 +223,21 @@ export class PostgresStore implements Store {
   }
   releaseUnstarted(workerId: string, items: LeaseRef[]): Promise<boolean[]> {
     return this.#auto((sql) => lease.releaseUnstarted(sql, workerId, items));
+  }
+  pauseType(type: string): Promise<boolean> {
+    return this.#tx((sql) => pauses.pauseType(sql, type));
+  }
+  unpauseType(type: string): Promise<boolean> {
+    return this.#tx((sql) => pauses.unpauseType(sql, type));
+  }
+  listPausedTypes(): Promise<PausedType[]> {
+    return this.#auto((sql) => pauses.listPausedTypes(sql));
+  }
+  failUnservable(): Promise<TaskRecord[]> {
+    return this.#tx((sql) => pauses.failUnservable(sql));
+  }
+  waitingGroups(filter: { runId?: string }): Promise<WaitingGroup[]> {
+    return this.#auto((sql) => pauses.waitingGroups(sql, filter));
   }
   fail(items: Failure[]): Promise<WriteOutcome[]> {
     return this.#tx((sql) => lease.fail(sql, items));

@@ -11,6 +11,7 @@ import type { TaskState } from '../../core/states.js';
 import type { NewRun, NewTask, SubmitResult } from '../store.js';
 import type { Sql } from './db.js';
 import { newTaskRecord } from '../queued-record.js';
+import { laneOf } from '../lanes.js';
 import { jsonOrNull, TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import { cancelDependents, recountDependents } from './task-flow.js';
 
@@ -227,13 +228,15 @@ const INSERT_TASKS = `WITH clock AS MATERIALIZED (SELECT now_ms() AS now),
   i AS (
     SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::json[], $6::json[], $7::int[],
       $8::bigint[], $9::int[], $10::json[], $11::bigint[], $12::text[], $13::text[], $14::int[],
-      $15::text[], $16::int[])
+      $15::text[], $16::int[], $18::json[])
       WITH ORDINALITY AS i(id, key, type, payload, capabilities, priority, run_at, max_attempts,
-        backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, dep_count, n)),
+        backoff, timeout_ms, idempotency_key, start, remaining, trace_parent, dep_count, limits,
+        n)),
   inserted AS (
     INSERT INTO tasks AS t (id, run_id, key, type, payload, capabilities, priority, run_at, state,
       max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining, finished_at,
-      created_at, updated_at, trace_parent, dep_count)
+      created_at, updated_at, trace_parent, dep_count, lane, fairness_key, concurrency_key,
+      concurrency_limit, rate_key, rate_max, rate_per_ms, wait_for_worker_ms)
     SELECT i.id, $1, i.key, i.type, i.payload,
       CASE WHEN i.capabilities IS NULL THEN '{}'::text[]
            ELSE ARRAY(SELECT json_array_elements_text(i.capabilities)) END, i.priority,
@@ -243,7 +246,10 @@ const INSERT_TASKS = `WITH clock AS MATERIALIZED (SELECT now_ms() AS now),
            ELSE 'pending' END,
       i.max_attempts, i.max_attempts, coalesce(i.backoff, $17::json), i.timeout_ms,
       i.idempotency_key, i.remaining,
-      CASE WHEN i.start = 'cancelled' THEN c.now END, c.now, c.now, i.trace_parent, i.dep_count
+      CASE WHEN i.start = 'cancelled' THEN c.now END, c.now, c.now, i.trace_parent, i.dep_count,
+      coalesce(i.limits->>'lane', ''), i.limits->>'fairnessKey', i.limits->>'concurrencyKey',
+      (i.limits->>'concurrencyLimit')::int, i.limits->>'rateKey', (i.limits->>'rateMax')::int,
+      (i.limits->>'ratePerMs')::bigint, (i.limits->>'waitForWorkerMs')::bigint
     FROM i, clock c
     ORDER BY i.n
     RETURNING t.seq, t.id, t.run_id, t.state),
@@ -296,6 +302,7 @@ async function insertTasks(
     fresh.map((t) => t.traceParent ?? null),
     fresh.map((t) => deps.get(t.id)?.length ?? 0),
     JSON.stringify(common),
+    fresh.map(limitsJson),
   ]);
 
   if (edges.length > 0) {
@@ -310,6 +317,22 @@ async function insertTasks(
     for (const row of locked) lockedStates.set(row.id, row.state);
   }
   return { inserted: inserted!, lockedStates };
+}
+
+/** A task's lane and limits as one JSON value for the insert; null for most (none). */
+function limitsJson(t: NewTask): string | null {
+  const lane = laneOf(t);
+  if (lane === '' && (t.waitForWorkerMs ?? null) === null) return null;
+  return JSON.stringify({
+    lane,
+    fairnessKey: t.fairnessKey ?? null,
+    concurrencyKey: t.concurrencyKey ?? null,
+    concurrencyLimit: t.concurrencyLimit ?? null,
+    rateKey: t.rateLimit?.key ?? null,
+    rateMax: t.rateLimit?.max ?? null,
+    ratePerMs: t.rateLimit?.perMs ?? null,
+    waitForWorkerMs: t.waitForWorkerMs ?? null,
+  });
 }
 
 /** Which unique constraint a failed insert hit, if any (a duplicate id or idempotency key). */

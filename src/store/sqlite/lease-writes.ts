@@ -14,7 +14,7 @@ import type {
 } from '../store.js';
 import { changesOfRow, type OutcomeRow as StoredOutcome } from '../store.js';
 import type { TaskRecord } from '../types.js';
-import { depsOf, HELD_STATES_SQL, logEvent, type Ctx } from './context.js';
+import { depsOf, logEvent, type Ctx } from './context.js';
 import {
   rowOfValues,
   TASK_COLUMNS_IN_ORDER,
@@ -26,20 +26,7 @@ import {
 import { recordAttempts, type AttemptOutcome } from './performance.js';
 import { guard, MOVES } from '../state-guards.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
-
-/** The claim's pick of ready tasks (exported for the test that EXPLAINs its plan). */
-export const CLAIM_SELECT = `SELECT seq, type FROM tasks
-  WHERE ${guard(MOVES.claim)}
-    AND (pinned_worker_id IS NULL OR pinned_worker_id = :worker)
-    AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
-    AND type NOT IN (SELECT value FROM json_each(:saturated))
-    AND (:run IS NULL OR run_id = :run)
-    AND (:needcap = 0 OR capabilities <> '[]')
-    AND (capabilities = '[]' OR NOT EXISTS (
-      SELECT 1 FROM json_each(tasks.capabilities) need
-      WHERE need.value NOT IN (SELECT value FROM json_each(:caps))))
-  ORDER BY priority DESC, seq
-  LIMIT :limit`;
+import { pickForClaim, recordTurns } from './claim.js';
 
 /**
  * Starts the chosen tasks in one statement (picked by the guards above in this transaction):
@@ -84,37 +71,24 @@ export function claimValues(ctx: Ctx, req: ClaimRequest): ClaimedValues {
     { state: string } | undefined;
   if (worker?.state !== 'active' || req.limit <= 0) return claimed;
   promoteDue(ctx, now);
-  // Tasks pinned to this worker (assignToNetworkAgent) come first.
-  const pinned = ctx.sql
-    .get(
-      `SELECT seq FROM tasks WHERE ${guard(MOVES.startPinned)} AND pinned_worker_id = ?
-       ORDER BY priority DESC, seq LIMIT ?`,
-    )
-    .all(req.workerId, req.limit) as { seq: number }[];
-  const started = start(ctx, req.workerId, pinned, now, 'assigned');
-
-  const room = req.limit - started.length;
-  if (room > 0) {
-    const capacity = typeCapacity(ctx, req.typeLimits);
-    const saturated = [...capacity].filter(([, left]) => left <= 0).map(([type]) => type);
-    const candidates = ctx.sql.get(CLAIM_SELECT).all({
-      worker: req.workerId,
-      types: req.types === null ? null : JSON.stringify(req.types),
-      saturated: JSON.stringify(saturated),
-      caps: JSON.stringify(req.capabilities),
-      run: req.runId ?? null,
-      needcap: req.needsCapability === true ? 1 : 0,
-      limit: room,
-    }) as { seq: number; type: string }[];
-    const chosen = candidates.filter((c) => {
-      const left = capacity.get(c.type);
-      if (left === undefined) return true;
-      if (left <= 0) return false;
-      capacity.set(c.type, left - 1);
-      return true;
-    });
-    started.push(...start(ctx, req.workerId, chosen, now, 'queued'));
-  }
+  const chosen = pickForClaim(ctx, req, now);
+  const started = [
+    ...start(
+      ctx,
+      req.workerId,
+      chosen.filter((c) => c.from === 'assigned'),
+      now,
+      'assigned',
+    ),
+    ...start(
+      ctx,
+      req.workerId,
+      chosen.filter((c) => c.from === 'queued'),
+      now,
+      'queued',
+    ),
+  ];
+  recordTurns(ctx, chosen, now);
   claimed.values = started;
   for (const values of started) {
     if ((values[DEP_COUNT] as number) > 0)
@@ -152,23 +126,6 @@ function start(
     });
   }
   return rows;
-}
-
-/** Remaining room per limited type, counted across the whole store. */
-function typeCapacity(ctx: Ctx, limits: Record<string, number> | undefined): Map<string, number> {
-  const capacity = new Map<string, number>();
-  if (!limits) return capacity;
-  const entries = Object.entries(limits);
-  if (entries.length === 0) return capacity;
-  const rows = ctx.sql
-    .get(
-      `SELECT type, count(*) AS n FROM tasks WHERE state IN ${HELD_STATES_SQL}
-       AND type IN (SELECT value FROM json_each(?)) GROUP BY type`,
-    )
-    .all(JSON.stringify(entries.map(([t]) => t))) as { type: string; n: number }[];
-  const held = new Map(rows.map((r) => [r.type, r.n]));
-  for (const [type, limit] of entries) capacity.set(type, limit - (held.get(type) ?? 0));
-  return capacity;
 }
 
 export function progress(ctx: Ctx, items: ProgressUpdate[]): boolean[] {

@@ -241,4 +241,56 @@ UPDATE tokens SET id = lower(hex(randomblob(16))) WHERE id IS NULL;
 CREATE UNIQUE INDEX tokens_id ON tokens (id);
 `,
   },
+  {
+    version: 9,
+    name: 'lanes',
+    // Claims read queued tasks by lane (src/store/lanes.ts): type, capability set and the
+    // fairness/limit keys, each lane in priority/FIFO order. A claim visits only the lanes the
+    // worker can take, so queued tasks it cannot take (other types, capabilities it lacks,
+    // paused types, keys at their limit, other workers' pins) cost it nothing.
+    sql: `
+ALTER TABLE tasks ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN fairness_key TEXT;
+ALTER TABLE tasks ADD COLUMN concurrency_key TEXT;
+ALTER TABLE tasks ADD COLUMN concurrency_limit INTEGER;
+ALTER TABLE tasks ADD COLUMN rate_key TEXT;
+ALTER TABLE tasks ADD COLUMN rate_max INTEGER;
+ALTER TABLE tasks ADD COLUMN rate_per_ms INTEGER;
+ALTER TABLE tasks ADD COLUMN wait_for_worker_ms INTEGER;
+DROP INDEX tasks_ready;
+DROP INDEX tasks_pinned;
+CREATE INDEX tasks_lanes ON tasks (type, capabilities, lane, priority DESC, seq)
+  WHERE state = 'queued' AND pinned_worker_id IS NULL;
+CREATE INDEX tasks_pinned ON tasks (pinned_worker_id, priority DESC, seq)
+  WHERE state IN ('assigned', 'queued') AND pinned_worker_id IS NOT NULL;
+CREATE INDEX tasks_run_ready ON tasks (run_id, priority DESC, seq)
+  WHERE state = 'queued' AND run_id IS NOT NULL;
+CREATE INDEX tasks_concurrency ON tasks (concurrency_key)
+  WHERE state IN ('assigned', 'running') AND concurrency_key IS NOT NULL;
+CREATE INDEX tasks_wait_for_worker ON tasks (type, capabilities)
+  WHERE state = 'queued' AND wait_for_worker_ms IS NOT NULL;
+
+-- Types whose tasks are not claimed (baton pause TYPE); running tasks go on.
+CREATE TABLE paused_types (
+  type       TEXT PRIMARY KEY,
+  paused_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- When each fairness key was last served (turns numbered store-wide): within a priority, the
+-- key served longest ago goes first ('' stands for tasks without a key).
+CREATE TABLE fair_turns (
+  key     TEXT PRIMARY KEY,
+  served  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX fair_turns_served ON fair_turns (served);
+
+-- Starts per rate key, kept for the key's window: a claim counts those inside it.
+CREATE TABLE rate_starts (
+  id   INTEGER PRIMARY KEY,
+  key  TEXT NOT NULL,
+  at   INTEGER NOT NULL
+);
+CREATE INDEX rate_starts_key ON rate_starts (key, at);
+`,
+  },
 ];

@@ -23,6 +23,7 @@ import type {
   NewTask,
   OperatorChange,
   PinRequest,
+  PausedType,
   ProgressUpdate,
   RecoverOptions,
   RecoverResult,
@@ -33,6 +34,7 @@ import type {
   StoredToken,
   SubmitResult,
   TaskFilter,
+  WaitingGroup,
   WorkerRegistration,
   WriteOutcome,
 } from '../store.js';
@@ -64,6 +66,7 @@ import * as waits from './waits.js';
 import type { Needs } from '../needs.js';
 import type { SignalResult, WaitsFired } from '../../core/waits.js';
 import type { JsonValue } from '../../core/json.js';
+import * as pauses from './pauses.js';
 import * as workers from './worker-writes.js';
 
 export interface SqliteStoreOptions {
@@ -255,6 +258,21 @@ export class SqliteStore implements Store {
   }
   releaseTask(taskId: string, reason: string): Promise<Recovery> {
     return this.#write((ctx) => workers.releaseTask(ctx, taskId, reason));
+  }
+  pauseType(type: string): Promise<boolean> {
+    return this.#write((ctx) => pauses.pauseType(ctx, type));
+  }
+  unpauseType(type: string): Promise<boolean> {
+    return this.#write((ctx) => pauses.unpauseType(ctx, type));
+  }
+  listPausedTypes(): Promise<PausedType[]> {
+    return this.#read((ctx) => pauses.listPausedTypes(ctx));
+  }
+  failUnservable(): Promise<TaskRecord[]> {
+    return this.#write((ctx) => pauses.failUnservable(ctx));
+  }
+  waitingGroups(filter: { runId?: string }): Promise<WaitingGroup[]> {
+    return this.#read((ctx) => pauses.waitingGroups(ctx, filter));
   }
   operatorChange(
     taskId: string,

@@ -76,6 +76,11 @@ const FORWARDED = [
   'setSchedulePaused',
   'dueSchedules',
   'fireSchedule',
+  'pauseType',
+  'unpauseType',
+  'listPausedTypes',
+  'failUnservable',
+  'waitingGroups',
 ] as const satisfies readonly StoreMethod[];
 
 type Forwarded = (typeof FORWARDED)[number];

@@ -6,11 +6,13 @@ import { logEvent, record, type Ctx } from './context.js';
 import { dependencyStatus } from './task-flow.js';
 import type { TaskRow } from './rows.js';
 import { queuedRecord, waitsForNothing } from '../queued-record.js';
+import { laneOf } from '../lanes.js';
 
 const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabilities, priority,
   run_at, state, max_attempts, budget, backoff, timeout_ms, idempotency_key, deps_remaining,
-  dep_count, created_at, updated_at, trace_parent)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`;
+  dep_count, created_at, updated_at, trace_parent, lane, fairness_key, concurrency_key,
+  concurrency_limit, rate_key, rate_max, rate_per_ms, wait_for_worker_ms)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
   const now = ctx.clock.now();
@@ -52,6 +54,14 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
       now,
       now,
       t.traceParent ?? null,
+      laneOf(t),
+      t.fairnessKey ?? null,
+      t.concurrencyKey ?? null,
+      t.concurrencyLimit ?? null,
+      t.rateLimit?.key ?? null,
+      t.rateLimit?.max ?? null,
+      t.rateLimit?.perMs ?? null,
+      t.waitForWorkerMs ?? null,
     );
     for (const dep of t.dependsOn) {
       const depId = alias.get(dep) ?? dep;

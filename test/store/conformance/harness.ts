@@ -12,6 +12,8 @@ export interface StoreHarness {
   store: Store;
   /** Releases everything the harness made (files, schemas). */
   cleanup(): Promise<void>;
+  /** A second handle on the same data (as a second process opens it); the caller closes it. */
+  reopen(): Promise<Store>;
 }
 
 export type OpenStore = () => Promise<StoreHarness>;

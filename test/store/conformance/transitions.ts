@@ -170,6 +170,17 @@ const OPERATIONS: Operation[] = [
       return { kind: 'sweep' };
     },
   },
+  {
+    // Last: it takes every worker of the store out of service.
+    name: 'no capable worker in time',
+    run: async (f) => {
+      for (const w of await f.store.listWorkers()) {
+        if (w.state === 'active') await f.store.setWorkerState(w.id, 'draining');
+      }
+      await f.store.failUnservable();
+      return { kind: 'sweep' };
+    },
+  },
 ];
 
 async function claimSubject(store: Store, workerId: string, type: string): Promise<void> {
@@ -230,6 +241,7 @@ async function fixture(
     type,
     dependsOn: blocked ? [blocker.id] : [],
     runAt: later,
+    waitForWorkerMs: 0,
     ...((state === 'waiting' || (asGate && (state === 'queued' || state === 'pending'))) && gate),
   });
   const runId = randomUUID();
