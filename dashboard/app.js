@@ -1,7 +1,7 @@
 /* global FormData, location, addEventListener, removeEventListener */
-// The dashboard's shell: the sign-in form, then the views by location hash
-// (#/runs, #/runs/ID, #/tasks/ID, #/workers). Nothing but the form is shown until a token
-// has been checked against the API.
+// The dashboard's shell: the sign-in form, then the views by location hash (#/runs,
+// #/runs/ID, #/tasks/ID, #/workers, #/schedules). Nothing but the form is shown until a
+// token has been checked against the API.
 import { render } from '/dashboard/vendor/preact.js';
 import { useEffect, useState } from '/dashboard/vendor/hooks.js';
 import { api, onUnauthorized, session } from '/dashboard/api.js';
@@ -10,6 +10,7 @@ import { RunsView } from '/dashboard/runs-view.js';
 import { RunView } from '/dashboard/run-view.js';
 import { TaskDetail } from '/dashboard/task-view.js';
 import { WorkersView } from '/dashboard/workers-view.js';
+import { SchedulesView } from '/dashboard/schedules-view.js';
 
 function SignIn({ onSignedIn, notice }) {
   const [error, setError] = useState(notice);
@@ -60,6 +61,7 @@ function View({ hash }) {
   if (parts[0] === 'tasks' && parts[1])
     return html`<${TaskDetail} taskId=${parts[1]} version=${0} />`;
   if (parts[0] === 'workers') return html`<${WorkersView} />`;
+  if (parts[0] === 'schedules') return html`<${SchedulesView} />`;
   return html`<${RunsView} />`;
 }
 
@@ -87,6 +89,7 @@ function App() {
       <strong>baton</strong>
       <a href="#/runs" data-testid="nav-runs">Runs</a>
       <a href="#/workers" data-testid="nav-workers">Workers</a>
+      <a href="#/schedules" data-testid="nav-schedules">Schedules</a>
       <button class="sign-out" onClick=${signOut}>Sign out</button>
     </nav>
     <${View} hash=${hash} />

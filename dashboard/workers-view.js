@@ -1,24 +1,9 @@
 // Workers: state, capabilities, what each runs now, its totals and its p95 latency.
-import { useEffect, useState } from '/dashboard/vendor/hooks.js';
-import { api, debounce, follow } from '/dashboard/api.js';
 import { formatDuration, html } from '/dashboard/ui.js';
+import { useLive } from '/dashboard/use-live.js';
 
 export function WorkersView() {
-  const [workers, setWorkers] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    const load = async () => {
-      try {
-        setWorkers((await api('/dashboard/workers')).workers);
-        setError(null);
-      } catch (e) {
-        setError(e.message);
-      }
-    };
-    void load();
-    const refresh = debounce(() => void load(), 200);
-    return follow('', (m) => m.event === 'change' && refresh());
-  }, []);
+  const { data: workers, error } = useLive('/dashboard/workers', (body) => body.workers);
   if (error) return html`<p class="error" role="alert">${error}</p>`;
   if (!workers) return html`<p>Loading…</p>`;
   return html`<section>
