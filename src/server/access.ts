@@ -12,7 +12,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { isBatonError } from '../core/errors.js';
 import type { TokenRecord } from '../store/types.js';
-import { authenticate, isLoopback } from './auth.js';
+import { isLoopbackHost } from '../core/loopback.js';
+import { authenticate } from './auth.js';
 import { refuse } from './errors.js';
 import type { ResolvedServerOptions } from './options.js';
 import { RateLimiter } from './rate-limit.js';
@@ -46,7 +47,7 @@ function hostnameOf(host: string): string {
 export function loopbackOnly(corsOrigins: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
     const host = c.req.header('host') ?? new URL(c.req.url).host;
-    if (!isLoopback(hostnameOf(host.toLowerCase()))) {
+    if (!isLoopbackHost(hostnameOf(host))) {
       throw refuse(
         'FORBIDDEN',
         'this server runs without authentication and answers only requests addressed to a ' +

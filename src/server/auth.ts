@@ -69,10 +69,3 @@ export function requireRight(token: TokenRecord, right: Right): void {
     });
   }
 }
-
-/** Loopback hosts, where `baton serve` may run without any token in the store. */
-export function isLoopback(host: string): boolean {
-  return (
-    host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)
-  );
-}

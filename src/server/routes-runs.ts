@@ -79,10 +79,7 @@ export function runRoutes(maxPageSize: number) {
         const workflow = validateWorkflow(body, 'body');
         const spec = toRunSpec(workflow, { path: null, cwd: null, hash: null });
         // A workflow's tasks are shell commands: only for tokens allowed to run code.
-        checkSubmitTypes(
-          token,
-          spec.tasks.map((t) => t.type),
-        );
+        checkSubmitTypes(token, spec.tasks);
         checkPayloadSize(deps, spec.tasks, 'body.tasks');
         await checkQueueDepth(deps, Object.keys(workflow.tasks).length);
         const { run } = await deps.orchestrator.submitRun(spec);

@@ -55,10 +55,7 @@ export function scheduleRoutes() {
         const workflow = validateWorkflow(body.workflow, 'body.workflow');
         const run = toRunSpec(workflow, { path: null, cwd: null, hash: null });
         // Every tick submits these shell tasks: the same rule as submitting them now.
-        checkSubmitTypes(
-          token,
-          run.tasks.map((t) => t.type),
-        );
+        checkSubmitTypes(token, run.tasks);
         checkPayloadSize(deps, run.tasks, 'body.workflow.tasks');
         const added = await deps.orchestrator.schedule({
           name: body.name ?? workflow.name,

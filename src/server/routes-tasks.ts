@@ -44,7 +44,7 @@ export function taskRoutes(maxPageSize: number) {
       status: 201,
       bodyLimit: 'payload',
       async handle({ body, token, deps }) {
-        checkSubmitTypes(token, [body.type]);
+        checkSubmitTypes(token, [body]);
         checkPayloadSize(deps, [body], 'body');
         await checkQueueDepth(deps, 1);
         const task = await deps.orchestrator.submit(body);

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { BatonError } from '../core/errors.js';
 import { createServer, type BatonServer } from './app.js';
-import { isLoopback } from './auth.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import type { ServerOptions } from './options.js';
 
 export interface StartServerOptions extends ServerOptions {
@@ -33,7 +33,7 @@ export const DEFAULT_PORT = 7420;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { host = '127.0.0.1', port = DEFAULT_PORT, tls, ...rest } = options;
-  if (rest.noAuth === true && !isLoopback(host)) {
+  if (rest.noAuth === true && !isLoopbackHost(host)) {
     throw new BatonError(
       'FORBIDDEN',
       `refusing to listen on ${host} without authentication; --no-auth is for loopback ` +

@@ -5,16 +5,31 @@
  * limit a client to submitting, and a worker to claiming, those types; a worker token's
  * `capabilities` limit what its workers offer, and a worker token limited to capabilities but
  * not to types claims only tasks that need capabilities (never general work and its payloads).
+ * Timers and gates (`sleep:` and `wait:` steps) run on no worker, so no token's types need to
+ * name them.
  */
+import type { TaskSpec } from '../core/task-spec.js';
+import { ENGINE_CAPABILITY, isWaitType } from '../core/waits.js';
 import type { ClaimRequest } from '../store/store.js';
 import type { TokenRecord } from '../store/types.js';
 import { SHELL_TASK_TYPE } from '../workflow/to-run-spec.js';
 import { refuse } from './errors.js';
 
-/** Refuses (403 FORBIDDEN) a submission of task types this token may not submit. */
-export function checkSubmitTypes(token: TokenRecord, types: Iterable<string>): void {
-  const distinct = [...new Set(types)];
+/** Whether the engine itself runs this task (a timer or a gate): no worker ever claims it. */
+function runsOnEngine(task: Pick<TaskSpec, 'type' | 'capabilities'>): boolean {
+  return isWaitType(task.type) && (task.capabilities ?? []).includes(ENGINE_CAPABILITY);
+}
+
+/**
+ * Refuses (403 FORBIDDEN) a submission of task types this token may not submit. Timers and
+ * gates are not counted: they run no code and need no worker.
+ */
+export function checkSubmitTypes(
+  token: TokenRecord,
+  tasks: Iterable<Pick<TaskSpec, 'type' | 'capabilities'>>,
+): void {
   if (token.role === 'admin') return;
+  const distinct = [...new Set([...tasks].filter((t) => !runsOnEngine(t)).map((t) => t.type))];
   if (distinct.includes(SHELL_TASK_TYPE) && !token.types.includes(SHELL_TASK_TYPE)) {
     throw refuse(
       'FORBIDDEN',

@@ -36,6 +36,12 @@ describe('what counts as loopback', () => {
       '127.0.0.1.nip.io',
       'example.com',
       '::ffff:10.0.0.1',
+      // More than a host: what a URL parser would still resolve to 127.0.0.1.
+      'evil.example@127.0.0.1',
+      '127.0.0.1/evil',
+      '127.0.0.1#evil',
+      '[::1]:7420',
+      '%31%32%37.0.0.1',
     ]) {
       expect(isLoopbackHost(host), host).toBe(false);
     }

@@ -53,6 +53,42 @@ describe('token limits', () => {
     expect((await h.store.listTasks({})).map((t) => t.type)).toEqual(['build']);
   });
 
+  it('timers and gates do not count against a client token’s types (a shell-typed token submits sleep: and wait: steps)', async () => {
+    const h = await open();
+    const req = requester(h);
+    const workflow = {
+      name: 'gated',
+      tasks: {
+        build: { run: 'true' },
+        pause: { sleep: '1h', needs: ['build'] },
+        approve: { wait: { signal: 'approve' }, needs: ['build'] },
+      },
+    };
+    const ok = await req('POST', '/api/v1/runs', { token: h.tokens.shell, body: workflow });
+    expect(ok.status).toBe(201);
+    expect((await h.store.listTasks({})).map((t) => t.type).sort()).toEqual([
+      'baton:sleep',
+      'baton:wait',
+      'shell',
+    ]);
+    const scheduled = await req('POST', '/api/v1/schedules', {
+      token: h.tokens.shell,
+      body: { cron: '0 3 * * *', workflow },
+    });
+    expect(scheduled.status).toBe(201);
+    // A gate is no free pass: a token typed `build` still may not submit the shell step.
+    const build = await token(h, 'builds', 'client', { types: ['build'] });
+    const refused = await req('POST', '/api/v1/runs', { token: build, body: workflow });
+    expect(refused.status).toBe(403);
+    // Nor is a task merely named like a timer: without the engine's capability a worker runs it.
+    const named = await req('POST', '/api/v1/tasks', {
+      token: build,
+      body: { type: 'baton:sleep', payload: { ms: 1 } },
+    });
+    expect(named.status).toBe(403);
+    expect((await h.store.listTasks({})).length).toBe(3);
+  });
+
   it('a worker token limited to capabilities never receives a no-requirement task; types narrow what it claims', async () => {
     const h = await open();
     const req = requester(h);
