@@ -48,6 +48,9 @@ import {
   writeOutcomesSchema,
 } from '../protocol/worker-schemas.js';
 import { HttpTransport, type HttpOptions, type RequestOptions } from './http.js';
+import { spawnResultSchema } from '../protocol/spawn-schemas.js';
+import type { SpawnOutcome, SpawnRequest } from '../store/spawn.js';
+import { spawnedSpec } from '../worker/spawn.js';
 
 /** The outcome of a lease write about a task this client does not hold. */
 const LOST = { ok: false, code: 'LEASE_LOST' } as const;
@@ -216,6 +219,25 @@ export class HttpWorkerStore implements WorkerStore {
     )) as WriteOutcome[];
     for (const item of items) this.#holder.delete(item.taskId);
     return out;
+  }
+
+  /** Adds tasks to the run of a held task (`ctx.spawn`); a stale lease is `LEASE_LOST`. */
+  async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
+    const workerId = this.#holder.get(request.taskId);
+    if (workerId === undefined) return LOST;
+    const body = {
+      workerId,
+      taskId: request.taskId,
+      epoch: request.epoch,
+      tasks: request.tasks.map(spawnedSpec),
+    };
+    try {
+      const { tasks, existing } = await this.#post('/worker/spawn', body, spawnResultSchema);
+      return { ok: true, tasks: tasks as TaskRecord[], existing };
+    } catch (error) {
+      if (isBatonError(error, 'LEASE_LOST')) return LOST;
+      throw error;
+    }
   }
 
   /** Hands back tasks claimed ahead and never started (`WorkerStore.releaseUnstarted`). */

@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'ATTEMPT_ABANDONED'
   /** A gate or `ctx.waitForSignal` waited past its timeout without its signal. */
   | 'SIGNAL_TIMEOUT'
+  /** `ctx.spawn` named a key its task spawned before with another type or payload, or one of another task. */
+  | 'SPAWN_CONFLICT'
   // Refusals of the HTTP server (src/server/) and of the token store.
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

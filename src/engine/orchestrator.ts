@@ -43,7 +43,7 @@ import {
   type WaitsFired,
 } from '../core/waits.js';
 import { parseOrThrow } from '../core/validation.js';
-import { toNewTasks } from './to-new-tasks.js';
+import { toNewTasks } from '../worker/to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
 import { Tracer } from '../observability/tracing.js';

@@ -9,7 +9,7 @@ import type { JsonValue } from '../core/json.js';
 import { validateRunSpec } from '../core/task-spec.js';
 import type { ScheduleRecord, TickRun } from '../store/schedules.js';
 import type { ResolvedOptions } from '../worker/options.js';
-import { toNewTasks } from './to-new-tasks.js';
+import { toNewTasks } from '../worker/to-new-tasks.js';
 
 export function tickRun(
   schedule: ScheduleRecord,

@@ -12,7 +12,7 @@ import { validateScheduleSpec, type ScheduleSpec } from '../core/schedule-spec.j
 import type { ScheduleRecord } from '../store/schedules.js';
 import type { Store } from '../store/store.js';
 import type { ResolvedOptions } from '../worker/options.js';
-import { toNewTasks } from './to-new-tasks.js';
+import { toNewTasks } from '../worker/to-new-tasks.js';
 
 export interface ScheduleDeps {
   store: Store;

@@ -25,6 +25,7 @@ import { signalRoutes } from './routes-signals.js';
 import { scheduleRoutes } from './routes-schedules.js';
 import { taskRoutes } from './routes-tasks.js';
 import { workerRoutes } from './routes-worker.js';
+import { spawnRoutes } from './routes-spawn.js';
 import { BatonMetrics } from '../observability/metrics.js';
 import { instrumentStore } from '../observability/instrument-store.js';
 import { mountDashboard } from './dashboard.js';
@@ -77,6 +78,7 @@ export function createServer(options: ServerOptions): BatonServer {
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),
+    ...spawnRoutes(),
     ...dashboardRoutes(),
   ];
   const unobserve = metrics.observe(orchestrator);

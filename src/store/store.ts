@@ -29,6 +29,7 @@ import type {
 import type { PerformanceFilter, PerformanceRecord } from './performance.js';
 import type { Needs } from './needs.js';
 import type { ScheduleStore } from './schedules.js';
+import type { SpawnOutcome, SpawnRequest } from './spawn.js';
 
 /** A task ready to be stored: validated, ids assigned, defaults filled. */
 export interface NewTask {
@@ -377,6 +378,11 @@ export interface Store extends ScheduleStore {
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]>;
   complete(items: Completion[]): Promise<WriteOutcome[]>;
   fail(items: Failure[]): Promise<WriteOutcome[]>;
+  /**
+   * Adds tasks to the run of a held task (`ctx.spawn`), all or none in one transaction fenced
+   * by the lease; the task's dependents wait for them too. Idempotent by key (see spawn.ts).
+   */
+  spawn(request: SpawnRequest): Promise<SpawnOutcome>;
   /** Cancels a task that is not finished and, transitively, its dependents. */
   cancel(taskId: string, reason: string): Promise<TaskRecord[]>;
   /** Pins a queued task to a worker (`assignToNetworkAgent`). */
@@ -587,6 +593,7 @@ export type WorkerStore = {
   | 'checkpoint'
   | 'complete'
   | 'fail'
+  | 'spawn'
   | 'releaseWorker'
   | 'nextDueAt'
   | 'listCheckpoints'

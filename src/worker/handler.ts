@@ -1,6 +1,7 @@
 import type { JsonValue } from '../core/json.js';
 import type { Needs } from '../store/needs.js';
 import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
+import type { SpawnSpec } from './spawn.js';
 
 /**
  * What a handler gets besides the payload. Its methods need no `this`: a handler may take them
@@ -38,6 +39,14 @@ export interface TaskContext {
   log(this: void, line: string, stream?: LogStream): Promise<void>;
   /** Saves a checkpoint (durable when the promise resolves); throws LEASE_LOST when the lease is gone. */
   checkpoint(this: void, state: JsonValue, progress?: number): Promise<CheckpointRecord>;
+  /**
+   * Adds tasks to this task's run, all or none, durable when the promise resolves; the tasks
+   * that wait on this one wait on the spawned ones too. Each needs a `key` unique in the run
+   * (`dependsOn` names keys of the same spawn or of the run): spawning a key again, as a
+   * handler run again after a crash does, returns the task spawned before (SPAWN_CONFLICT if
+   * its type or payload differ). Throws LEASE_LOST when the lease is gone.
+   */
+  spawn(this: void, specs: readonly SpawnSpec[]): Promise<TaskRecord[]>;
 }
 
 export type TaskHandler<P = JsonValue | null, R = unknown> = (

@@ -27,6 +27,7 @@ import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js'
 import type { AttemptAbort } from './attempt-abort.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
+import { spawnTasks, type SpawnSpec } from './spawn.js';
 import type { AttemptTrace } from '../observability/tracing.js';
 
 /** Commit boundaries where a failure test may make the process die. */
@@ -229,6 +230,11 @@ class Attempt {
     this.leaseLost();
   }
 
+  spawn(specs: readonly SpawnSpec[]): Promise<TaskRecord[]> {
+    const { store, options } = this.deps;
+    return spawnTasks(this.lease, specs, { store, options, leaseLost: () => this.leaseLost() });
+  }
+
   async checkpoint(state: JsonValue, progress?: number): Promise<CheckpointRecord> {
     const { task, deps } = this;
     const { options } = deps;
@@ -277,6 +283,7 @@ class AttemptContext implements TaskContext {
   #progress: TaskContext['progress'] | null = null;
   #log: TaskContext['log'] | null = null;
   #checkpoint: TaskContext['checkpoint'] | null = null;
+  #spawn: TaskContext['spawn'] | null = null;
 
   constructor(
     attempt: Attempt,
@@ -315,6 +322,11 @@ class AttemptContext implements TaskContext {
   get checkpoint(): TaskContext['checkpoint'] {
     const attempt = this.#attempt;
     return (this.#checkpoint ??= (state, progress) => attempt.checkpoint(state, progress));
+  }
+
+  get spawn(): TaskContext['spawn'] {
+    const attempt = this.#attempt;
+    return (this.#spawn ??= (specs) => attempt.spawn(specs));
   }
 }
 

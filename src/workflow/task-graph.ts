@@ -8,7 +8,7 @@
 import { canonicalJson } from '../core/checksum.js';
 import { validateRunSpec } from '../core/task-spec.js';
 import type { Orchestrator } from '../engine/orchestrator.js';
-import { toNewTasks } from '../engine/to-new-tasks.js';
+import { toNewTasks } from '../worker/to-new-tasks.js';
 import type { NewTask, TaskRevision } from '../store/store.js';
 import type { TaskRecord } from '../store/types.js';
 import type { Workflow } from './schema.js';

@@ -12,6 +12,7 @@ import { describePerformance } from './conformance/performance.js';
 import { describeRecovery } from './conformance/recovery.js';
 import { describeScheduleFiring } from './conformance/schedule-firing.js';
 import { describeSchedules } from './conformance/schedules.js';
+import { describeSpawn } from './conformance/spawn.js';
 import { describeTasks } from './conformance/tasks.js';
 import { describeTokens } from './conformance/tokens.js';
 import { describeTransitions } from './conformance/transitions.js';
@@ -33,4 +34,5 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeScheduleFiring(name, open);
   describeWaits(name, open);
   describeLanes(name, open);
+  describeSpawn(name, open);
 }

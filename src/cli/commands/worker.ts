@@ -109,10 +109,13 @@ export function registerWorker(program: Command): void {
         flags.workerTimeoutMs === undefined
           ? undefined
           : parseOption(intOption(100, 3_600_000), flags.workerTimeoutMs, '--worker-timeout-ms');
+      // A crash point inside a store transaction goes to the store; the others to the worker.
       const crashAt = process.env.BATON_CRASH_AT;
+      const storeCrash = crashAt === 'spawn-before-commit' ? crashAt : undefined;
       await runLocalWorker({
         store: await openStore(store, {
           onError: (error) => logger.error({ err: error }, 'store connection error'),
+          ...(storeCrash && { crashAt: storeCrash }),
         }),
         capabilities,
         concurrency,
@@ -122,7 +125,7 @@ export function registerWorker(program: Command): void {
         ...(id !== undefined && { id }),
         ...(heartbeatIntervalMs !== undefined && { heartbeatIntervalMs }),
         ...(workerTimeoutMs !== undefined && { workerTimeoutMs }),
-        ...(crashAt !== undefined && crashAt !== '' && { crashAt }),
+        ...(crashAt !== undefined && crashAt !== '' && !storeCrash && { crashAt }),
       });
       return;
     }

@@ -389,4 +389,15 @@ CREATE TABLE rate_starts (
 CREATE INDEX rate_starts_key ON rate_starts (key, at);
 `,
   },
+  {
+    version: 15,
+    name: 'spawned-tasks',
+    // A task added to its run by a running task (`ctx.spawn`) remembers which: a handler run
+    // again spawns the same keys and finds its own tasks. Keys are unique in a run, so two
+    // concurrent spawns can never both add a key (src/store/spawn.ts).
+    sql: `
+ALTER TABLE tasks ADD COLUMN spawned_by text COLLATE "C";
+CREATE UNIQUE INDEX tasks_run_key ON tasks (run_id, key) WHERE run_id IS NOT NULL AND key IS NOT NULL;
+`,
+  },
 ];

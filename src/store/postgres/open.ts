@@ -4,13 +4,14 @@
  */
 import type { Clock } from '../../core/clock.js';
 import { BatonError } from '../../core/errors.js';
+import type { StoreCrashPoint } from '../spawn.js';
 import type { Store } from '../store.js';
 import { PostgresStore } from './postgres-store.js';
 
 /** `clock` is not used: PostgreSQL's clock judges every time of this store. */
 export function openPostgresStore(
   url: string,
-  options: { clock?: Clock; onError?: (error: unknown) => void } = {},
+  options: { clock?: Clock; onError?: (error: unknown) => void; crashAt?: StoreCrashPoint } = {},
 ): Promise<Store> {
   let parsed: URL;
   try {
@@ -26,5 +27,6 @@ export function openPostgresStore(
     url: parsed.toString(),
     ...(schema !== null && { schema }),
     ...(options.onError && { onError: options.onError }),
+    ...(options.crashAt && { crashAt: options.crashAt }),
   });
 }

@@ -1,6 +1,7 @@
 /** Options of the PostgreSQL store, resolved and checked in one place. */
 import { z } from 'zod';
 import { parseOrThrow } from '../../core/validation.js';
+import type { StoreCrashPoint } from '../spawn.js';
 
 export interface PostgresStoreOptions {
   /** Connection URL, `postgres://user:password@host:port/database`. Required. */
@@ -19,6 +20,8 @@ export interface PostgresStoreOptions {
   retryWindowMs?: number;
   /** Called with errors that are not thrown to a caller (idle connections, the LISTEN link). */
   onError?: (error: unknown) => void;
+  /** A crash point for failure tests (see `StoreCrashPoint`). Default none. */
+  crashAt?: StoreCrashPoint;
 }
 
 export interface ResolvedPostgresOptions {
@@ -27,6 +30,7 @@ export interface ResolvedPostgresOptions {
   poolSize: number;
   retryWindowMs: number;
   onError: (error: unknown) => void;
+  crashAt: StoreCrashPoint | null;
 }
 
 const schema = z.object({
@@ -40,6 +44,7 @@ const schema = z.object({
     .optional(),
   poolSize: z.number().int().min(1).max(1000).optional(),
   retryWindowMs: z.number().int().min(0).max(3_600_000).optional(),
+  crashAt: z.literal('spawn-before-commit').optional(),
 });
 
 export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedPostgresOptions {
@@ -51,5 +56,6 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
     poolSize: o.poolSize ?? 10,
     retryWindowMs: o.retryWindowMs ?? 60_000,
     onError: onError ?? (() => undefined),
+    crashAt: o.crashAt ?? null,
   };
 }

@@ -72,6 +72,8 @@ import * as reads from './reads.js';
 import { reviseRun } from './revise-run.js';
 import * as schedules from './schedules.js';
 import { submit, uniqueViolation } from './submit.js';
+import { spawn } from './spawn.js';
+import { crashNow, type SpawnOutcome, type SpawnRequest, type StoreCrashPoint } from '../spawn.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
 import type { Needs } from '../needs.js';
@@ -94,8 +96,14 @@ export class PostgresStore implements Store {
   readonly #db: Db;
   readonly #wake: WakeListenerConnection;
   readonly #url: string;
+  readonly #crashAt: StoreCrashPoint | null;
 
-  private constructor(db: Db, wake: WakeListenerConnection, url: string, poolSize: number) {
+  private constructor(
+    db: Db,
+    wake: WakeListenerConnection,
+    o: { url: string; poolSize: number; crashAt: StoreCrashPoint | null },
+  ) {
+    const { url, poolSize } = o;
     this.pacing = {
       prefetchPerSlot: 1,
       parallelWrites: Math.max(1, Math.min(4, Math.floor(poolSize / 2))),
@@ -103,6 +111,7 @@ export class PostgresStore implements Store {
     this.#db = db;
     this.#wake = wake;
     this.#url = url;
+    this.#crashAt = o.crashAt;
     this.schema = db.schema;
   }
 
@@ -116,7 +125,7 @@ export class PostgresStore implements Store {
       await db.close();
       throw error;
     }
-    return new PostgresStore(db, new WakeListenerConnection(o), o.url, o.poolSize);
+    return new PostgresStore(db, new WakeListenerConnection(o), o);
   }
 
   /** A worker's heartbeat thread opens its own one-connection pool on the same schema. */
@@ -241,6 +250,21 @@ export class PostgresStore implements Store {
   }
   fail(items: Failure[]): Promise<WriteOutcome[]> {
     return this.#tx((sql) => lease.fail(sql, items));
+  }
+  async spawn(request: SpawnRequest): Promise<SpawnOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#tx(async (sql) => {
+          const outcome = await spawn(sql, request);
+          if (this.#crashAt === 'spawn-before-commit' && outcome.ok) crashNow();
+          return outcome;
+        });
+      } catch (error) {
+        // Another task's spawn took one of these keys first: run again to refuse it by name.
+        if (uniqueViolation(error) === 'tasks_run_key' && attempt < 3) continue;
+        throw error;
+      }
+    }
   }
   cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
     return this.#tx((sql) => operator.cancel(sql, taskId, reason));

@@ -24,7 +24,13 @@ interface Inserted {
 /** What JS decides for a new task; SQL turns `ready` into queued or pending by `runAt`. */
 type Start = 'ready' | 'waiting' | 'cancelled';
 
-export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<SubmitResult> {
+/** `runId`: the run the tasks join, the new `run`'s by default (a spawn's is its spawner's). */
+export async function submit(
+  sql: Sql,
+  tasks: NewTask[],
+  run?: NewRun,
+  runId: string | null = run?.id ?? null,
+): Promise<SubmitResult> {
   if (sql.ambiguous) {
     const landed = await landedEarlier(sql, tasks, run);
     if (landed) return landed;
@@ -60,7 +66,7 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
     start.set(id, { start: dead ? 'cancelled' : remaining === 0 ? 'ready' : 'waiting', remaining });
   }
 
-  const { inserted, lockedStates } = await insertTasks(sql, fresh, deps, start, run?.id ?? null);
+  const { inserted, lockedStates } = await insertTasks(sql, fresh, deps, start, runId);
   if (inserted.states.includes('queued')) sql.wake();
   const corrected = await settledMeanwhile(sql, states, lockedStates, freshIds);
   const firstState = new Map(fresh.map((t, i) => [t.id, inserted.states[i]!]));
@@ -70,7 +76,7 @@ export async function submit(sql: Sql, tasks: NewTask[], run?: NewRun): Promise<
       const found = existing[i] ?? corrected.get(t.id);
       if (found) return toTask(found);
       const state = firstState.get(t.id)!;
-      return newTaskRecord(t, run?.id ?? null, {
+      return newTaskRecord(t, runId, {
         state,
         runAt: t.runAt ?? now,
         createdAt: now,

@@ -61,6 +61,8 @@ import * as reads from './reads.js';
 import { reviseRun } from './revise-run.js';
 import * as schedules from './schedules.js';
 import { submit } from './submit.js';
+import { spawn } from './spawn.js';
+import { crashNow, type SpawnOutcome, type SpawnRequest, type StoreCrashPoint } from '../spawn.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
 import type { Needs } from '../needs.js';
@@ -76,6 +78,8 @@ export interface SqliteStoreOptions {
   clock?: Clock;
   /** How long a writer waits for another process's lock (ms). Default 10000. */
   busyTimeoutMs?: number;
+  /** A crash point for failure tests (see `StoreCrashPoint`). Default none. */
+  crashAt?: StoreCrashPoint;
 }
 
 /** How a heartbeat thread reaches a SQLite file: its own connection (none for `:memory:`). */
@@ -91,11 +95,13 @@ export class SqliteStore implements Store {
   readonly #ctx: Ctx;
   #closed = false;
   #grouped = false;
+  readonly #crashAt: StoreCrashPoint | undefined;
   /** Where heartbeats go (see liveness.ts); null for `:memory:`, whose beats stay inside. */
   readonly #live: LivenessFile | null;
 
   constructor(options: SqliteStoreOptions) {
     this.path = options.path;
+    this.#crashAt = options.crashAt;
     const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
     const db = openDatabase(options.path, { busyTimeoutMs });
     this.#ctx = { db, sql: new Statements(db), clock: options.clock ?? systemClock };
@@ -214,6 +220,13 @@ export class SqliteStore implements Store {
   }
   fail(items: Failure[]): Promise<WriteOutcome[]> {
     return this.#write((ctx) => lease.fail(ctx, items));
+  }
+  spawn(request: SpawnRequest): Promise<SpawnOutcome> {
+    return this.#write((ctx) => {
+      const outcome = spawn(ctx, request);
+      if (this.#crashAt === 'spawn-before-commit' && outcome.ok) crashNow();
+      return outcome;
+    });
   }
   cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
     return this.#write((ctx) => operator.cancel(ctx, taskId, reason));

@@ -35,6 +35,7 @@ const FORWARDED = [
   'checkpoint',
   'complete',
   'fail',
+  'spawn',
   'cancel',
   'assign',
   'recordRouting',

@@ -14,7 +14,13 @@ const INSERT_TASK = `INSERT INTO tasks (id, run_id, key, type, payload, capabili
   concurrency_limit, rate_key, rate_max, rate_per_ms, wait_for_worker_ms)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): SubmitResult {
+/** `runId`: the run the tasks join, the new `run`'s by default (a spawn's is its spawner's). */
+export function submit(
+  ctx: Ctx,
+  tasks: NewTask[],
+  run: NewRun | undefined,
+  runId: string | null = run?.id ?? null,
+): SubmitResult {
   const now = ctx.clock.now();
   if (run) {
     ctx.sql
@@ -36,7 +42,7 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
     if (existing[i]) return;
     insert.run(
       t.id,
-      run?.id ?? null,
+      runId,
       t.key,
       t.type,
       t.payload === null ? null : JSON.stringify(t.payload),
@@ -80,7 +86,6 @@ export function submit(ctx: Ctx, tasks: NewTask[], run: NewRun | undefined): Sub
   const records: TaskRecord[] = tasks.map((t, i) => {
     const found = existing[i];
     if (found) return record(ctx, found);
-    const runId = run?.id ?? null;
     const settled = settleNew(ctx, t, runId, now);
     return settled === 'queued' ? queuedRecord(t, runId, now) : record(ctx, settled);
   });

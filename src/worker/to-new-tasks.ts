@@ -9,8 +9,8 @@ import { checkAcyclic } from '../core/dag.js';
 import { runAtMs, type taskSpecSchema } from '../core/task-spec.js';
 import type { z } from 'zod';
 import type { NewTask } from '../store/store.js';
-import type { ResolvedOptions } from '../worker/options.js';
-import { stripUndefined } from '../worker/options.js';
+import type { ResolvedOptions } from './options.js';
+import { stripUndefined } from './options.js';
 
 type ParsedSpec = z.output<typeof taskSpecSchema>;
 
