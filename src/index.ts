@@ -13,6 +13,9 @@ export { createWorker } from './worker/standalone.js';
 export type { StandaloneWorker, StandaloneWorkerOptions } from './worker/standalone.js';
 export type { WorkerOptions } from './worker/worker.js';
 export type { TaskContext, TaskHandler } from './worker/handler.js';
+export type { SpawnSpec } from './worker/spawn.js';
+export { MAX_SPAWN_TASKS } from './store/spawn.js';
+export type { SpawnOutcome, SpawnRequest } from './store/spawn.js';
 
 export { BatonError, NonRetryableError, isBatonError, isStoreUnavailable } from './core/errors.js';
 export type { ErrorCode, TaskError } from './core/errors.js';

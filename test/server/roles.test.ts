@@ -57,6 +57,7 @@ const EXPECTED: Record<string, readonly TokenRole[]> = {
   'POST /worker/fail': WORKER,
   'POST /worker/release': WORKER,
   'POST /worker/release-unstarted': WORKER,
+  'POST /worker/spawn': WORKER,
   'GET /worker/tasks/:id/checkpoints': WORKER,
   'GET /worker/tasks/:id/needs': WORKER,
   'POST /worker/events': WORKER,
