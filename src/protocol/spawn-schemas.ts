@@ -9,14 +9,19 @@ import { MAX_SPAWN_TASKS } from '../store/spawn.js';
 import { idSchema } from './schemas.js';
 import { taskRecordSchema } from './worker-schemas.js';
 
-const name = z.string().min(1).max(200);
-
 export const spawnBody = z.strictObject({
   workerId: idSchema,
   taskId: idSchema,
   epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   tasks: z
-    .array(taskSpecSchema.extend({ id: name, key: name }).strict())
+    .array(
+      taskSpecSchema.superRefine((spec, ctx) => {
+        for (const field of ['id', 'key'] as const) {
+          if (spec[field] !== undefined) continue;
+          ctx.addIssue({ code: 'custom', path: [field], message: `a spawned task needs ${field}` });
+        }
+      }),
+    )
     .min(1, 'expected at least one task')
     .max(MAX_SPAWN_TASKS, `expected at most ${MAX_SPAWN_TASKS} tasks`),
 });

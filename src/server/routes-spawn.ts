@@ -30,10 +30,7 @@ export function spawnRoutes() {
             taskId: body.taskId,
           });
         }
-        checkSubmitTypes(
-          token,
-          body.tasks.map((t) => t.type),
-        );
+        checkSubmitTypes(token, body.tasks);
         checkPayloadSize(deps, body.tasks, 'tasks');
         await checkQueueDepth(deps, body.tasks.length);
         const tasks = toNewTasks(body.tasks, deps.orchestrator.options.taskDefaults);

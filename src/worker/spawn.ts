@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { JsonValue } from '../core/json.js';
-import { taskSpecSchema } from '../core/task-spec.js';
+import { taskSpecSchema, type TaskSpec } from '../core/task-spec.js';
 import { parseOrThrow } from '../core/validation.js';
 import { MAX_SPAWN_TASKS } from '../store/spawn.js';
 import type { LeaseRef, NewTask, WorkerStore } from '../store/store.js';
@@ -20,12 +20,16 @@ import { toNewTasks } from './to-new-tasks.js';
  * A task to spawn: a task spec whose `key` (its name in the run) is required and whose id the
  * store assigns. `dependsOn` names keys of the same spawn or of tasks already in the run.
  */
-export const spawnSpecSchema = taskSpecSchema
-  .omit({ id: true })
-  .extend({ key: z.string().min(1).max(200) })
-  .strict();
+export const spawnSpecSchema = taskSpecSchema.superRefine((spec, ctx) => {
+  if (spec.key === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['key'], message: 'a spawned task needs a key' });
+  }
+  if (spec.id !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['id'], message: 'the store gives spawned tasks ids' });
+  }
+});
 
-export type SpawnSpec = z.input<typeof spawnSpecSchema>;
+export type SpawnSpec = Omit<TaskSpec, 'id' | 'key'> & { key: string };
 
 const spawnSpecsSchema = z
   .array(spawnSpecSchema)
@@ -55,6 +59,11 @@ export function spawnedSpec(t: NewTask): Record<string, JsonValue> {
     backoff: { ...t.backoff },
     ...(t.timeoutMs !== null && { timeoutMs: t.timeoutMs }),
     ...(t.idempotencyKey !== null && { idempotencyKey: t.idempotencyKey }),
+    ...(t.fairnessKey != null && { fairnessKey: t.fairnessKey }),
+    ...(t.concurrencyKey != null && { concurrencyKey: t.concurrencyKey }),
+    ...(t.concurrencyLimit != null && { concurrencyLimit: t.concurrencyLimit }),
+    ...(t.rateLimit != null && { rateLimit: { ...t.rateLimit } }),
+    ...(t.waitForWorkerMs != null && { waitForWorkerMs: t.waitForWorkerMs }),
   };
 }
 

@@ -72,9 +72,10 @@ describe('postgres store migrations', () => {
     try {
       // The schema as version 7 left it: no counts, the task's events in a B-tree.
       await client.query(`SET search_path = "${store.schema}"`);
-      // Version 14 (lanes) undone first.
+      // Versions 15 (spawned tasks) and 14 (lanes) undone first.
       await client.query(
-        `DROP TABLE paused_types, fair_turns, rate_starts;
+        `DROP INDEX tasks_run_key; ALTER TABLE tasks DROP COLUMN spawned_by;
+         DROP TABLE paused_types, fair_turns, rate_starts;
          DROP INDEX tasks_lanes, tasks_pinned, tasks_concurrency, tasks_wait_for_worker;
          ALTER TABLE tasks DROP COLUMN lane, DROP COLUMN fairness_key,
            DROP COLUMN concurrency_key, DROP COLUMN concurrency_limit, DROP COLUMN rate_key,

@@ -7,6 +7,8 @@ import { tempPath, writeFutureSchema } from './sqlite-files.js';
 import { describeStoreConformance, newTask } from './conformance.js';
 
 /** Takes a file back from schema 9 (lanes) to 8. */
+// Undoes the migrations after 8 (newest first), for the upgrade tests below.
+const UNDO_SPAWN = `DROP INDEX tasks_run_key; ALTER TABLE tasks DROP COLUMN spawned_by;`;
 const UNDO_LANES = `
   DROP INDEX tasks_lanes; DROP INDEX tasks_pinned; DROP INDEX tasks_run_ready;
   DROP INDEX tasks_concurrency; DROP INDEX tasks_wait_for_worker;
@@ -87,7 +89,7 @@ describe('sqlite store specifics', () => {
     await store.close();
     const db = new Database(path);
     db.exec(
-      `${UNDO_LANES} DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id;
+      `${UNDO_SPAWN} ${UNDO_LANES} DROP INDEX tokens_id; ALTER TABLE tokens DROP COLUMN id;
        ALTER TABLE tokens DROP COLUMN types; DELETE FROM baton_migrations WHERE version >= 8`,
     );
     db.close();
@@ -112,7 +114,7 @@ describe('sqlite store specifics', () => {
     // The file as schema version 4 left it: no dependents column (nor what came later).
     const db = new Database(path);
     db.exec(
-      `${UNDO_LANES}
+      `${UNDO_SPAWN} ${UNDO_LANES}
        DROP INDEX tasks_waiting; DROP INDEX tasks_signalled; DROP INDEX tasks_waits_ready;
        DROP TABLE signals; ALTER TABLE tasks DROP COLUMN wait_signal;
        ALTER TABLE tasks DROP COLUMN wake; DROP TABLE schedules;
