@@ -21,6 +21,7 @@ import type {
   LeaseRef,
   LogAppend,
   ProgressUpdate,
+  Suspension,
   RecoverResult,
   WorkerRegistration,
   WorkerStore,
@@ -193,6 +194,14 @@ export class HttpWorkerStore implements WorkerStore {
 
   appendLogs(items: LogAppend[]): Promise<boolean[]> {
     return this.#batch('/worker/logs', items, progressOutcomesSchema, false);
+  }
+
+  async suspend(items: Suspension[]): Promise<boolean[]> {
+    const out = await this.#batch('/worker/suspend', items, progressOutcomesSchema, false);
+    items.forEach((item, i) => {
+      if (out[i] === true) this.#holder.delete(item.taskId);
+    });
+    return out;
   }
 
   checkpoint(items: CheckpointWrite[]): Promise<CheckpointOutcome[]> {

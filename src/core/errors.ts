@@ -36,6 +36,8 @@ export type ErrorCode =
   | 'SIGNAL_TIMEOUT'
   /** `ctx.spawn` named a key its task spawned before with another type or payload, or one of another task. */
   | 'SPAWN_CONFLICT'
+  /** A handler suspended itself (`ctx.sleep`, `ctx.waitForSignal`): its attempt ends here. */
+  | 'SUSPENDED'
   // Refusals of the HTTP server (src/server/) and of the token store.
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

@@ -59,11 +59,13 @@ export const TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>> = {
   // `queued`: the pin is released (its worker went away or stopped).
   assigned: ['running', 'queued', 'cancelled', 'completed'],
   // `pending` is a retry waiting out its backoff; `queued` a recovery after a lost lease or a
-  // task handed back unstarted; `failed` attempts spent or a non-retryable error.
-  running: ['completed', 'pending', 'queued', 'failed', 'cancelled'],
+  // task handed back unstarted; `failed` attempts spent or a non-retryable error; `waiting` a
+  // handler suspended by `ctx.sleep`/`ctx.waitForSignal`.
+  running: ['completed', 'pending', 'queued', 'failed', 'cancelled', 'waiting'],
   // A timer fires or a gate opens (`completed`, or an operator's complete), a gate times out
-  // (`failed`), or it is cancelled.
-  waiting: ['completed', 'failed', 'cancelled'],
+  // (`failed`), a suspended handler's sleep ends or its signal comes or times out (`queued`),
+  // or it is cancelled.
+  waiting: ['completed', 'failed', 'cancelled', 'queued'],
   // An operator may revert a finished task so that it runs again (reconciliation, retry):
   // `pending` when a dependency of it is no longer completed.
   completed: ['queued', 'pending'],

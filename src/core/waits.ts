@@ -69,6 +69,42 @@ export type Wake =
   | { kind: 'signal'; name: string; data: JsonValue | null }
   | { kind: 'timeout'; name: string };
 
+/**
+ * What ended a suspended handler's wait, as its next attempt reads it (`TaskRecord.wake`):
+ * `checkpointSeq` is the newest checkpoint when it suspended, the one it resumes from. A
+ * resumed attempt that starts from another checkpoint (a crash after it wrote a newer one)
+ * does not take this wake for a wait of its own.
+ */
+export type TaskWake = Wake & { checkpointSeq: number };
+
+/** What a handler suspends for: a sleep, or a signal with its timeout. */
+export type HandlerWait =
+  { kind: 'sleep'; ms: number } | { kind: 'signal'; name: string; timeoutMs: number };
+
+export const handlerWaitSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('sleep'), ms: z.number().int().min(0).max(MAX_WAIT_MS) }),
+  z.strictObject({
+    kind: z.literal('signal'),
+    name: signalNameSchema,
+    timeoutMs: z.number().int().min(1).max(MAX_WAIT_MS),
+  }),
+]);
+
+export const taskWakeSchema = z.union([
+  z.strictObject({ kind: z.literal('sleep'), checkpointSeq: z.number().int().min(0) }),
+  z.strictObject({
+    kind: z.literal('signal'),
+    name: z.string(),
+    data: jsonValueSchema.nullable(),
+    checkpointSeq: z.number().int().min(0),
+  }),
+  z.strictObject({
+    kind: z.literal('timeout'),
+    name: z.string(),
+    checkpointSeq: z.number().int().min(0),
+  }),
+]);
+
 /** The reason logged when a suspended handler is queued again. */
 export function wakeReason(wake: Wake): string {
   if (wake.kind === 'sleep') return 'sleep-ended';

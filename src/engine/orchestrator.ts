@@ -111,7 +111,7 @@ export class Orchestrator {
       intervalMs: this.options.sweepIntervalMs,
       workerTimeoutMs: this.options.workerTimeoutMs,
       onResult: (result) => this.#reportRecovery(result),
-      onWaits: (fired) => this.#bus.emit('waits:fired', { fired }),
+      onWaits: (fired) => this.#reportWaits(fired),
       onError: (error) => this.#reportError(error),
     });
     // Schedules are fired wherever the sweeper runs (see engine/schedule-firer.ts).
@@ -399,19 +399,27 @@ export class Orchestrator {
 
   /** Fires the waits whose time came now (what each sweep does after looking for lost workers). */
   fireWaits(): Promise<WaitsFired> {
-    return fireWaits(this.store, (fired) => this.#bus.emit('waits:fired', { fired }));
+    return fireWaits(this.store, (fired) => this.#reportWaits(fired));
+  }
+
+  /** Resumed handlers and opened gates' dependents may be claimable now: look at once. */
+  #reportWaits(fired: WaitsFired): void {
+    this.#bus.emit('waits:fired', { fired });
+    for (const w of this.#workers) w.wake();
   }
 
   /**
    * Sends a signal to a run: every wait for NAME there (a gate, a handler's `waitForSignal`)
    * opens with `data`, now or when it begins to wait. RUN_NOT_FOUND when there is no such run.
    */
-  signal(runId: string, name: string, data: JsonValue | null = null): Promise<SignalResult> {
-    return this.store.signal(
+  async signal(runId: string, name: string, data: JsonValue | null = null): Promise<SignalResult> {
+    const result = await this.store.signal(
       runId,
       parseOrThrow(signalNameSchema, name, 'signal', 'name'),
       parseOrThrow(signalDataSchema, data, 'signal', 'data'),
     );
+    if (result.opened.length > 0) for (const w of this.#workers) w.wake();
+    return result;
   }
 
   /** Marks a task completed by an operator (done outside baton). */

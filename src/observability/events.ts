@@ -6,7 +6,7 @@
 import type { Recovery } from '../store/store.js';
 import type { CheckpointRecord, TaskRecord, WorkerRecord } from '../store/types.js';
 import type { TaskError } from '../core/errors.js';
-import type { WaitsFired } from '../core/waits.js';
+import type { HandlerWait, WaitsFired } from '../core/waits.js';
 
 export interface BatonEvents {
   'task:submitted': { task: TaskRecord };
@@ -20,6 +20,8 @@ export interface BatonEvents {
   'task:failed': { task: TaskRecord; error: TaskError };
   'task:cancelled': { task: TaskRecord; reason: string };
   'task:lease-lost': { taskId: string; epoch: number; workerId: string };
+  /** A handler suspended itself (`ctx.sleep`, `ctx.waitForSignal`); its slot is free. */
+  'task:suspended': { taskId: string; epoch: number; workerId: string; wait: HandlerWait };
   'task:recovered': { recovery: Recovery };
   /** A sweep moved waits on: timers and gates began, fired, opened, timed out; handlers resumed. */
   'waits:fired': { fired: WaitsFired };

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { jsonBytes, jsonValueSchema } from '../core/json.js';
 import { TASK_STATES, type TaskState } from '../core/states.js';
 import { MAX_TIMEOUT_MS } from '../core/task-spec.js';
+import { handlerWaitSchema, taskWakeSchema } from '../core/waits.js';
 import { MAX_LOG_LINE_BYTES } from '../store/logs.js';
 import { instantMs } from './instant.js';
 import { idSchema, taskErrorSchema } from './schemas.js';
@@ -58,6 +59,8 @@ export const taskRecordSchema = z
     routing: jsonValueSchema.nullable(),
     // The submit span's W3C traceparent: the remote worker continues the task's trace.
     traceParent: z.string().max(55).optional(),
+    // What ended the task's last suspension, for the attempt that resumes it.
+    wake: taskWakeSchema.optional(),
     createdAt: instantMs,
     startedAt: instantMs.nullable(),
     finishedAt: instantMs.nullable(),
@@ -197,6 +200,12 @@ export const failBody = z.strictObject({
       durationMs: ms,
     }),
   ),
+});
+
+/** Held tasks whose handlers suspend (`ctx.sleep`, `ctx.waitForSignal`): running → waiting. */
+export const suspendBody = z.strictObject({
+  workerId: idSchema,
+  items: items(z.strictObject({ ...leaseRef, wait: handlerWaitSchema })),
 });
 
 /** Tasks a stopping worker claimed ahead and never started, handed back to the queue. */

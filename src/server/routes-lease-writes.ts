@@ -1,5 +1,5 @@
 /**
- * The lease writes of the worker protocol: progress, logs, checkpoint, complete, fail. Each acts
+ * The lease writes of the worker protocol: progress, logs, suspend, checkpoint, complete, fail. Each acts
  * for a worker registered with the same token, only about tasks that worker holds, and the
  * store refuses a stale epoch: any refused item makes the answer 409 LEASE_LOST, with the
  * per-item outcomes in its details (the held items were committed). Sizes and checksums are
@@ -20,6 +20,7 @@ import {
   MAX_RETRY_DELAY_MS,
   progressBody,
   progressOutcomesSchema,
+  suspendBody,
   writeOutcomesSchema,
 } from '../protocol/worker-schemas.js';
 
@@ -49,6 +50,18 @@ export function leaseWriteRoutes() {
       response: progressOutcomesSchema,
       handle: ({ body, token, deps }) =>
         heldFlagWrite(deps, token, body, (items) => deps.store.appendLogs(items)),
+    }),
+    route({
+      method: 'POST',
+      path: '/worker/suspend',
+      right: 'worker',
+      tag: 'worker protocol',
+      summary:
+        'Suspend held tasks until a sleep ends or a signal comes (running → waiting, the attempt not counted; 409 LEASE_LOST if any lease is stale)',
+      body: suspendBody,
+      response: progressOutcomesSchema,
+      handle: ({ body, token, deps }) =>
+        heldFlagWrite(deps, token, body, (items) => deps.store.suspend(items)),
     }),
     route({
       method: 'POST',

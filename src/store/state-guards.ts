@@ -86,4 +86,8 @@ export const MOVES = {
   timeOut: move(['waiting'], 'failed'),
   /** No active worker could take a queued task for its `waitForWorkerMs`. */
   noCapableWorker: move(['queued'], 'failed'),
+  /** A handler suspends itself (`ctx.sleep`, `ctx.waitForSignal`), fenced by its lease. */
+  suspend: move(['running'], 'waiting'),
+  /** A suspended handler's wait ended: claimable again, with what ended it. */
+  resume: move(['waiting'], 'queued'),
 } as const;

@@ -13,7 +13,7 @@ import { BatonError, type TaskError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { BackoffPolicy } from '../core/retry.js';
 import type { TaskState } from '../core/states.js';
-import type { SignalResult, WaitsFired } from '../core/waits.js';
+import type { HandlerWait, SignalResult, WaitsFired } from '../core/waits.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -197,6 +197,14 @@ export interface ProgressUpdate extends LeaseRef {
 
 export interface CheckpointWrite extends LeaseRef {
   checkpoint: NewCheckpoint;
+}
+
+/**
+ * A handler suspends itself (`ctx.sleep`, `ctx.waitForSignal`): running → waiting, fenced by
+ * its lease. The attempt is not counted (its next claim starts the same attempt number).
+ */
+export interface Suspension extends LeaseRef {
+  wait: HandlerWait;
 }
 
 export type CheckpointOutcome =
@@ -383,6 +391,12 @@ export interface Store extends ScheduleStore {
    * by the lease; the task's dependents wait for them too. Idempotent by key (see spawn.ts).
    */
   spawn(request: SpawnRequest): Promise<SpawnOutcome>;
+  /**
+   * Suspends held tasks until their sleep ends or their signal comes (or times out): running →
+   * waiting, the lease ended, the attempt not counted; the sweepers queue them again
+   * (`fireWaits`, `signal`). Per item: false when the lease is stale (LEASE_LOST).
+   */
+  suspend(items: Suspension[]): Promise<boolean[]>;
   /** Cancels a task that is not finished and, transitively, its dependents. */
   cancel(taskId: string, reason: string): Promise<TaskRecord[]>;
   /** Pins a queued task to a worker (`assignToNetworkAgent`). */
@@ -594,6 +608,7 @@ export type WorkerStore = {
   | 'complete'
   | 'fail'
   | 'spawn'
+  | 'suspend'
   | 'releaseWorker'
   | 'nextDueAt'
   | 'listCheckpoints'

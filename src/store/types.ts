@@ -3,6 +3,7 @@ import type { TaskError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { BackoffPolicy } from '../core/retry.js';
 import type { RunState, TaskState } from '../core/states.js';
+import type { TaskWake } from '../core/waits.js';
 
 export interface TaskRecord {
   id: string;
@@ -39,6 +40,11 @@ export interface TaskRecord {
   routing: JsonValue | null;
   /** W3C traceparent of the span that submitted the task, when tracing was on. */
   traceParent?: string;
+  /**
+   * What ended the task's last suspension (`ctx.sleep`, `ctx.waitForSignal`), for the attempt
+   * that resumes it; absent when it never suspended.
+   */
+  wake?: TaskWake;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;

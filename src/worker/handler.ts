@@ -2,6 +2,7 @@ import type { JsonValue } from '../core/json.js';
 import type { Needs } from '../store/needs.js';
 import type { CheckpointRecord, LogStream, TaskRecord } from '../store/types.js';
 import type { SpawnSpec } from './spawn.js';
+import type { SleepOptions, WaitForSignalOptions } from './suspend.js';
 
 /**
  * What a handler gets besides the payload. Its methods need no `this`: a handler may take them
@@ -47,6 +48,26 @@ export interface TaskContext {
    * its type or payload differ). Throws LEASE_LOST when the lease is gone.
    */
   spawn(this: void, specs: readonly SpawnSpec[]): Promise<TaskRecord[]>;
+  /**
+   * Suspends the task for `ms` (at most 1 year) without holding a slot or spending an attempt:
+   * this attempt ends here (the promise rejects with SUSPENDED; let it propagate), and the
+   * handler runs again from the top, on any worker, once the time has passed, with
+   * `lastCheckpoint` the newest checkpoint (`options.state` saves one first). On that attempt
+   * the first wait call returns at once. Checkpoint before sleeping, or the work before the
+   * sleep runs again.
+   */
+  sleep(this: void, ms: number, options?: SleepOptions): Promise<void>;
+  /**
+   * Suspends the task until the signal `name` reaches its run (`baton signal RUN NAME`,
+   * `POST /runs/{id}/signals/{name}`), as `sleep` does; on the resumed attempt the first wait
+   * call returns the signal's data, or throws SIGNAL_TIMEOUT (not retried) when `timeoutMs`
+   * passed first. A signal sent before the wait opens it at once (a run keeps its signals).
+   */
+  waitForSignal(
+    this: void,
+    name: string,
+    options?: WaitForSignalOptions,
+  ): Promise<JsonValue | null>;
 }
 
 export type TaskHandler<P = JsonValue | null, R = unknown> = (

@@ -28,6 +28,8 @@ import type { AttemptAbort } from './attempt-abort.js';
 import type { TaskContext, TaskHandler } from './handler.js';
 import type { WriteBatcher } from './write-batcher.js';
 import { spawnTasks, type SpawnSpec } from './spawn.js';
+import { Suspender } from './suspend.js';
+import type { HandlerWait } from '../core/waits.js';
 import type { AttemptTrace } from '../observability/tracing.js';
 
 /** Commit boundaries where a failure test may make the process die. */
@@ -52,17 +54,22 @@ export interface AttemptDeps {
 }
 
 /** Why an attempt was aborted from outside: these leave the store to someone else. */
-export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown' | 'timeout';
+export type AbortKind = 'cancelled' | 'lease-lost' | 'shutdown' | 'timeout' | 'suspended';
+
+const ABORT_CODES = {
+  cancelled: 'CANCELLED',
+  'lease-lost': 'LEASE_LOST',
+  shutdown: 'LEASE_LOST',
+  timeout: 'TIMEOUT',
+  suspended: 'SUSPENDED',
+} as const satisfies Record<AbortKind, string>;
 
 export class AbortReason extends BatonError {
   constructor(
     readonly kind: AbortKind,
     message: string,
   ) {
-    super(
-      kind === 'timeout' ? 'TIMEOUT' : kind === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST',
-      message,
-    );
+    super(ABORT_CODES[kind], message);
   }
 }
 
@@ -196,6 +203,16 @@ class Attempt {
     throw reason;
   }
 
+  /** The handler suspends itself: the write under the lease, then the attempt ends. */
+  async suspend(wait: HandlerWait): Promise<never> {
+    const { task, deps } = this;
+    if (!(await deps.batcher.suspend({ ...this.lease, wait }))) return this.leaseLost();
+    const reason = new AbortReason('suspended', `task ${task.id} suspended (${wait.kind})`);
+    this.controller.abort(reason);
+    deps.bus.emit('task:suspended', { ...this.lease, workerId: deps.workerId, wait });
+    throw reason;
+  }
+
   async progress(percent: number, message?: string): Promise<void> {
     const value = clampPercent(percent);
     const ok = await this.deps.batcher.progress({
@@ -284,6 +301,7 @@ class AttemptContext implements TaskContext {
   #log: TaskContext['log'] | null = null;
   #checkpoint: TaskContext['checkpoint'] | null = null;
   #spawn: TaskContext['spawn'] | null = null;
+  #suspender: Suspender | null = null;
 
   constructor(
     attempt: Attempt,
@@ -327,6 +345,20 @@ class AttemptContext implements TaskContext {
   get spawn(): TaskContext['spawn'] {
     const attempt = this.#attempt;
     return (this.#spawn ??= (specs) => attempt.spawn(specs));
+  }
+
+  get sleep(): TaskContext['sleep'] {
+    const suspender = this.#suspending();
+    return (ms, options) => suspender.sleep(ms, options);
+  }
+
+  get waitForSignal(): TaskContext['waitForSignal'] {
+    const suspender = this.#suspending();
+    return (name, options) => suspender.waitForSignal(name, options);
+  }
+
+  #suspending(): Suspender {
+    return (this.#suspender ??= new Suspender(this.#attempt, this.lastCheckpoint));
   }
 }
 

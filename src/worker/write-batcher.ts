@@ -1,5 +1,5 @@
 /**
- * Group commit: lease writes (complete, fail, checkpoint, progress, log lines) that arrive while a flush is
+ * Group commit: lease writes (complete, fail, checkpoint, progress, log lines, suspensions) that arrive while a flush is
  * pending are committed together, one transaction per kind. Under load, hundreds of outcomes
  * share one fsync; alone, a write waits only for the next turn of the event loop.
  *
@@ -20,6 +20,7 @@ import type {
   LeaseRef,
   LogAppend,
   ProgressUpdate,
+  Suspension,
   WorkerStore,
   WriteOutcome,
 } from '../store/store.js';
@@ -93,6 +94,7 @@ export class WriteBatcher {
   readonly #checkpoint: Lane<CheckpointWrite, CheckpointOutcome>;
   readonly #progress: Lane<ProgressUpdate, boolean>;
   readonly #logs: Lane<LogAppend, boolean>;
+  readonly #suspend: Lane<Suspension, boolean>;
   readonly #maxInFlight: number;
   /** Flushes running now. */
   #inFlight = 0;
@@ -111,6 +113,7 @@ export class WriteBatcher {
     this.#checkpoint = new Lane((items) => store.checkpoint(items), retry);
     this.#progress = new Lane((items) => store.progress(items), retry);
     this.#logs = new Lane((items) => store.appendLogs(items), retry);
+    this.#suspend = new Lane((items) => store.suspend(items), retry);
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
 
@@ -128,6 +131,9 @@ export class WriteBatcher {
   }
   log(item: LogAppend): Promise<boolean> {
     return this.#enqueue(this.#logs.push(item));
+  }
+  suspend(item: Suspension): Promise<boolean> {
+    return this.#enqueue(this.#suspend.push(item));
   }
 
   #enqueue<T>(promise: Promise<T>): Promise<T> {
@@ -151,6 +157,7 @@ export class WriteBatcher {
       this.#checkpoint.size +
       this.#progress.size +
       this.#logs.size +
+      this.#suspend.size +
       this.#fail.size +
       this.#complete.size
     );
@@ -165,6 +172,7 @@ export class WriteBatcher {
       this.#checkpoint.take(blocked),
       this.#progress.take(blocked),
       this.#logs.take(blocked),
+      this.#suspend.take(blocked),
       this.#fail.take(blocked),
       this.#complete.take(blocked),
     ];

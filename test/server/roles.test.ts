@@ -51,6 +51,7 @@ const EXPECTED: Record<string, readonly TokenRole[]> = {
   'POST /worker/heartbeat': WORKER,
   'POST /worker/claim': WORKER,
   'POST /worker/progress': WORKER,
+  'POST /worker/suspend': WORKER,
   'POST /worker/logs': WORKER,
   'POST /worker/checkpoint': WORKER,
   'POST /worker/complete': WORKER,

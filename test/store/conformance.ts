@@ -15,6 +15,7 @@ import { describeSchedules } from './conformance/schedules.js';
 import { describeSpawn } from './conformance/spawn.js';
 import { describeTasks } from './conformance/tasks.js';
 import { describeTokens } from './conformance/tokens.js';
+import { describeSuspend } from './conformance/suspend.js';
 import { describeTransitions } from './conformance/transitions.js';
 import { describeWaits } from './conformance/waits.js';
 import type { OpenStore } from './conformance/harness.js';
@@ -35,4 +36,5 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeWaits(name, open);
   describeLanes(name, open);
   describeSpawn(name, open);
+  describeSuspend(name, open);
 }

@@ -21,4 +21,14 @@ describe('state guards', () => {
     expect(guard(MOVES.recover, 't.state')).toBe(`t.state IN ('assigned', 'running')`);
     expect(fromToSql(MOVES.complete)).toBe(`'running', 'completed'`);
   });
+
+  it('guards a handler suspending itself and its resumption by the table', () => {
+    expect(guard(MOVES.suspend)).toBe(`state = 'running'`);
+    expect(fromToSql(MOVES.suspend)).toBe(`'running', 'waiting'`);
+    expect(fromToSql(MOVES.resume)).toBe(`'waiting', 'queued'`);
+    // Claimable only once resumed: nothing but `resume` leaves waiting for queued.
+    expect(() => move(['waiting'], 'running')).toThrow(
+      expect.objectContaining({ code: 'INVALID_TRANSITION' }),
+    );
+  });
 });

@@ -31,6 +31,7 @@ import type {
   OperatorChange,
   PinRequest,
   ProgressUpdate,
+  Suspension,
   RecoverOptions,
   RecoverResult,
   Recovery,
@@ -76,6 +77,7 @@ import { spawn } from './spawn.js';
 import { crashNow, type SpawnOutcome, type SpawnRequest, type StoreCrashPoint } from '../spawn.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
+import * as suspension from './suspend.js';
 import type { Needs } from '../needs.js';
 import type { SignalResult, WaitsFired } from '../../core/waits.js';
 import type { JsonValue } from '../../core/json.js';
@@ -265,6 +267,9 @@ export class PostgresStore implements Store {
         throw error;
       }
     }
+  }
+  suspend(items: Suspension[]): Promise<boolean[]> {
+    return this.#tx((sql) => suspension.suspend(sql, items));
   }
   cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
     return this.#tx((sql) => operator.cancel(sql, taskId, reason));

@@ -6,6 +6,7 @@ import type { TaskError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/json.js';
 import type { BackoffPolicy } from '../../core/retry.js';
 import type { TaskState } from '../../core/states.js';
+import type { TaskWake } from '../../core/waits.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -42,6 +43,7 @@ export interface TaskRow {
   checkpoint_seq: number;
   routing: JsonValue | null;
   trace_parent: string | null;
+  wake: TaskWake | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -64,8 +66,8 @@ export const TASK_COLUMNS = `t.*, ${DEPENDS_ON}`;
 export const RECORD_COLUMNS = `t.id, t.run_id, t.key, t.type, t.payload, t.capabilities,
   t.priority, t.run_at, t.state, t.attempt, t.max_attempts, t.backoff, t.timeout_ms,
   t.idempotency_key, t.epoch, t.worker_id, t.pinned_worker_id, t.progress, t.progress_message,
-  t.result, t.error, t.checkpoint_seq, t.routing, t.trace_parent, t.created_at, t.started_at,
-  t.finished_at, t.updated_at, ${DEPENDS_ON}`;
+  t.result, t.error, t.checkpoint_seq, t.routing, t.trace_parent, t.wake, t.created_at,
+  t.started_at, t.finished_at, t.updated_at, ${DEPENDS_ON}`;
 
 /** The row RECORD_COLUMNS returns. */
 export type RecordRow = Omit<TaskRow, 'seq' | 'budget' | 'deps_remaining'>;
@@ -139,6 +141,7 @@ export function toTask(row: RecordRow): TaskRecord {
     checkpointSeq: row.checkpoint_seq,
     routing: row.routing,
     ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
+    ...(row.wake !== null && { wake: row.wake }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -236,10 +236,12 @@ async function resume(
 ): Promise<string[]> {
   if (rows.length === 0) return [];
   const queued = await sql.rows<{ id: string; run_id: string | null; wake: Wake }>(
-    `UPDATE tasks t SET state = 'queued', run_at = (SELECT now_ms()), wake = w.wake,
+    // The wake names the checkpoint the handler suspended after: the one it resumes from.
+    `UPDATE tasks t SET state = 'queued', run_at = (SELECT now_ms()),
+       wake = (w.wake::jsonb || jsonb_build_object('checkpointSeq', t.checkpoint_seq))::json,
        wait_signal = NULL, updated_at = (SELECT now_ms())
      FROM unnest($1::text[], $2::json[]) AS w(id, wake)
-     WHERE t.id = w.id AND t.state = 'waiting' RETURNING t.id, t.run_id, t.wake`,
+     WHERE t.id = w.id AND ${guard(MOVES.resume, 't.state')} RETURNING t.id, t.run_id, t.wake`,
     [rows.map((r) => r.id), wakes.map((w) => jsonOrNull(w))],
   );
   await logEvents(

@@ -3,6 +3,7 @@ import type { TaskError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/json.js';
 import type { BackoffPolicy } from '../../core/retry.js';
 import type { TaskState } from '../../core/states.js';
+import type { TaskWake } from '../../core/waits.js';
 import type {
   CheckpointRecord,
   EventRecord,
@@ -40,6 +41,8 @@ export interface TaskRow {
   error: string | null;
   checkpoint_seq: number;
   routing: string | null;
+  /** JSON of a TaskWake, or null. */
+  wake?: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -94,7 +97,7 @@ export const TASK_COLUMNS_IN_ORDER = `seq, id, run_id, key, type, payload, capab
   run_at, state, attempt, max_attempts, budget, backoff, timeout_ms, idempotency_key, epoch,
   worker_id, pinned_worker_id, deps_remaining, dep_count, trace_parent, progress,
   progress_message, result, error, checkpoint_seq, routing, created_at, started_at,
-  finished_at, updated_at`;
+  finished_at, updated_at, wake`;
 
 /** A task row read as an array, in the order of TASK_COLUMNS_IN_ORDER. */
 export type TaskValues = unknown[];
@@ -134,6 +137,7 @@ export function rowOfValues(v: TaskValues): TaskRow {
     started_at: v[29],
     finished_at: v[30],
     updated_at: v[31],
+    wake: v[32],
   } as TaskRow;
 }
 
@@ -168,6 +172,7 @@ export function toTask(row: TaskRow, dependsOn: string[]): TaskRecord {
     checkpointSeq: row.checkpoint_seq,
     routing: parseJson<JsonValue>(row.routing),
     ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
+    ...(typeof row.wake === 'string' && { wake: JSON.parse(row.wake) as TaskWake }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -25,6 +25,7 @@ import type {
   PinRequest,
   PausedType,
   ProgressUpdate,
+  Suspension,
   RecoverOptions,
   RecoverResult,
   Recovery,
@@ -65,6 +66,7 @@ import { spawn } from './spawn.js';
 import { crashNow, type SpawnOutcome, type SpawnRequest, type StoreCrashPoint } from '../spawn.js';
 import * as tokens from './token-writes.js';
 import * as waits from './waits.js';
+import * as suspension from './suspend.js';
 import type { Needs } from '../needs.js';
 import type { SignalResult, WaitsFired } from '../../core/waits.js';
 import type { JsonValue } from '../../core/json.js';
@@ -227,6 +229,9 @@ export class SqliteStore implements Store {
       if (this.#crashAt === 'spawn-before-commit' && outcome.ok) crashNow();
       return outcome;
     });
+  }
+  suspend(items: Suspension[]): Promise<boolean[]> {
+    return this.#write((ctx) => suspension.suspend(ctx, items));
   }
   cancel(taskId: string, reason: string): Promise<TaskRecord[]> {
     return this.#write((ctx) => operator.cancel(ctx, taskId, reason));

@@ -70,6 +70,7 @@ const FORWARDED = [
   'pinTasks',
   'releasePinned',
   'releaseUnstarted',
+  'suspend',
   'putSchedule',
   'listSchedules',
   'getSchedule',

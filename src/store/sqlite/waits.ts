@@ -189,8 +189,10 @@ function failGate(ctx: Ctx, row: WaitRow, now: number): void {
 function resume(ctx: Ctx, row: WaitRow, wake: Wake, now: number): void {
   ctx.sql
     .get(
-      `UPDATE tasks SET state = 'queued', run_at = ?, wake = ?, wait_signal = NULL, updated_at = ?
-       WHERE id = ? AND state = 'waiting'`,
+      // The wake names the checkpoint the handler suspended after: the one it resumes from.
+      `UPDATE tasks SET state = 'queued', run_at = ?, wake = json_set(?, '$.checkpointSeq',
+         checkpoint_seq), wait_signal = NULL, updated_at = ?
+       WHERE id = ? AND ${guard(MOVES.resume)}`,
     )
     .run(now, JSON.stringify(wake), now, row.id);
   logEvent(ctx, now, {

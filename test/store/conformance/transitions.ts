@@ -40,6 +40,8 @@ interface Operation {
   blocked?: boolean;
   /** Whether the subject is a gate where it can be (pending, queued; always when waiting). */
   gate?: boolean;
+  /** Whether a waiting subject is a suspended handler (waiting for SIGNAL) instead of a gate. */
+  suspended?: boolean;
   run(f: Fixture): Promise<Answer>;
 }
 
@@ -60,6 +62,22 @@ function leased(ok: boolean): Answer {
 }
 
 const lease = (f: Fixture) => ({ taskId: f.subject.id, epoch: f.subject.epoch });
+
+/** Sweeps the waits; a wait (or a gate) times out within GATE_TIMEOUT_MS: until it has. */
+async function fireWaits(f: Fixture): Promise<Answer> {
+  for (let i = 0; i < 300; i++) {
+    await f.store.fireWaits();
+    if (f.subject.type !== GATE_TASK_TYPE && f.subject.state !== 'waiting') break;
+    if ((await f.store.getTask(f.subject.id))?.state !== f.subject.state) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { kind: 'sweep' };
+}
+
+async function signal(f: Fixture): Promise<Answer> {
+  await f.store.signal(f.runId, SIGNAL, 'go');
+  return { kind: 'sweep' };
+}
 
 const OPERATIONS: Operation[] = [
   {
@@ -99,6 +117,14 @@ const OPERATIONS: Operation[] = [
     name: 'hand back unstarted',
     run: async (f) => {
       const [ok] = await f.store.releaseUnstarted(f.workerId, [lease(f)]);
+      return leased(ok === true);
+    },
+  },
+  {
+    name: 'suspend',
+    run: async (f) => {
+      const wait = { kind: 'signal', name: SIGNAL, timeoutMs: GATE_TIMEOUT_MS } as const;
+      const [ok] = await f.store.suspend([{ ...lease(f), wait }]);
       return leased(ok === true);
     },
   },
@@ -143,25 +169,15 @@ const OPERATIONS: Operation[] = [
   {
     name: 'fire waits',
     gate: true,
-    run: async (f) => {
-      // A gate times out within GATE_TIMEOUT_MS: sweep until it has (other tasks: once).
-      for (let i = 0; i < 300; i++) {
-        await f.store.fireWaits();
-        if (f.subject.type !== GATE_TASK_TYPE) break;
-        if ((await f.store.getTask(f.subject.id))?.state !== f.subject.state) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return { kind: 'sweep' };
-    },
+    run: fireWaits,
   },
   {
     name: 'signal',
     gate: true,
-    run: async (f) => {
-      await f.store.signal(f.runId, SIGNAL, 'go');
-      return { kind: 'sweep' };
-    },
+    run: signal,
   },
+  { name: 'fire waits, a handler suspended', suspended: true, run: fireWaits },
+  { name: 'signal, a handler suspended', suspended: true, run: signal },
   {
     name: 'dependency completes',
     blocked: true,
@@ -189,7 +205,13 @@ async function claimSubject(store: Store, workerId: string, type: string): Promi
 }
 
 /** Moves a queued subject (held by nobody) into `state`. */
-async function drive(store: Store, f: Omit<Fixture, 'subject'>, id: string, state: TaskState) {
+async function drive(
+  store: Store,
+  f: Omit<Fixture, 'subject'>,
+  id: string,
+  state: TaskState,
+  suspended: boolean,
+) {
   const failure = { code: 'X', message: 'x', retryable: false };
   const epoch = async () => (await store.getTask(id))!.epoch;
   switch (state) {
@@ -215,6 +237,12 @@ async function drive(store: Store, f: Omit<Fixture, 'subject'>, id: string, stat
       await store.cancel(id, 'cancelled');
       return;
     case 'waiting':
+      if (suspended) {
+        await claimSubject(store, f.workerId, f.type);
+        const wait = { kind: 'signal', name: SIGNAL, timeoutMs: GATE_TIMEOUT_MS } as const;
+        await store.suspend([{ taskId: id, epoch: await epoch(), wait }]);
+        return;
+      }
       await store.fireWaits(); // the subject is a gate: it begins to wait
       return;
     default:
@@ -227,6 +255,7 @@ async function fixture(
   state: TaskState,
   blocked: boolean,
   asGate: boolean,
+  suspended: boolean,
 ): Promise<Fixture> {
   const type = `pair-${randomUUID().slice(0, 8)}`;
   const w = await store.registerWorker(worker());
@@ -242,7 +271,9 @@ async function fixture(
     dependsOn: blocked ? [blocker.id] : [],
     runAt: later,
     waitForWorkerMs: 0,
-    ...((state === 'waiting' || (asGate && (state === 'queued' || state === 'pending'))) && gate),
+    ...(((state === 'waiting' && !suspended) ||
+      (asGate && (state === 'queued' || state === 'pending'))) &&
+      gate),
   });
   const runId = randomUUID();
   await store.submit([blocker, subject], { id: runId, name: 'pairs', meta: {} });
@@ -251,7 +282,7 @@ async function fixture(
   // dependency is reopened, so that a move back to waiting finds it open.
   const reopen = blocked && state !== 'pending';
   if (reopen) await store.operatorChange(blocker.id, { kind: 'complete', result: null }, 'done');
-  await drive(store, f, subject.id, state);
+  await drive(store, f, subject.id, state, suspended);
   if (reopen) await store.operatorChange(blocker.id, { kind: 'revert' }, 'undo');
   const now = await store.getTask(subject.id);
   if (now?.state !== state) throw new Error(`fixture: task is ${now?.state}, not ${state}`);
@@ -268,7 +299,13 @@ export function describeTransitions(name: string, open: OpenStore): void {
       it(`from ${from}: moves to exactly ${allowed.join(', ') || 'nothing'}`, async () => {
         const reached = new Set<TaskState>();
         for (const op of OPERATIONS) {
-          const f = await fixture(store, from, op.blocked ?? false, op.gate ?? false);
+          const f = await fixture(
+            store,
+            from,
+            op.blocked ?? false,
+            op.gate ?? false,
+            op.suspended ?? false,
+          );
           const events = await store.listEvents({ taskId: f.subject.id });
           const answer = await op.run(f);
           const after = (await store.getTask(f.subject.id))!;
