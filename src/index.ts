@@ -49,7 +49,8 @@ export {
   MAX_SIGNAL_DATA_BYTES,
   describeWait,
 } from './core/waits.js';
-export type { SignalResult, WaitsFired, Wake } from './core/waits.js';
+export type { HandlerWait, SignalResult, TaskWake, WaitsFired, Wake } from './core/waits.js';
+export type { SleepOptions, WaitForSignalOptions } from './worker/suspend.js';
 
 export { SqliteStore } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';

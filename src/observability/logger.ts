@@ -86,6 +86,9 @@ export function logLifecycle(source: EventSource, logger: Logger): () => void {
     source.on('task:lease-lost', ({ taskId, epoch, workerId }) =>
       logger.warn({ taskId, epoch, workerId }, 'lease lost'),
     ),
+    source.on('task:suspended', ({ taskId, epoch, workerId, wait }) =>
+      logger.info({ taskId, epoch, workerId, wait }, 'task suspended'),
+    ),
     source.on('task:recovered', ({ recovery }) =>
       logger.warn({ ...recovery }, 'task recovered from a lost worker'),
     ),
