@@ -6,9 +6,10 @@ import dagre from '/dashboard/vendor/dagre.js';
 import { api, debounce, follow } from '/dashboard/api.js';
 import { Action, formatDuration, html, Progress, StateBadge, toMs } from '/dashboard/ui.js';
 import { TaskDetail } from '/dashboard/task-view.js';
+import { WaitNote } from '/dashboard/waits.js';
 
 const NODE_W = 170;
-const NODE_H = 54;
+const NODE_H = 66;
 
 function layout(tasks) {
   const g = new dagre.graphlib.Graph();
@@ -58,11 +59,12 @@ function Graph({ tasks, selected, onSelect }) {
         <text x="8" y="34" class="node-state"
           >${t.state}${t.attempt > 1 ? ` · try ${t.attempt}` : ''}</text
         >
-        <rect class="node-progress-bg" x="8" y="42" width=${NODE_W - 16} height="5" rx="2" />
+        <${WaitNote} wait=${t.wait} x="8" y="48" />
+        <rect class="node-progress-bg" x="8" y="55" width=${NODE_W - 16} height="5" rx="2" />
         <rect
           class="node-progress"
           x="8"
-          y="42"
+          y="55"
           width=${((NODE_W - 16) * t.progress) / 100}
           height="5"
           rx="2"

@@ -3,6 +3,7 @@
 import { useEffect, useState } from '/dashboard/vendor/hooks.js';
 import { api } from '/dashboard/api.js';
 import { TaskLogs } from '/dashboard/task-logs.js';
+import { SignalControl } from '/dashboard/waits.js';
 import {
   Action,
   formatDuration,
@@ -74,6 +75,7 @@ export function TaskDetail({ taskId, version, onClose }) {
         onDone=${reload}
       />
     </p>
+    <${SignalControl} task=${task} onDone=${reload} />
     ${
       task.error &&
       html`<h4>Error</h4>

@@ -12,6 +12,7 @@ import { isIntact } from '../store/checkpoints.js';
 import type { PerformanceRecord } from '../store/performance.js';
 import type { TaskRecord } from '../store/types.js';
 import { allTasksOfRun } from './paging.js';
+import { graphWaitSchema, waitOf } from './dashboard-waits.js';
 import { route, type ApiRoute } from './route.js';
 import { instantMs } from '../protocol/instant.js';
 import { idSchema, taskErrorSchema } from '../protocol/schemas.js';
@@ -34,6 +35,8 @@ const graphTaskSchema = z.object({
   createdAt: instantMs,
   startedAt: ms,
   finishedAt: ms,
+  /** A timer, a gate or a suspended handler: what it waits for and until when. */
+  wait: graphWaitSchema,
 });
 
 const taskDetailSchema = graphTaskSchema.extend({
@@ -61,6 +64,7 @@ function toGraphTask(t: TaskRecord): z.output<typeof graphTaskSchema> {
     createdAt: t.createdAt,
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
+    wait: waitOf(t),
   };
 }
 
