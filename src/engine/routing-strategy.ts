@@ -3,6 +3,7 @@
  * choose one and say why. Capability is a hard filter applied before any strategy sees the
  * candidates; a strategy only scores. Plug in your own by implementing `RoutingStrategy`.
  */
+import { takesOnlyCapabilityWork } from '../store/assign-rules.js';
 import type { PerformanceRecord } from '../store/performance.js';
 import type { TaskRecord, WorkerRecord } from '../store/types.js';
 
@@ -126,9 +127,13 @@ export class LeastLoadedStrategy implements RoutingStrategy {
   }
 }
 
-/** True when the worker offers every capability the task needs and handles its type. */
+/**
+ * True when the worker offers every capability the task needs and handles its type, and its
+ * token lets it take the task (a worker limited to capability work takes none that needs none).
+ */
 export function canRun(worker: WorkerRecord, task: TaskRecord): boolean {
   const offered = new Set(worker.capabilities);
   if (!task.capabilities.every((c) => offered.has(c))) return false;
+  if (task.capabilities.length === 0 && takesOnlyCapabilityWork(worker.meta)) return false;
   return worker.types === null || worker.types.includes(task.type);
 }

@@ -15,8 +15,7 @@ import {
   heldFlagWrite,
   heldTasks,
   ownedBy,
-  OWNER_ID_KEY,
-  OWNER_NAME_KEY,
+  ownedMeta,
   ownWorker,
 } from './worker-access.js';
 import { allowedTypes } from './token-limits.js';
@@ -75,7 +74,7 @@ export function workerRoutes() {
         const worker = await deps.store.registerWorker({
           ...body,
           types: allowedTypes(token, body.types),
-          meta: { ...body.meta, [OWNER_ID_KEY]: token.id, [OWNER_NAME_KEY]: token.name },
+          meta: ownedMeta(token, body.meta),
         });
         deps.claims.notify();
         return worker;

@@ -65,13 +65,17 @@ export function allowedCapabilities(token: TokenRecord, capabilities: string[]):
   return capabilities.filter((c) => token.capabilities.includes(c));
 }
 
+/** Whether a worker of this token takes only tasks that need a capability. */
+export function takesOnlyCapabilityWork(token: TokenRecord): boolean {
+  return token.role === 'worker' && token.capabilities.length > 0 && token.types.length === 0;
+}
+
 /** A claim narrowed to what the token allows, whatever the worker asked for. */
 export function narrowClaim<R extends Pick<ClaimRequest, 'types' | 'capabilities'>>(
   token: TokenRecord,
   request: R,
 ): R & Pick<ClaimRequest, 'needsCapability'> {
-  const limitedToCapabilities =
-    token.role === 'worker' && token.capabilities.length > 0 && token.types.length === 0;
+  const limitedToCapabilities = takesOnlyCapabilityWork(token);
   return {
     ...request,
     types: allowedTypes(token, request.types),

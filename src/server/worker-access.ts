@@ -5,15 +5,36 @@
  * tasks it holds now. The store's epoch fence still decides staleness: this check only keeps
  * one token from writing about another's tasks with a guessed epoch.
  */
+import type { JsonValue } from '../core/json.js';
+import { CAPABILITY_WORK_ONLY_KEY } from '../store/assign-rules.js';
 import type { LeaseRef } from '../store/store.js';
 import type { TokenRecord, WorkerRecord } from '../store/types.js';
 import { refuse } from './errors.js';
+import { takesOnlyCapabilityWork } from './token-limits.js';
 import type { ServerDeps } from './route.js';
 
 /** Key of the worker's meta holding the id of the token that registered it. */
 export const OWNER_ID_KEY = 'baton.tokenId';
 /** Key of the worker's meta naming that token, for people reading it (never for access). */
 export const OWNER_NAME_KEY = 'baton.token';
+
+/**
+ * The meta a worker is registered with: its own, plus the keys the server owns (the token
+ * that registered it, and whether that token limits it to capability work, which routing
+ * reads so that no pin gives it a task its token may not take).
+ */
+export function ownedMeta(
+  token: TokenRecord,
+  meta: Record<string, JsonValue>,
+): Record<string, JsonValue> {
+  const { [CAPABILITY_WORK_ONLY_KEY]: _theirs, ...own } = meta;
+  return {
+    ...own,
+    [OWNER_ID_KEY]: token.id,
+    [OWNER_NAME_KEY]: token.name,
+    ...(takesOnlyCapabilityWork(token) && { [CAPABILITY_WORK_ONLY_KEY]: true }),
+  };
+}
 
 /**
  * Whether `token` registered `worker`. By id only: a worker registered before tokens had ids

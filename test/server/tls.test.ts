@@ -129,6 +129,35 @@ describe('HTTPS between baton serve, baton worker and BatonClient', () => {
     await expect(untrusting.listRuns()).rejects.toMatchObject({ code: 'TLS_FAILED' });
   });
 
+  it('warns about a token on the command line and about a token file others can read, and still works', async () => {
+    const s = await serveHttps();
+    const shared = join(s.dir, 'shared.token');
+    writeFileSync(shared, `${s.worker}\n`);
+    chmodSync(shared, 0o644);
+    const token = readFileSync(s.tokenFile, 'utf8').trim();
+    const runs = [
+      { args: ['--token', token], warning: 'anyone who can list processes' },
+      { args: ['--token-file', shared], warning: 'is readable by other users; chmod 600 it' },
+      { args: ['--token-file', s.tokenFile], warning: null },
+    ];
+    const client = new BatonClient({ url: s.url, token: s.admin, ca: readFileSync(pki.caPem) });
+    for (const { args, warning } of runs) {
+      const w = spawnBaton(
+        ['worker', '--allow-shell', '--server', s.url, '--ca', pki.caPem, ...args],
+        s.dir,
+      );
+      const task = await client.submitTask({ type: 'shell', payload: { run: 'echo ok' } });
+      const done = await client.waitForTask(task.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+      expect(done.state).toBe('completed');
+      w.child.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      if (warning === null) {
+        expect(w.output()).not.toContain('anyone who can list processes');
+        expect(w.output()).not.toContain('readable by other users');
+      } else expect(w.output()).toContain(warning);
+    }
+  });
+
   it('refuses bad TLS and token flags with exit 2', async () => {
     const dir = tempDir();
     const empty = join(dir, 'empty.token');

@@ -13,7 +13,7 @@ import { chooseFromLanes, type LaneCandidate, type LaneRoom } from '../lanes.js'
 import type { Sql } from './db.js';
 import { logEvents, type EventInput } from './events.js';
 import { applicableLimits, PINNED_STATES_SQL, startedEarlier } from './claim.js';
-import { laneCtes, pinnedAllowed, READY } from './lanes-sql.js';
+import { fitsClaimSql, laneCtes, READY } from './lanes-sql.js';
 import { LOCK_NAMESPACE_SQL } from './migrate.js';
 import { TASK_COLUMNS, toTask, type TaskRow } from './rows.js';
 import { HELD_STATES_SQL, promoteDue } from './task-flow.js';
@@ -30,7 +30,7 @@ function candidatesSql(anyType: boolean): string {
   SELECT true AS pinned, p.* FROM (
     SELECT ${HEAD_COLUMNS} FROM tasks
     WHERE pinned_worker_id = $1 AND state IN ${PINNED_STATES_SQL}
-      AND ${pinnedAllowed('$6::boolean')}
+      AND ${fitsClaimSql('$2::text[]', '$3::text[]', '$6::boolean')}
       AND NOT EXISTS (SELECT 1 FROM paused_types p WHERE p.type = tasks.type)
     ORDER BY priority DESC, seq LIMIT $4 FOR UPDATE SKIP LOCKED) p
   UNION ALL

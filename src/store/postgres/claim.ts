@@ -13,7 +13,7 @@
 import type { ClaimRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
 import { isConnectionError, type Sql } from './db.js';
-import { laneCtes, pinnedAllowed, READY } from './lanes-sql.js';
+import { fitsClaimSql, laneCtes, READY } from './lanes-sql.js';
 import { RECORD_COLUMNS, TASK_COLUMNS, toTask, type RecordRow, type TaskRow } from './rows.js';
 import { PROMOTE_DUE_CTES } from './task-flow.js';
 import { MOVES, sourceOf, statesSql } from '../state-guards.js';
@@ -37,11 +37,11 @@ function claimAndStart(anyType: boolean): string {
   keyed AS (
     SELECT (SELECT count(*) FROM lanes WHERE lane <> '') + (SELECT count(*) FROM tasks
       WHERE pinned_worker_id = $1 AND state IN ${PINNED_STATES_SQL} AND lane <> ''
-        AND ${pinnedAllowed('$7::boolean')}) AS n),
+        AND ${fitsClaimSql('$2::text[]', '$3::text[]', '$7::boolean')}) AS n),
   pinned AS (
     SELECT seq, state FROM tasks
     WHERE pinned_worker_id = $1 AND state IN ${PINNED_STATES_SQL} AND lane = ''
-      AND ${pinnedAllowed('$7::boolean')}
+      AND ${fitsClaimSql('$2::text[]', '$3::text[]', '$7::boolean')}
       AND EXISTS (SELECT 1 FROM worker)
       AND NOT EXISTS (SELECT 1 FROM paused_types p WHERE p.type = tasks.type)
     ORDER BY priority DESC, seq

@@ -12,11 +12,13 @@ import { guard, MOVES } from '../state-guards.js';
 export const READY = `${guard(MOVES.claim)} AND pinned_worker_id IS NULL`;
 
 /**
- * A task pinned to the claiming worker that its token's narrowing still lets it take: a
- * capability-limited token (`needs`, boolean SQL) takes no queued task that needs none.
+ * A task the claim, as narrowed for its token, may start (`fitsClaim` in SQL): of its `types`
+ * (text[] SQL, null: any), needing only `caps` (text[] SQL), and when `needs` (boolean SQL:
+ * a capability-limited token) needing some capability. A pin never widens a claim.
  */
-export function pinnedAllowed(needs: string): string {
-  return `(${needs} IS NOT TRUE OR ${guard(MOVES.startPinned)} OR cardinality(capabilities) > 0)`;
+export function fitsClaimSql(types: string, caps: string, needs: string): string {
+  return `((${types} IS NULL OR type = ANY(${types})) AND capabilities <@ ${caps}
+    AND (${needs} IS NOT TRUE OR cardinality(capabilities) > 0))`;
 }
 
 /**

@@ -6,7 +6,10 @@
  */
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
+import type { ClaimRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
+import { PINNED_STATES_SQL } from './claim.js';
+import { fitsClaimSql } from './lanes-sql.js';
 import type { Sql } from './db.js';
 import { logEvents } from './events.js';
 import { guard, MOVES } from '../state-guards.js';
@@ -125,4 +128,40 @@ export async function releasePinned(
   );
   if (rows.length > 0) sql.wake();
   return rows.map(toTask);
+}
+
+/**
+ * Hands back to the queue the tasks pinned to the claiming worker that its claim, as narrowed
+ * for its token, may not start (the claim itself never starts them, see `fitsClaimSql`): a pin
+ * never gives a worker a task outside its token's types and capabilities, and never strands
+ * the task either.
+ */
+export async function releaseUnfitPins(sql: Sql, req: ClaimRequest): Promise<number> {
+  const rows = await sql.rows<{ id: string; run_id: string | null; was: string }>(
+    `WITH unfit AS (
+       SELECT seq, state FROM tasks
+       WHERE pinned_worker_id = $1 AND state IN ${PINNED_STATES_SQL}
+         AND NOT ${fitsClaimSql('$2::text[]', '$3::text[]', '$4::boolean')}
+       ORDER BY seq
+       FOR UPDATE SKIP LOCKED)
+     UPDATE tasks t SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+       updated_at = (SELECT now_ms())
+     FROM unfit u WHERE t.seq = u.seq
+     RETURNING t.id, t.run_id, u.state AS was`,
+    [req.workerId, req.types, req.capabilities, req.needsCapability === true],
+  );
+  await logEvents(
+    sql,
+    rows.map((row) => ({
+      type: 'task:unassigned',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: req.workerId,
+      // A task pinned while still queued loses its pin only: no move.
+      ...(row.was === 'assigned' && { from: 'assigned' as const, to: 'queued' as const }),
+      reason: `worker ${req.workerId} may not take it (its token's types or capabilities)`,
+    })),
+  );
+  if (rows.length > 0) sql.wake();
+  return rows.length;
 }

@@ -202,6 +202,15 @@ export class PostgresStore implements Store {
     return this.#auto((sql) => workers.heartbeat(sql, workerId, held));
   }
   async claim(request: ClaimRequest): Promise<TaskRecord[]> {
+    const tasks = await this.#claim(request);
+    // Room left: pins this claim may not start go back to the queue (never started, never
+    // stranded). Only then, so that a busy worker's claims cost no extra statement.
+    if (tasks.length < request.limit) {
+      await this.#tx((sql) => performance.releaseUnfitPins(sql, request));
+    }
+    return tasks;
+  }
+  async #claim(request: ClaimRequest): Promise<TaskRecord[]> {
     const token = randomUUID();
     if (applicableLimits(request).length > 0) {
       return this.#tx((sql) => claimLimited(sql, request, token));

@@ -6,6 +6,7 @@
  * one writer, so they hold across processes.
  */
 import type { ClaimRequest } from '../store.js';
+import { fitsClaim } from '../assign-rules.js';
 import { chooseFromLanes, offersAll, type LaneCandidate, type LaneRoom } from '../lanes.js';
 import { HELD_STATES_SQL, type Ctx } from './context.js';
 import { guard, MOVES, sourceOf, statesSql } from '../state-guards.js';
@@ -75,7 +76,9 @@ export function pickForClaim(ctx: Ctx, req: ClaimRequest, now: number): Chosen[]
   })[];
   for (const row of pins) {
     if (paused.has(row.type)) continue;
-    if (needsCap && row.state === sourceOf(MOVES.claim) && row.capabilities === '[]') continue;
+    // A pin never widens the claim (releaseUnfitPins hands such pins back first).
+    const capabilities = JSON.parse(row.capabilities) as string[];
+    if (!fitsClaim({ type: row.type, capabilities }, req)) continue;
     note(row, true);
     fromOf.set(row.seq, row.state === sourceOf(MOVES.startPinned) ? 'assigned' : 'queued');
   }

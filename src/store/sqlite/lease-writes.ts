@@ -23,7 +23,7 @@ import {
   type CheckpointRow,
   type TaskValues,
 } from './rows.js';
-import { recordAttempts, type AttemptOutcome } from './performance.js';
+import { recordAttempts, releaseUnfitPins, type AttemptOutcome } from './performance.js';
 import { guard, MOVES } from '../state-guards.js';
 import { cancelDependents, promoteDue, releaseDependents } from './task-flow.js';
 import { pickForClaim, recordTurns } from './claim.js';
@@ -71,6 +71,7 @@ export function claimValues(ctx: Ctx, req: ClaimRequest): ClaimedValues {
     { state: string } | undefined;
   if (worker?.state !== 'active' || req.limit <= 0) return claimed;
   promoteDue(ctx, now);
+  releaseUnfitPins(ctx, req, now);
   const chosen = pickForClaim(ctx, req, now);
   const started = [
     ...start(

@@ -5,12 +5,13 @@
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import { PERFORMANCE_WINDOW, toPerformance } from '../performance.js';
 import { isBatonError } from '../../core/errors.js';
-import type { PinRequest } from '../store.js';
+import { fitsClaim } from '../assign-rules.js';
+import type { ClaimRequest, PinRequest } from '../store.js';
 import type { TaskRecord } from '../types.js';
 import { assign } from './worker-writes.js';
 import { logEvent, record, type Ctx } from './context.js';
 import type { TaskRow } from './rows.js';
-import { guard, MOVES } from '../state-guards.js';
+import { guard, MOVES, sourceOf, statesSql } from '../state-guards.js';
 
 interface PerformanceRow {
   worker_id: string;
@@ -127,6 +128,46 @@ export function releasePinned(ctx: Ctx, workerId: string, reason: string): TaskR
     });
   }
   return rows.map((row) => record(ctx, row));
+}
+
+/**
+ * Hands back to the queue the tasks pinned to the claiming worker that its claim, as narrowed
+ * for its token, may not start (a pin made before a narrower registration, or by a caller that
+ * ignored the token's limits): a pin never gives a worker a task outside its token's types and
+ * capabilities, and never strands the task either. Runs inside the claim's transaction.
+ */
+export function releaseUnfitPins(ctx: Ctx, req: ClaimRequest, now: number): void {
+  const pins = ctx.sql.get(PINS_OF_WORKER).all(req.workerId) as UnfitRow[];
+  const unpin = ctx.sql.get(
+    `UPDATE tasks SET state = 'queued', worker_id = NULL, pinned_worker_id = NULL,
+       updated_at = ? WHERE seq = ?`,
+  );
+  for (const row of pins) {
+    const capabilities = JSON.parse(row.capabilities) as string[];
+    if (fitsClaim({ type: row.type, capabilities }, req)) continue;
+    unpin.run(now, row.seq);
+    logEvent(ctx, now, {
+      type: 'task:unassigned',
+      taskId: row.id,
+      runId: row.run_id,
+      workerId: req.workerId,
+      // A task pinned while still queued loses its pin only: no move.
+      ...(row.state === 'assigned' && { from: 'assigned', to: 'queued' }),
+      reason: `worker ${req.workerId} may not take it (its token's types or capabilities)`,
+    });
+  }
+}
+
+const PINS_OF_WORKER = `SELECT seq, id, run_id, state, type, capabilities FROM tasks
+  WHERE pinned_worker_id = ? AND state IN ${statesSql([sourceOf(MOVES.startPinned), sourceOf(MOVES.claim)])}`;
+
+interface UnfitRow {
+  seq: number;
+  id: string;
+  run_id: string | null;
+  state: string;
+  type: string;
+  capabilities: string;
 }
 
 /** Router pins of one pass in one transaction (one fsync, not two per task). */

@@ -291,6 +291,7 @@ export function assign(ctx: Ctx, taskId: string, workerId: string, reason: strin
       state: worker.state,
       capabilities: JSON.parse(worker.capabilities) as string[],
       types: worker.types === null ? null : (JSON.parse(worker.types) as string[]),
+      meta: JSON.parse(worker.meta) as Record<string, JsonValue>,
     },
   });
   const updated = ctx.sql

@@ -1,5 +1,6 @@
 /** The store contract: performance and routing pins. */
 import { describe, expect, it } from 'vitest';
+import { CAPABILITY_WORK_ONLY_KEY } from '../../../src/store/assign-rules.js';
 import type { Store } from '../../../src/store/store.js';
 import { newTask, useStore, worker, type OpenStore } from './harness.js';
 
@@ -96,6 +97,60 @@ export function describePerformance(name: string, open: OpenStore): void {
         to: 'queued',
       });
       expect(await store.releasePinned(a.id, 'again')).toEqual([]);
+    });
+
+    it('never pins a task that needs no capability to a worker marked for capability work only', async () => {
+      const gpu = await store.registerWorker(
+        worker({ capabilities: ['gpu'], meta: { [CAPABILITY_WORK_ONLY_KEY]: true } }),
+      );
+      const [plain, train] = (await store.submit([newTask(), newTask({ capabilities: ['gpu'] })]))
+        .tasks;
+      await expect(store.assign(plain!.id, gpu.id, 'routed')).rejects.toMatchObject({
+        code: 'CAPABILITY_MISMATCH',
+      });
+      expect(await store.getTask(plain!.id)).toMatchObject({
+        state: 'queued',
+        pinnedWorkerId: null,
+      });
+      await store.assign(train!.id, gpu.id, 'routed');
+      expect((await store.getTask(train!.id))!.pinnedWorkerId).toBe(gpu.id);
+    });
+
+    it('a claim starts only the pins its narrowed request fits, and hands the others back to the queue', async () => {
+      const a = await store.registerWorker(worker({ capabilities: ['gpu'] }));
+      const [plain, render, gpuTask] = (
+        await store.submit([
+          newTask({ payload: 'secret' }),
+          newTask({ type: 'render' }),
+          newTask({ capabilities: ['gpu'] }),
+        ])
+      ).tasks;
+      for (const t of [plain!, render!, gpuTask!]) await store.assign(t.id, a.id, 'pinned');
+      // What a server asks for a worker whose token is limited to capability `gpu`.
+      const claimed = await store.claim({
+        workerId: a.id,
+        limit: 10,
+        capabilities: ['gpu'],
+        types: ['work'],
+        needsCapability: true,
+      });
+      expect(claimed.map((t) => t.id)).toEqual([gpuTask!.id]);
+      for (const t of [plain!, render!]) {
+        expect(await store.getTask(t.id)).toMatchObject({
+          state: 'queued',
+          pinnedWorkerId: null,
+          workerId: null,
+        });
+        expect((await store.listEvents({ taskId: t.id })).at(-1)).toMatchObject({
+          type: 'task:unassigned',
+          from: 'assigned',
+          to: 'queued',
+        });
+      }
+      // Handed back, they are anyone's: a worker whose claim fits takes them.
+      const b = await store.registerWorker(worker());
+      const rest = await store.claim({ workerId: b.id, limit: 10, capabilities: [], types: null });
+      expect(rest.map((t) => t.id).sort()).toEqual([plain!.id, render!.id].sort());
     });
 
     it('pins a batch of tasks with their routing in one call, skipping those that moved on', async () => {
