@@ -6,7 +6,13 @@
 import type { z } from 'zod';
 import { BatonError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
+import type { CatchUpPolicy, OverlapPolicy } from '../core/schedule-spec.js';
 import type { TaskSpec } from '../core/task-spec.js';
+import {
+  scheduleJsonSchema,
+  scheduleListSchema,
+  scheduleRemovedSchema,
+} from '../protocol/schedule-schemas.js';
 import { signalResultSchema, type SignalResultJson } from '../protocol/signal-schemas.js';
 import {
   checkpointJsonSchema,
@@ -35,6 +41,27 @@ export type CheckpointInfo = z.output<typeof checkpointListSchema>['checkpoints'
 export type CheckpointJson = z.output<typeof checkpointJsonSchema>;
 export type LogPage = z.output<typeof logPageSchema>;
 export type RecoverResultJson = z.output<typeof recoverResultSchema>;
+/** A schedule as the client returns it: instants (`nextAt`, `lastTickAt`, `createdAt`) in ms. */
+export type ScheduleJson = z.output<typeof scheduleJsonSchema>;
+
+/** A schedule to add: a cron expression, its policies, and a workflow or one task to run. */
+export type AddScheduleInput = {
+  /** 5 fields (minute first), or 6 with seconds first. */
+  cron: string;
+  /** IANA time zone the expression is read in. Default `UTC`. */
+  tz?: string;
+  /** Default `skip`: no tick starts while the schedule's previous run is unfinished. */
+  overlap?: OverlapPolicy;
+  /** Default `last`: what the first sweeper back runs of the ticks missed while none ran. */
+  catchUp?: CatchUpPolicy;
+} & (
+  | { /** Default: the workflow's name. */ name?: string; workflow: WorkflowInput; task?: never }
+  | {
+      name: string;
+      /** Run at each tick as a run of this one task. */ task: TaskSpec;
+      workflow?: never;
+    }
+);
 
 export interface ListRunsQuery {
   name?: string;
@@ -101,6 +128,44 @@ export class BatonClient {
     return this.#http.request(`/runs/${id(runId)}/signals/${id(name)}`, {
       body: { data },
       schema: signalResultSchema,
+    });
+  }
+
+  /** Every schedule, with its next tick and the run of its last tick. */
+  async listSchedules(): Promise<ScheduleJson[]> {
+    return (await this.#http.request('/schedules', { schema: scheduleListSchema })).schedules;
+  }
+
+  getSchedule(name: string): Promise<ScheduleJson> {
+    return this.#http.request(`/schedules/${id(name)}`, { schema: scheduleJsonSchema });
+  }
+
+  /** Adds a schedule, or replaces the one of that name (its pause state and last run stay). */
+  addSchedule(input: AddScheduleInput): Promise<ScheduleJson> {
+    return this.#http.request('/schedules', { body: input, schema: scheduleJsonSchema });
+  }
+
+  /** Deletes a schedule; its runs stay. SCHEDULE_NOT_FOUND when there is none. */
+  async removeSchedule(name: string): Promise<void> {
+    await this.#http.request(`/schedules/${id(name)}`, {
+      method: 'DELETE',
+      schema: scheduleRemovedSchema,
+    });
+  }
+
+  /** No tick of the schedule fires until it is unpaused. */
+  pauseSchedule(name: string): Promise<ScheduleJson> {
+    return this.#http.request(`/schedules/${id(name)}/pause`, {
+      body: {},
+      schema: scheduleJsonSchema,
+    });
+  }
+
+  /** Fires again from the next tick (the ticks of the pause are not caught up). */
+  unpauseSchedule(name: string): Promise<ScheduleJson> {
+    return this.#http.request(`/schedules/${id(name)}/unpause`, {
+      body: {},
+      schema: scheduleJsonSchema,
     });
   }
 

@@ -5,6 +5,7 @@
  */
 export { BatonClient } from './baton-client.js';
 export type {
+  AddScheduleInput,
   CheckpointInfo,
   CheckpointJson,
   LogPage,
@@ -13,6 +14,7 @@ export type {
   RecoverResultJson,
   RunJson,
   RunPage,
+  ScheduleJson,
   TaskJson,
   TaskPage,
   WatchOptions,

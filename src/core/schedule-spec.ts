@@ -39,18 +39,23 @@ export const timeZoneSchema = z
   .min(1, 'expected an IANA time zone')
   .max(100, 'expected at most 100 characters');
 
+/** When and how a schedule fires: shared by the library's spec and the HTTP body. */
+export const scheduleTimingShape = {
+  /** Unique among the store's schedules; adding a name again replaces that schedule. */
+  name: scheduleNameSchema,
+  /** 5 fields (minute first), or 6 with seconds first. */
+  cron: cronExpressionSchema,
+  /** IANA time zone the expression is read in. Default `UTC`. */
+  tz: timeZoneSchema.optional(),
+  /** Default `skip`: no tick starts while the previous run of the schedule is unfinished. */
+  overlap: z.enum(OVERLAP_POLICIES).optional(),
+  /** Default `last`: one run for the newest tick missed while no sweeper ran. */
+  catchUp: z.enum(CATCH_UP_POLICIES).optional(),
+};
+
 export const scheduleSpecSchema = z
   .object({
-    /** Unique among the store's schedules; adding a name again replaces that schedule. */
-    name: scheduleNameSchema,
-    /** 5 fields (minute first), or 6 with seconds first. */
-    cron: cronExpressionSchema,
-    /** IANA time zone the expression is read in. Default `UTC`. */
-    tz: timeZoneSchema.optional(),
-    /** Default `skip`: no tick starts while the previous run of the schedule is unfinished. */
-    overlap: z.enum(OVERLAP_POLICIES).optional(),
-    /** Default `last`: one run for the newest tick missed while no sweeper ran. */
-    catchUp: z.enum(CATCH_UP_POLICIES).optional(),
+    ...scheduleTimingShape,
     /** One task to submit at each tick (as a run of one task named after the schedule)... */
     task: taskSpecSchema.optional(),
     /** ...or a run (a DAG of tasks) to submit at each tick. */

@@ -1,11 +1,13 @@
 /**
- * Schedules over HTTP: list, add (a workflow's JSON form on a cron expression), read, remove,
- * pause and unpause. Rights as for runs: reading needs `read`, every change `submit`.
+ * Schedules over HTTP: list, add (a workflow's JSON form, or one task spec, on a cron
+ * expression), read, remove, pause and unpause. Rights as for runs: reading needs `read`,
+ * every change `submit`.
  */
 import { z } from 'zod';
+import type { RunSpec } from '../core/task-spec.js';
 import type { ScheduleRecord } from '../store/schedules.js';
 import { validateWorkflow } from '../workflow/load-workflow.js';
-import { schedulesJson } from '../workflow/schedule-json.js';
+import { scheduleViews } from '../workflow/schedule-view.js';
 import { workflowSchema } from '../workflow/schema.js';
 import { toRunSpec } from '../workflow/to-run-spec.js';
 import { route, type ServerDeps } from './route.js';
@@ -21,8 +23,25 @@ import {
 } from '../protocol/schedule-schemas.js';
 
 async function scheduleJson(deps: ServerDeps, s: ScheduleRecord) {
-  const [json] = await schedulesJson([s], (id) => deps.store.getRun(id));
-  return json!;
+  const [view] = await scheduleViews([s], (id) => deps.store.getRun(id));
+  return view!;
+}
+
+/** What each tick of the body submits: the workflow's run, or a run of its one task. */
+function workOf(body: z.output<ReturnType<typeof scheduleBody>>): {
+  name: string;
+  run: RunSpec;
+  field: string;
+} {
+  if (body.task !== undefined) {
+    return { name: body.name!, run: { name: body.name!, tasks: [body.task] }, field: 'body.task' };
+  }
+  const workflow = validateWorkflow(body.workflow, 'body.workflow');
+  return {
+    name: body.name ?? workflow.name,
+    run: toRunSpec(workflow, { path: null, cwd: null, hash: null }),
+    field: 'body.workflow.tasks',
+  };
 }
 
 export function scheduleRoutes() {
@@ -36,7 +55,7 @@ export function scheduleRoutes() {
       response: scheduleListSchema,
       async handle({ deps }) {
         const list = await deps.store.listSchedules();
-        return { schedules: await schedulesJson(list, (id) => deps.store.getRun(id)) };
+        return { schedules: await scheduleViews(list, (id) => deps.store.getRun(id)) };
       },
     }),
     route({
@@ -45,20 +64,19 @@ export function scheduleRoutes() {
       right: 'submit',
       tag: 'schedules',
       summary:
-        'Run a workflow (the JSON form of a workflow file) at every tick of a cron expression; replaces a schedule of the same name; 201 and the schedule',
+        'Run a workflow (the JSON form of a workflow file) or one task spec at every tick of a cron expression; replaces a schedule of the same name; 201 and the schedule',
       // The workflow is validated again by validateWorkflow, which names its fields in full.
       body: scheduleBody(z.unknown()),
       bodyDoc: scheduleBody(workflowSchema),
       response: scheduleJsonSchema,
       status: 201,
       async handle({ body, token, deps }) {
-        const workflow = validateWorkflow(body.workflow, 'body.workflow');
-        const run = toRunSpec(workflow, { path: null, cwd: null, hash: null });
-        // Every tick submits these shell tasks: the same rule as submitting them now.
+        const { name, run, field } = workOf(body);
+        // Every tick submits these tasks: the same rules as submitting them now.
         checkSubmitTypes(token, run.tasks);
-        checkPayloadSize(deps, run.tasks, 'body.workflow.tasks');
+        checkPayloadSize(deps, run.tasks, field);
         const added = await deps.orchestrator.schedule({
-          name: body.name ?? workflow.name,
+          name,
           cron: body.cron,
           ...(body.tz !== undefined && { tz: body.tz }),
           ...(body.overlap !== undefined && { overlap: body.overlap }),

@@ -72,6 +72,29 @@ describe('HTTP: schedules', () => {
     );
   });
 
+  it('schedules one task spec: a client token may for its types, never a shell task unless typed shell', async () => {
+    const h = await open();
+    const req = requester(h);
+    const shellTask = { type: 'shell', payload: { command: 'echo hi' } };
+    const refused = await req('POST', '/api/v1/schedules', {
+      token: h.tokens.client,
+      body: { name: 'sh', cron: '0 3 * * *', task: shellTask },
+    });
+    expect(refused.status).toBe(403);
+    expect(await h.store.listSchedules()).toEqual([]);
+    const added = await req('POST', '/api/v1/schedules', {
+      token: h.tokens.client,
+      body: { name: 'report', cron: '0 3 * * *', task: { type: 'report', payload: { n: 1 } } },
+    });
+    expect(added.status).toBe(201);
+    expect(await added.json()).toMatchObject({ name: 'report', cron: '0 3 * * *', lastRun: null });
+    const [stored] = await h.store.listSchedules();
+    expect(stored!.spec).toMatchObject({
+      name: 'report',
+      tasks: [{ type: 'report', payload: { n: 1 } }],
+    });
+  });
+
   it('refuses bad input naming the field, and stores nothing', async () => {
     const h = await open();
     const req = requester(h);

@@ -10,8 +10,9 @@ import { z } from 'zod';
 import { CATCH_UP_POLICIES, OVERLAP_POLICIES } from '../../core/schedule-spec.js';
 import { Orchestrator } from '../../engine/orchestrator.js';
 import { loadWorkflowFile } from '../../workflow/load-workflow.js';
-import { schedulesJson, toScheduleJson } from '../../workflow/schedule-json.js';
+import { scheduleViews, toScheduleView, type ScheduleView } from '../../workflow/schedule-view.js';
 import { toRunSpec } from '../../workflow/to-run-spec.js';
+import { scheduleJsonSchema } from '../../protocol/schedule-schemas.js';
 import {
   parseOption,
   printJson,
@@ -33,6 +34,9 @@ interface AddFlags extends StoreOption {
 interface ListFlags extends StoreOption {
   json?: boolean;
 }
+
+/** A schedule as the HTTP API sends it (instants as ISO 8601). */
+const toJson = (view: ScheduleView) => z.encode(scheduleJsonSchema, view);
 
 export function registerSchedule(program: Command): void {
   const schedule = program
@@ -66,7 +70,7 @@ export function registerSchedule(program: Command): void {
         catchUp,
         run,
       });
-      const json = toScheduleJson(added, null);
+      const json = toJson(toScheduleView(added, null));
       if (flags.json) {
         const { name, cron, tz, nextAt } = json;
         printJson({ name, cron, tz, overlap: json.overlap, catchUp: json.catchUp, nextAt });
@@ -81,7 +85,8 @@ export function registerSchedule(program: Command): void {
       .option('--json', 'print the schedules as JSON'),
   ).action(async (flags: ListFlags) => {
     await withStore(flags, async (store) => {
-      const list = await schedulesJson(await store.listSchedules(), (id) => store.getRun(id));
+      const views = await scheduleViews(await store.listSchedules(), (id) => store.getRun(id));
+      const list = views.map(toJson);
       if (flags.json) return printJson(list);
       if (list.length === 0) return println('no schedules');
       for (const s of list) {
