@@ -101,4 +101,41 @@ describe('suspended handlers', () => {
       clearInterval(sweeping);
     }
   });
+
+  it('runs the documented pattern: a signal wait, then a sleep, each resumed from its own step', async () => {
+    const { orchestrator, store } = engine({ sweeper: true, sweepIntervalMs: 20 });
+    let drafts = 0;
+    let runs = 0;
+    orchestrator.handle('publish', async (_payload, ctx) => {
+      runs++;
+      const at = (ctx.lastCheckpoint?.state ?? { step: 'draft' }) as {
+        step: string;
+        by?: JsonValue;
+      };
+      if (at.step === 'draft') drafts++;
+      if (at.step !== 'approved') {
+        const by = await ctx.waitForSignal('approve', {
+          timeoutMs: 86_400_000,
+          state: { step: 'asked' },
+        });
+        await ctx.sleep(50, { state: { step: 'approved', by } });
+      }
+      return { approvedBy: at.by ?? null };
+    });
+    orchestrator.start();
+    await orchestrator.startWorker({ concurrency: 1 });
+    const { run, tasks } = await orchestrator.submitRun({
+      name: 'publish',
+      tasks: [{ type: 'publish', maxAttempts: 1 }],
+    });
+    await nextEvent(orchestrator, 'task:suspended');
+    await orchestrator.signal(run.id, 'approve', 'ana');
+    const done = await orchestrator.waitForTask(tasks[0]!.id);
+    expect(done.result).toEqual({ approvedBy: 'ana' });
+    expect([drafts, runs, done.attempt]).toEqual([1, 3, 1]);
+    const reasons = (await store.listEvents({ taskId: tasks[0]!.id }))
+      .filter((e) => e.from === 'waiting')
+      .map((e) => e.reason);
+    expect(reasons).toEqual(['signal-received', 'sleep-ended']);
+  });
 });
