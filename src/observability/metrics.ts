@@ -51,6 +51,7 @@ export class BatonMetrics {
   readonly signals: Counter;
   readonly timersFired: Counter;
   readonly signalTimeouts: Counter;
+  readonly spawned: Counter;
   readonly checkpointBytes: Counter;
   readonly storeLatency: Histogram<'operation'>;
   readonly schedules: ScheduleMetrics;
@@ -80,6 +81,10 @@ export class BatonMetrics {
     this.signalTimeouts = counter(
       'baton_signal_timeouts_total',
       'Gates that timed out without their signal (event log).',
+    );
+    this.spawned = counter(
+      'baton_tasks_spawned_total',
+      'Tasks added to their run by a running task (ctx.spawn; event log).',
     );
     this.leaseLosses = counter(
       'baton_lease_losses_total',
@@ -169,6 +174,9 @@ export class BatonMetrics {
         return;
       case 'timer:fired':
         this.timersFired.inc();
+        return;
+      case 'task:spawned':
+        this.spawned.inc(numberField(e, 'fresh') ?? 0);
         return;
       case 'task:retry':
         this.retried.inc();
