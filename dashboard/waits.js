@@ -1,6 +1,6 @@
 // Timers, gates and suspended handlers in the dashboard: the line a DAG node shows under its
 // state (a gate's signal and timeout, a timer's time left, counted down each second), and the
-// Signal control of a waiting gate (POST /runs/{id}/signals/{name}, with optional JSON data).
+// Signal control of a waiting gate or handler (POST /runs/{id}/signals/{name}, with optional JSON data).
 import { useEffect, useState } from '/dashboard/vendor/hooks.js';
 import { api } from '/dashboard/api.js';
 import { html, toMs } from '/dashboard/ui.js';
@@ -35,7 +35,8 @@ export function waitLabel(wait, now) {
     const timeout = left === null ? `timeout ${formatLeft(wait.durationMs ?? 0)}` : `${left} left`;
     return `signal ${wait.signal ?? '?'} · ${timeout}`;
   }
-  return left === null ? 'suspended' : `suspended: ≤ ${left}`;
+  const what = wait.signal ? `suspended: signal ${wait.signal}` : 'suspended';
+  return left === null ? what : `${what} · ≤ ${left}`;
 }
 
 /** The current time, again every `ms` while `active` (a countdown re-renders only itself). */
@@ -70,12 +71,13 @@ export function WaitNote({ wait, x, y }) {
   >`;
 }
 
-/** The Signal control of a waiting gate: sends its signal to the run, with optional JSON data. */
+/** The Signal control of a waiting gate or handler: sends its signal to the run, with optional JSON data. */
 export function SignalControl({ task, onDone }) {
   const [text, setText] = useState('');
   const [state, setState] = useState({ busy: false, error: null });
   const wait = task.wait;
-  if (!wait || wait.kind !== 'gate' || task.state !== 'waiting' || !wait.signal) return null;
+  // A gate, or a handler suspended by ctx.waitForSignal: both open on the run's signal.
+  if (!wait || wait.kind === 'timer' || task.state !== 'waiting' || !wait.signal) return null;
   const send = async (event) => {
     event.preventDefault();
     let data;

@@ -113,7 +113,13 @@ export function wakeReason(wake: Wake): string {
 
 /** What a person reads about a timer, a gate or a suspended task; null for other tasks. */
 export function describeWait(
-  task: { type: string; state: string; payload: JsonValue | null; runAt: number },
+  task: {
+    type: string;
+    state: string;
+    payload: JsonValue | null;
+    runAt: number;
+    waitSignal?: string;
+  },
   now: number,
 ): string | null {
   const waiting = task.state === 'waiting';
@@ -129,7 +135,10 @@ export function describeWait(
     if (waiting) return `gate: waits for signal ${signal}, times out in ${left}`;
     return `gate: signal ${signal}`;
   }
-  return waiting ? `suspended: resumes within ${left}` : null;
+  if (!waiting) return null;
+  return task.waitSignal === undefined
+    ? `suspended: sleeps, resumes in ${left}`
+    : `suspended: waits for signal ${task.waitSignal}, times out in ${left}`;
 }
 
 /** `3d4h`, `2h5m`, `4m10s`, `12s`: the two largest units of a wait. */

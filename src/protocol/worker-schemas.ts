@@ -61,6 +61,7 @@ export const taskRecordSchema = z
     traceParent: z.string().max(55).optional(),
     // What ended the task's last suspension, for the attempt that resumes it.
     wake: taskWakeSchema.optional(),
+    waitSignal: z.string().optional(),
     createdAt: instantMs,
     startedAt: instantMs.nullable(),
     finishedAt: instantMs.nullable(),

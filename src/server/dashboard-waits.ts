@@ -16,7 +16,7 @@ import { instantMs } from '../protocol/instant.js';
 export const graphWaitSchema = z
   .object({
     kind: z.enum(['timer', 'gate', 'suspended']),
-    /** The signal a gate waits for. */
+    /** The signal a gate or a suspended handler waits for. */
     signal: z.string().nullable(),
     /** A gate's timeout or a timer's length (ms). */
     durationMs: z.number().int().nullable(),
@@ -45,6 +45,8 @@ export function waitOf(t: TaskRecord): z.output<typeof graphWaitSchema> {
       endsAt,
     };
   }
-  if (t.state === 'waiting') return { kind: 'suspended', signal: null, durationMs: null, endsAt };
+  if (t.state === 'waiting') {
+    return { kind: 'suspended', signal: t.waitSignal ?? null, durationMs: null, endsAt };
+  }
   return null;
 }

@@ -45,6 +45,8 @@ export interface TaskRecord {
    * that resumes it; absent when it never suspended.
    */
   wake?: TaskWake;
+  /** While a gate or a suspended handler waits for a signal: the signal's name. */
+  waitSignal?: string;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;

@@ -4,11 +4,14 @@
  * the signal with the JSON data typed in, the gate opens with that data and the run completes;
  * a timer's node shows its time left.
  */
+import { randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../server/harness.js';
 import { useServeProcess, type ServeProcess } from '../server/serve-process.js';
 import { screenshot, signIn, useBrowser } from './browser.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { newTask, worker } from '../store/conformance.js';
 
 interface RunBody {
   id: string;
@@ -105,5 +108,51 @@ describe('dashboard: timers and gates', () => {
     const match = /^timer: (?:(2)h|1h(\d+)m) left$/.exec(text);
     expect(match, text).not.toBeNull();
     await screenshot(page, 'timer-waiting');
+  }, 120_000);
+
+  it('shows a handler suspended by waitForSignal with its signal; its Signal button queues it with the data', async () => {
+    const serve = await startServe();
+    // The handler's side, written to the server's own SQLite file: a worker claims the task
+    // and suspends it for the signal `approve`, as ctx.waitForSignal does.
+    const store = new SqliteStore({ path: serve.storePath });
+    try {
+      const runId = randomUUID();
+      const task = newTask({ key: 'approval', type: 'approval', maxAttempts: 1 });
+      await store.submit([task], { id: runId, name: 'suspended', meta: {} });
+      const w = await store.registerWorker(worker());
+      const [held] = await store.claim({ workerId: w.id, limit: 1, capabilities: [], types: null });
+      const wait = { kind: 'signal', name: 'approve', timeoutMs: 86_400_000 } as const;
+      expect(await store.suspend([{ taskId: held!.id, epoch: held!.epoch, wait }])).toEqual([true]);
+
+      const browser = await openBrowser();
+      const page = await signIn(browser, serve.url, serve.admin);
+      await page.goto(`${serve.url}/#/runs/${runId}`);
+      await node(page, 'approval').and(page.locator('[data-state="waiting"]')).waitFor({
+        timeout: 30_000,
+      });
+      const note = node(page, 'approval').getByTestId('wait-note');
+      expect(await note.getAttribute('data-label')).toMatch(
+        /^suspended: signal approve · ≤ (1d|23h\d*m?)$/,
+      );
+      await node(page, 'approval').click();
+      const form = page.getByTestId('signal-form');
+      await form.waitFor();
+      await form.getByTestId('signal-data').fill('{"approvedBy": "bo"}');
+      await screenshot(page, 'suspended-signal-form');
+      await form.getByTestId('signal-button').click();
+      await eventually(
+        async () => (await store.getTask(task.id))?.state === 'queued',
+        'the handler to be queued again',
+        30_000,
+      );
+      expect((await store.getTask(task.id))!.wake).toEqual({
+        kind: 'signal',
+        name: 'approve',
+        data: { approvedBy: 'bo' },
+        checkpointSeq: 0,
+      });
+    } finally {
+      await store.close();
+    }
   }, 120_000);
 });

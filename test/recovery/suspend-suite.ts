@@ -113,6 +113,9 @@ export function describeSuspendSuite(name: string, open: (dir: string) => Promis
       expect(readLedger<Entry>(ledger)).toEqual([
         expect.objectContaining({ event: 'run', attempt: 1, from: null }),
       ]);
+      const status = spawnBaton(['status', runId, '--store', url]);
+      await waitUntil(() => status.child.exitCode !== null, 60_000, 'baton status to exit');
+      expect(status.output()).toMatch(/suspended: waits for signal approve, times out in (1h|59m)/);
 
       const sent = spawnBaton([
         'signal',

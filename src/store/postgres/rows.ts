@@ -44,6 +44,7 @@ export interface TaskRow {
   routing: JsonValue | null;
   trace_parent: string | null;
   wake: TaskWake | null;
+  wait_signal: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -66,7 +67,7 @@ export const TASK_COLUMNS = `t.*, ${DEPENDS_ON}`;
 export const RECORD_COLUMNS = `t.id, t.run_id, t.key, t.type, t.payload, t.capabilities,
   t.priority, t.run_at, t.state, t.attempt, t.max_attempts, t.backoff, t.timeout_ms,
   t.idempotency_key, t.epoch, t.worker_id, t.pinned_worker_id, t.progress, t.progress_message,
-  t.result, t.error, t.checkpoint_seq, t.routing, t.trace_parent, t.wake, t.created_at,
+  t.result, t.error, t.checkpoint_seq, t.routing, t.trace_parent, t.wake, t.wait_signal, t.created_at,
   t.started_at, t.finished_at, t.updated_at, ${DEPENDS_ON}`;
 
 /** The row RECORD_COLUMNS returns. */
@@ -142,6 +143,7 @@ export function toTask(row: RecordRow): TaskRecord {
     routing: row.routing,
     ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
     ...(row.wake !== null && { wake: row.wake }),
+    ...(row.wait_signal !== null && { waitSignal: row.wait_signal }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -43,6 +43,7 @@ export interface TaskRow {
   routing: string | null;
   /** JSON of a TaskWake, or null. */
   wake?: string | null;
+  wait_signal?: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -97,7 +98,7 @@ export const TASK_COLUMNS_IN_ORDER = `seq, id, run_id, key, type, payload, capab
   run_at, state, attempt, max_attempts, budget, backoff, timeout_ms, idempotency_key, epoch,
   worker_id, pinned_worker_id, deps_remaining, dep_count, trace_parent, progress,
   progress_message, result, error, checkpoint_seq, routing, created_at, started_at,
-  finished_at, updated_at, wake`;
+  finished_at, updated_at, wake, wait_signal`;
 
 /** A task row read as an array, in the order of TASK_COLUMNS_IN_ORDER. */
 export type TaskValues = unknown[];
@@ -138,6 +139,7 @@ export function rowOfValues(v: TaskValues): TaskRow {
     finished_at: v[30],
     updated_at: v[31],
     wake: v[32],
+    wait_signal: v[33],
   } as TaskRow;
 }
 
@@ -173,6 +175,7 @@ export function toTask(row: TaskRow, dependsOn: string[]): TaskRecord {
     routing: parseJson<JsonValue>(row.routing),
     ...(typeof row.trace_parent === 'string' && { traceParent: row.trace_parent }),
     ...(typeof row.wake === 'string' && { wake: JSON.parse(row.wake) as TaskWake }),
+    ...(typeof row.wait_signal === 'string' && { waitSignal: row.wait_signal }),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

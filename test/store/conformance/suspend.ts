@@ -111,11 +111,13 @@ export function describeSuspend(name: string, open: OpenStore): void {
       const wait = { kind: 'signal', name: 'approve', timeoutMs: 3_600_000 } as const;
       expect(await suspend(store, task, wait)).toBe(true);
       expect((await store.signal(runId, 'other', 1)).opened).toEqual([]);
-      expect((await store.getTask(task.id))!.state).toBe('waiting');
+      const waiting = (await store.getTask(task.id))!;
+      expect([waiting.state, waiting.waitSignal]).toEqual(['waiting', 'approve']);
       const sent = await store.signal(runId, 'approve', { by: 'ana' });
       expect(sent.opened).toEqual([task.id]);
       const queued = (await store.getTask(task.id))!;
       expect(queued.state).toBe('queued');
+      expect(queued.waitSignal).toBeUndefined();
       expect(queued.wake).toEqual({
         kind: 'signal',
         name: 'approve',
