@@ -38,6 +38,11 @@ export type ErrorCode =
   | 'SPAWN_CONFLICT'
   /** A handler suspended itself (`ctx.sleep`, `ctx.waitForSignal`): its attempt ends here. */
   | 'SUSPENDED'
+  /**
+   * A resumed handler's first wait was not the one it suspended in (it waited for something
+   * else first, from the same checkpoint): it would suspend again for ever.
+   */
+  | 'WAIT_MISMATCH'
   // Refusals of the HTTP server (src/server/) and of the token store.
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

@@ -52,6 +52,7 @@ export class BatonMetrics {
   readonly timersFired: Counter;
   readonly signalTimeouts: Counter;
   readonly spawned: Counter;
+  readonly suspended: Counter;
   readonly checkpointBytes: Counter;
   readonly storeLatency: Histogram<'operation'>;
   readonly schedules: ScheduleMetrics;
@@ -80,7 +81,11 @@ export class BatonMetrics {
     this.timersFired = counter('baton_timers_fired_total', 'Timers that fired (event log).');
     this.signalTimeouts = counter(
       'baton_signal_timeouts_total',
-      'Gates that timed out without their signal (event log).',
+      'Gates and handler signal waits that timed out without their signal (event log).',
+    );
+    this.suspended = counter(
+      'baton_tasks_suspended_total',
+      'Handlers that suspended themselves (ctx.sleep, ctx.waitForSignal; event log).',
     );
     this.spawned = counter(
       'baton_tasks_spawned_total',
@@ -167,6 +172,13 @@ export class BatonMetrics {
       }
       case 'task:failed':
         this.failed.inc();
+        if (e.reason === 'signal-timeout') this.signalTimeouts.inc();
+        return;
+      case 'task:waiting':
+        if (e.from === 'running') this.suspended.inc();
+        return;
+      case 'task:queued':
+        // A suspended handler's signal wait timed out (a gate's timeout is its task:failed).
         if (e.reason === 'signal-timeout') this.signalTimeouts.inc();
         return;
       case 'signal:received':

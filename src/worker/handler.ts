@@ -53,7 +53,7 @@ export interface TaskContext {
    * this attempt ends here (the promise rejects with SUSPENDED; let it propagate), and the
    * handler runs again from the top, on any worker, once the time has passed, with
    * `lastCheckpoint` the newest checkpoint (`options.state` saves one first). On that attempt
-   * the first wait call returns at once. Checkpoint before sleeping, or the work before the
+   * the first wait call returns at once (WAIT_MISMATCH if it is not a sleep). Checkpoint before sleeping, or the work before the
    * sleep runs again.
    */
   sleep(this: void, ms: number, options?: SleepOptions): Promise<void>;
@@ -62,6 +62,8 @@ export interface TaskContext {
    * `POST /runs/{id}/signals/{name}`), as `sleep` does; on the resumed attempt the first wait
    * call returns the signal's data, or throws SIGNAL_TIMEOUT (not retried) when `timeoutMs`
    * passed first. A signal sent before the wait opens it at once (a run keeps its signals).
+   * A resumed attempt whose first wait is another one fails with WAIT_MISMATCH: save each
+   * wait's step (`options.state`) and skip the waits before it.
    */
   waitForSignal(
     this: void,

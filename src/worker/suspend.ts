@@ -8,7 +8,9 @@
  * sweeper queues the task again with what ended the wait (`TaskRecord.wake`). The resumed
  * attempt starts from the checkpoint the handler suspended after; its first wait call is
  * answered by that wake: `sleep` returns at once, `waitForSignal` returns the signal's data
- * or throws SIGNAL_TIMEOUT. Any later wait call suspends again.
+ * or throws SIGNAL_TIMEOUT. Any later wait call suspends again. A first wait call of another
+ * kind or signal fails the task (WAIT_MISMATCH): from the same checkpoint the handler took
+ * another path, and suspending again would loop for ever.
  *
  * A wake counts only for an attempt that starts from the checkpoint it names: an attempt that
  * starts from a newer one (it wrote one after resuming, then crashed) waits anew.
@@ -58,8 +60,7 @@ export class Suspender {
 
   async sleep(ms: number, options: SleepOptions = {}): Promise<void> {
     const wait: HandlerWait = { kind: 'sleep', ms: waitMs(ms, 'ms') };
-    const wake = this.#take();
-    if (wake?.kind === 'sleep') return;
+    if (this.#take(wait) !== null) return;
     await this.#suspend(wait, options);
   }
 
@@ -76,8 +77,8 @@ export class Suspender {
         details: { taskId: this.attempt.task.id },
       });
     }
-    const wake = this.#take();
-    if (wake !== null && wake.kind !== 'sleep' && wake.name === name) {
+    const wake = this.#take({ kind: 'signal', name, timeoutMs });
+    if (wake !== null && wake.kind !== 'sleep') {
       if (wake.kind === 'signal') return wake.data;
       throw new NonRetryableError(`no signal ${name} within ${timeoutMs} ms`, {
         code: 'SIGNAL_TIMEOUT',
@@ -87,11 +88,25 @@ export class Suspender {
     return this.#suspend({ kind: 'signal', name, timeoutMs }, options);
   }
 
-  /** The wake, once: the first wait call of an attempt takes it, whatever it waits for. */
-  #take(): TaskWake | null {
+  /**
+   * The wake, once: the first wait call of an attempt takes it. It must be the wait the task
+   * suspended in; anything else would suspend again and again from the same checkpoint.
+   */
+  #take(wait: HandlerWait): TaskWake | null {
     const wake = this.#wake;
     this.#wake = null;
-    return wake;
+    if (wake === null) return null;
+    const same =
+      wait.kind === 'sleep'
+        ? wake.kind === 'sleep'
+        : wake.kind !== 'sleep' && wake.name === wait.name;
+    if (same) return wake;
+    const was = wake.kind === 'sleep' ? 'a sleep' : `signal ${wake.name}`;
+    const now = wait.kind === 'sleep' ? 'a sleep' : `signal ${wait.name}`;
+    throw new NonRetryableError(
+      `task ${this.attempt.task.id} resumed from ${was} but first waited for ${now}: checkpoint before each wait (the state option) and skip the waits before it`,
+      { code: 'WAIT_MISMATCH', details: { resumedFrom: was, waitedFor: now } },
+    );
   }
 
   async #suspend(wait: HandlerWait, options: SleepOptions): Promise<never> {

@@ -138,4 +138,23 @@ describe('suspended handlers', () => {
       .map((e) => e.reason);
     expect(reasons).toEqual(['signal-received', 'sleep-ended']);
   });
+
+  it('fails with WAIT_MISMATCH a resumed handler whose first wait is not the one it suspended in', async () => {
+    const { orchestrator } = engine({ sweeper: true, sweepIntervalMs: 20 });
+    let runs = 0;
+    orchestrator.handle('twice', async (_payload, ctx) => {
+      runs++;
+      // No checkpoint between the waits: resumed after the second, it meets the first again.
+      await ctx.sleep(1);
+      await ctx.waitForSignal('never', { timeoutMs: 20 });
+    });
+    orchestrator.start();
+    await orchestrator.startWorker({ concurrency: 1 });
+    const { tasks } = await orchestrator.submitRun({ name: 'twice', tasks: [{ type: 'twice' }] });
+    const done = await orchestrator.waitForTask(tasks[0]!.id);
+    expect(done.state).toBe('failed');
+    expect(done.error?.code).toBe('WAIT_MISMATCH');
+    expect(done.error?.message).toMatch(/resumed from signal never but first waited for a sleep/);
+    expect(runs).toBe(3);
+  });
 });

@@ -161,6 +161,27 @@ describe('metrics', () => {
     expect(valueOf(samples, 'baton_tasks', { state: 'waiting' })).toBe(0);
     expect(valueOf(samples, 'baton_tasks', { state: 'completed' })).toBe(2);
   });
+  it('counts suspended handlers and a handler signal wait that timed out', async () => {
+    const { orchestrator } = engine();
+    const metrics = new BatonMetrics(orchestrator.store);
+    orchestrator.handle('nap', async (_payload, ctx) => {
+      // Each wait saves its own step; a resumed attempt skips the waits before its step.
+      if (ctx.lastCheckpoint?.state !== 'signal') await ctx.sleep(1, { state: 'sleep' });
+      await ctx.waitForSignal('never', { timeoutMs: 20, state: 'signal' });
+    });
+    await orchestrator.startWorker({ concurrency: 1 });
+    const { tasks } = await orchestrator.submitRun({ name: 'naps', tasks: [{ type: 'nap' }] });
+    const ended = orchestrator.waitForTask(tasks[0]!.id);
+    const sweeping = setInterval(() => void orchestrator.fireWaits(), 10);
+    try {
+      expect((await ended).error?.code).toBe('SIGNAL_TIMEOUT');
+    } finally {
+      clearInterval(sweeping);
+    }
+    const samples = parsePrometheus(await metrics.scrape());
+    expect(valueOf(samples, 'baton_tasks_suspended_total')).toBe(2);
+    expect(valueOf(samples, 'baton_signal_timeouts_total')).toBe(1);
+  });
 });
 
 function waitTask(type: string, payload: { [key: string]: string | number }) {
