@@ -141,6 +141,13 @@ export function RunView({ runId }) {
         path=${`/runs/${encodeURIComponent(run.id)}/resume`}
         onDone=${reload}
       />
+      <${Action}
+        label="Retry failed"
+        testid="retry-failed"
+        path="/tasks/retry"
+        body=${{ runId: run.id, state: 'failed' }}
+        onDone=${reload}
+      />
     </p>
     <div class="run-body">
       <div class="graph-wrap">

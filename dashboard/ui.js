@@ -44,12 +44,12 @@ export function Progress({ value }) {
  * A button that calls the API. The server decides who may do what: a refusal (403 for a
  * read token) is shown next to the button, the page is not changed.
  */
-export function Action({ label, path, onDone, testid }) {
+export function Action({ label, path, onDone, testid, body = {} }) {
   const [state, setState] = useState({ busy: false, error: null, ok: false });
   const click = async () => {
     setState({ busy: true, error: null, ok: false });
     try {
-      await api(path, { method: 'POST', body: {} });
+      await api(path, { method: 'POST', body });
       setState({ busy: false, error: null, ok: true });
       onDone?.();
     } catch (error) {

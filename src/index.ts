@@ -32,6 +32,8 @@ export type { Clock } from './core/clock.js';
 export { checksumOf, canonicalJson } from './core/checksum.js';
 export { backoffDelayMs, DEFAULT_BACKOFF } from './core/retry.js';
 export type { BackoffPolicy } from './core/retry.js';
+export { BULK_STATES } from './core/bulk.js';
+export type { BulkAction, BulkFilter, ResolvedBulkFilter } from './core/bulk.js';
 export { parseDuration } from './core/duration.js';
 export { validateTaskSpec, validateRunSpec } from './core/task-spec.js';
 export type { TaskSpec, RunSpec } from './core/task-spec.js';
@@ -71,6 +73,7 @@ export type {
   LogAppend,
   LogFilter,
 } from './store/store.js';
+export type { BulkStore } from './store/bulk.js';
 export type {
   TaskRecord,
   RunRecord,

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { BatonError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import type { CatchUpPolicy, OverlapPolicy } from '../core/schedule-spec.js';
+import type { BulkFilter } from '../core/bulk.js';
 import type { TaskSpec } from '../core/task-spec.js';
 import {
   scheduleJsonSchema,
@@ -192,6 +193,21 @@ export class BatonClient {
 
   retryTask(taskId: string): Promise<TaskJson> {
     return this.#http.request(`/tasks/${id(taskId)}/retry`, { body: {}, schema: taskJsonSchema });
+  }
+
+  /** Retries every failed or cancelled task matching the filter; the tasks requeued. */
+  async retryTasks(filter: BulkFilter): Promise<TaskJson[]> {
+    const body = await this.#http.request('/tasks/retry', { body: filter, schema: taskListSchema });
+    return body.tasks;
+  }
+
+  /** Cancels every unfinished task matching the filter, and their dependents; the tasks cancelled. */
+  async cancelTasks(filter: BulkFilter): Promise<TaskJson[]> {
+    const body = await this.#http.request('/tasks/cancel', {
+      body: filter,
+      schema: taskListSchema,
+    });
+    return body.tasks;
   }
 
   async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {

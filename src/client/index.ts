@@ -27,3 +27,4 @@ export { BatonError, isBatonError } from '../core/errors.js';
 export type { ErrorCode } from '../core/errors.js';
 export type { WorkflowInput } from '../workflow/schema.js';
 export type { TaskSpec } from '../core/task-spec.js';
+export type { BulkFilter } from '../core/bulk.js';

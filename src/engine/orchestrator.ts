@@ -9,6 +9,12 @@
  * would scatter the API a user reads. New behaviour goes into those files, not here.
  */
 import { newId } from '../core/ids.js';
+import {
+  resolveBulkFilter,
+  type BulkAction,
+  type BulkFilter,
+  type ResolvedBulkFilter,
+} from '../core/bulk.js';
 import { BatonError } from '../core/errors.js';
 import type { JsonValue } from '../core/json.js';
 import {
@@ -297,6 +303,36 @@ export class Orchestrator {
     const task = await this.store.retry(taskId, reason);
     this.#announce([task], [false]);
     return task;
+  }
+
+  /**
+   * Retries every failed or cancelled task matching the filter (run, type, states: at least
+   * one), in one transaction; RUN_NOT_FOUND for an unknown run. Returns the tasks requeued.
+   */
+  async retryMany(filter: BulkFilter, reason = 'retried by user'): Promise<TaskRecord[]> {
+    const resolved = await this.#bulkFilter('retry', filter);
+    const tasks = await this.store.retryMany(resolved, reason);
+    this.#announce(
+      tasks,
+      tasks.map(() => false),
+    );
+    return tasks;
+  }
+
+  /**
+   * Cancels every unfinished task matching the filter (run, type, states: at least one) and
+   * their dependents, in one transaction, aborting handlers that run here.
+   */
+  async cancelMany(filter: BulkFilter, reason = 'cancelled by user'): Promise<TaskRecord[]> {
+    const cancelled = await this.store.cancelMany(await this.#bulkFilter('cancel', filter), reason);
+    for (const task of cancelled) this.#bus.emit('task:cancelled', { task, reason });
+    return cancelled;
+  }
+
+  async #bulkFilter(action: BulkAction, filter: BulkFilter): Promise<ResolvedBulkFilter> {
+    const resolved = resolveBulkFilter(action, filter);
+    if (resolved.runId !== undefined) await this.getRun(resolved.runId);
+    return resolved;
   }
 
   /** Pins a task to a worker that is active and offers its capabilities (seed 000's assignToNetworkAgent). */

@@ -20,6 +20,7 @@ import { resolveServerOptions, type ServerOptions } from './options.js';
 import { StreamGate } from './stream-gate.js';
 import type { ApiRoute, ServerDeps } from './route.js';
 import { adminRoutes } from './routes-admin.js';
+import { bulkRoutes } from './routes-bulk.js';
 import { runRoutes } from './routes-runs.js';
 import { signalRoutes } from './routes-signals.js';
 import { scheduleRoutes } from './routes-schedules.js';
@@ -75,6 +76,7 @@ export function createServer(options: ServerOptions): BatonServer {
     ...runRoutes(o.maxPageSize),
     ...signalRoutes(),
     ...scheduleRoutes(),
+    ...bulkRoutes(),
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),

@@ -30,6 +30,7 @@ import type { PerformanceFilter, PerformanceRecord } from './performance.js';
 import type { Needs } from './needs.js';
 import type { ScheduleStore } from './schedules.js';
 import type { SpawnOutcome, SpawnRequest } from './spawn.js';
+import type { BulkStore } from './bulk.js';
 
 /** A task ready to be stored: validated, ids assigned, defaults filled. */
 export interface NewTask {
@@ -358,7 +359,7 @@ export interface StoredToken extends TokenRecord {
   hash: string;
 }
 
-export interface Store extends ScheduleStore {
+export interface Store extends ScheduleStore, BulkStore {
   readonly kind: 'sqlite' | 'postgres';
   /** The store's clock (ms). Lease expiry is judged by it, never by a worker's clock. */
   now(): Promise<number>;

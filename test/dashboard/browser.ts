@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import type { ServerHarness } from '../server/harness.js';
 
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM = process.env.BATON_CHROMIUM ?? '/usr/bin/chromium';
@@ -44,4 +45,15 @@ export async function signIn(
   await page.click('form[data-testid="sign-in"] button[type="submit"]');
   await page.waitForSelector('nav');
   return page;
+}
+
+/** Submits a workflow over HTTP with the harness's shell-capable client token; the run. */
+export async function submitRun(h: ServerHarness, workflow: unknown): Promise<{ id: string }> {
+  const res = await fetch(`${h.url}/api/v1/runs`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${h.tokens.shell}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(workflow),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string };
 }

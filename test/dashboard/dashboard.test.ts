@@ -6,7 +6,7 @@ import type { Page } from 'playwright-core';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { useServer, type ServerHarness } from '../server/harness.js';
-import { screenshot, signIn, useBrowser } from './browser.js';
+import { screenshot, signIn, submitRun, useBrowser } from './browser.js';
 
 /** What the test reads in the page (the test's own types have no DOM). */
 interface BrowserGlobals {
@@ -43,16 +43,6 @@ async function nodeStates(page: Page): Promise<Record<string, string>> {
       (await node.getAttribute('data-state')) ?? '?';
   }
   return out;
-}
-
-async function submitRun(h: ServerHarness, workflow: unknown): Promise<{ id: string }> {
-  const res = await fetch(`${h.url}/api/v1/runs`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${h.tokens.shell}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(workflow),
-  });
-  expect(res.status).toBe(201);
-  return (await res.json()) as { id: string };
 }
 
 async function runState(h: ServerHarness, id: string): Promise<string> {

@@ -37,6 +37,8 @@ const EXPECTED: Record<string, readonly TokenRole[]> = {
   'GET /tasks/:id': READ,
   'POST /tasks/:id/cancel': SUBMIT,
   'POST /tasks/:id/retry': SUBMIT,
+  'POST /tasks/retry': SUBMIT,
+  'POST /tasks/cancel': SUBMIT,
   'GET /tasks/:id/checkpoints': READ,
   'GET /tasks/:id/logs': READ,
   'GET /tasks/:id/checkpoints/:seq': READ,

@@ -5,6 +5,7 @@
  * (PostgreSQL's now()).
  */
 import { describeLanes } from './conformance/lanes.js';
+import { describeBulk } from './conformance/bulk.js';
 import { describeLogs } from './conformance/logs.js';
 import { describeOperator } from './conformance/operator.js';
 import { describeOutcomes } from './conformance/outcomes.js';
@@ -27,6 +28,7 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
   describeOutcomes(name, open);
   describeRecovery(name, open);
   describeOperator(name, open);
+  describeBulk(name, open);
   describeTokens(name, open);
   describePerformance(name, open);
   describeLogs(name, open);

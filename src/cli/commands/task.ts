@@ -1,7 +1,8 @@
 /**
  * `baton task complete|revert|delete|retry|cancel ID`: an operator's change to a task outside
  * any run session. Reconciliation (`baton reconcile`, `baton run --resume`) reports each of
- * these and the run honours it.
+ * these and the run honours it. `retry` and `cancel` also act on every task a filter matches
+ * (`--run`, `--type`, `--state`, see task-bulk.ts) instead of one ID.
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -19,8 +20,9 @@ import {
   type StoreOption,
 } from '../cli-context.js';
 import { registerTaskLogs } from './task-logs.js';
+import { bulkFilterOf, hasBulkFilter, runBulk, type BulkFlags } from './task-bulk.js';
 
-interface TaskFlags extends StoreOption {
+interface TaskFlags extends StoreOption, BulkFlags {
   json?: boolean;
   result?: string;
   reason?: string;
@@ -77,16 +79,39 @@ export function registerTask(program: Command): void {
     .description('change a task by hand (operator changes), or read its logs');
   registerTaskLogs(task);
   for (const { name, description, change } of CHANGES) {
+    const bulk = name === 'retry' || name === 'cancel' ? name : null;
     const command = withStoreOption(
       task
         .command(name)
-        .description(description)
-        .argument('<id>', 'task id (BATON_TASK_ID, shown by baton status RUN)')
+        .description(
+          bulk ? `${description}; or every task matching --run/--type/--state` : description,
+        )
+        .argument(bulk ? '[id]' : '<id>', 'task id (BATON_TASK_ID, shown by baton status RUN)')
         .option('--reason <text>', 'why, kept in the event log')
         .option('--json', 'print the task(s) as JSON'),
     );
     if (name === 'complete') command.option('--result <json>', 'the result to record (JSON)');
-    command.action(async (id: string, flags: TaskFlags) => {
+    if (bulk) {
+      command
+        .option('--run <id>', 'every matching task of this run')
+        .option('--type <type>', 'every matching task of this type')
+        .option(
+          '--state <states>',
+          `only tasks in these states, comma-separated (default: ${bulk === 'retry' ? 'failed,cancelled' : 'every unfinished state'})`,
+        );
+    }
+    command.action(async (id: string | undefined, flags: TaskFlags) => {
+      if (bulk && hasBulkFilter(flags)) {
+        if (id !== undefined) throw usageError(`give a task id or --run/--type/--state, not both`);
+        const filter = bulkFilterOf(bulk, flags);
+        const reason =
+          flags.reason ?? (bulk === 'retry' ? 'retried by operator' : 'cancelled by operator');
+        await withStore(flags, (store) =>
+          runBulk(store, bulk, filter, { reason, json: flags.json === true }),
+        );
+        return;
+      }
+      if (id === undefined) throw usageError(`give a task id, or --run/--type/--state`);
       await withStore(flags, async (store) => {
         const orch = new Orchestrator({ store, sweeper: false });
         const key = (await store.getTask(id))?.key ?? id;

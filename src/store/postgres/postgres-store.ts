@@ -65,6 +65,8 @@ import * as lease from './lease-writes.js';
 import * as logs from './logs.js';
 import { migrate } from './migrate.js';
 import * as operator from './operator-writes.js';
+import * as bulk from './bulk-writes.js';
+import type { ResolvedBulkFilter } from '../../core/bulk.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
@@ -319,6 +321,12 @@ export class PostgresStore implements Store {
   }
   retry(taskId: string, reason: string): Promise<TaskRecord> {
     return this.#tx((sql) => operator.retry(sql, taskId, reason));
+  }
+  retryMany(filter: ResolvedBulkFilter, reason: string): Promise<TaskRecord[]> {
+    return this.#tx((sql) => bulk.retryMany(sql, filter, reason));
+  }
+  cancelMany(filter: ResolvedBulkFilter, reason: string): Promise<TaskRecord[]> {
+    return this.#tx((sql) => bulk.cancelMany(sql, filter, reason));
   }
   recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
     return this.#auto((sql) => operator.recordEvent(sql, event));

@@ -55,6 +55,8 @@ import { LivenessFile } from './liveness.js';
 import * as lease from './lease-writes.js';
 import * as logs from './logs.js';
 import * as operator from './operator-writes.js';
+import * as bulk from './bulk-writes.js';
+import type { ResolvedBulkFilter } from '../../core/bulk.js';
 import * as performance from './performance.js';
 import type { PerformanceFilter, PerformanceRecord } from '../performance.js';
 import type { FiredTicks, NewSchedule, ScheduleFiring, ScheduleRecord } from '../schedules.js';
@@ -301,6 +303,12 @@ export class SqliteStore implements Store {
   }
   retry(taskId: string, reason: string): Promise<TaskRecord> {
     return this.#write((ctx) => operator.retry(ctx, taskId, reason));
+  }
+  retryMany(filter: ResolvedBulkFilter, reason: string): Promise<TaskRecord[]> {
+    return this.#write((ctx) => bulk.retryMany(ctx, filter, reason));
+  }
+  cancelMany(filter: ResolvedBulkFilter, reason: string): Promise<TaskRecord[]> {
+    return this.#write((ctx) => bulk.cancelMany(ctx, filter, reason));
   }
   recordEvent(event: Omit<EventRecord, 'id' | 'at'>): Promise<void> {
     return this.#write((ctx) => operator.recordEvent(ctx, event));

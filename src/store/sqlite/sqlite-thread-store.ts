@@ -47,6 +47,8 @@ const FORWARDED = [
   'releaseTask',
   'operatorChange',
   'retry',
+  'retryMany',
+  'cancelMany',
   'recordEvent',
   'getTask',
   'listTasks',
