@@ -7,6 +7,8 @@
  * retried a few times: lease writes are fenced by the epoch, so a write that did commit is
  * refused on its retry and never recorded twice.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Needs } from '../store/needs.js';
 import type { z } from 'zod';
 import { BatonError, isBatonError } from '../core/errors.js';
@@ -18,6 +20,7 @@ import type {
   Completion,
   Failure,
   HeartbeatResult,
+  HeartbeatSource,
   LeaseRef,
   LogAppend,
   ProgressUpdate,
@@ -52,6 +55,7 @@ import { HttpTransport, type HttpOptions, type RequestOptions } from './http.js'
 import { spawnResultSchema } from '../protocol/spawn-schemas.js';
 import type { SpawnOutcome, SpawnRequest } from '../store/spawn.js';
 import { spawnedSpec } from '../worker/spawn.js';
+import type { CaOption } from './https-fetch.js';
 
 /** The outcome of a lease write about a task this client does not hold. */
 const LOST = { ok: false, code: 'LEASE_LOST' } as const;
@@ -81,8 +85,12 @@ export class HttpWorkerStore implements WorkerStore {
   /** Aborts waiting claims when a worker winds down. */
   #claims = new AbortController();
 
+  /** What a heartbeat thread needs to reach the same servers (see heartbeatSource). */
+  readonly #source: HeartbeatSource | null;
+
   constructor(options: HttpWorkerStoreOptions) {
     const { fallbackUrls = [], ...http } = options;
+    this.#source = heartbeatSourceOf(options, fallbackUrls);
     this.#transports = [options.url, ...fallbackUrls].map(
       (url) => new HttpTransport({ ...http, url }),
     );
@@ -131,6 +139,19 @@ export class HttpWorkerStore implements WorkerStore {
         await new Promise((r) => setTimeout(r, waitMs));
       }
     }
+  }
+
+  /**
+   * A remote worker heartbeats from a thread of its own, as a store worker does (none when a
+   * custom `fetch` was given: it cannot cross to a thread, so the event loop beats).
+   */
+  heartbeatSource(): HeartbeatSource | null {
+    return this.#source;
+  }
+
+  /** Tasks a heartbeat thread found running under the worker: its writes must reach them. */
+  adoptHeld(workerId: string, tasks: readonly TaskRecord[]): void {
+    for (const task of tasks) this.#holder.set(task.id, workerId);
   }
 
   async registerWorker(worker: WorkerRegistration): Promise<WorkerRecord> {
@@ -360,6 +381,32 @@ export class HttpWorkerStore implements WorkerStore {
     }
     if (chunk.length > 0) yield chunk;
   }
+}
+
+function heartbeatSourceOf(
+  options: HttpWorkerStoreOptions,
+  fallbackUrls: string[],
+): HeartbeatSource | null {
+  const module = new URL('./http-heartbeat-store.js', import.meta.url);
+  if (options.fetch !== undefined || !existsSync(fileURLToPath(module))) return null;
+  // Read back by http-heartbeat-store.ts (its schema checks this shape). The thread must trust
+  // what the worker trusts: without the CA its every beat over HTTPS would fail.
+  const ca = options.ca === undefined ? undefined : pemStrings(options.ca);
+  const spec = {
+    url: options.url,
+    fallbackUrls,
+    ...(options.token !== undefined && { token: options.token }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(ca !== undefined && { ca }),
+  };
+  return { module: module.href, spec };
+}
+
+/** CA certificates as PEM text, which crosses to a thread as JSON. */
+function pemStrings(ca: CaOption): string[] {
+  return (Array.isArray(ca) ? ca : [ca]).map((c) =>
+    typeof c === 'string' ? c : c.toString('utf8'),
+  );
 }
 
 /** Statuses of a server (or a proxy before it) that could not do the work now. */

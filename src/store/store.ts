@@ -549,8 +549,9 @@ export interface WaitingGroup {
 
 /**
  * How a heartbeat thread opens its own connection to the same store: `module` is the URL of
- * an ES module exporting `openHeartbeatStore(spec)`, which returns something with `heartbeat`
- * and `close`. A CPU-bound handler cannot starve heartbeats sent from another thread.
+ * an ES module exporting `openHeartbeatStore(spec, { intervalMs })`, which returns something
+ * with `heartbeat` and `close`. A CPU-bound handler cannot starve heartbeats sent from another
+ * thread.
  */
 export interface HeartbeatSource {
   module: string;

@@ -82,8 +82,9 @@ function threadHeartbeats(
   const thread = new Thread(entry, { workerData: data, execArgv: threadExecArgv() });
   // The thread must not keep a process alive on its own.
   thread.unref();
-  // Starting the thread and opening its connection can take seconds on a loaded host (longer
-  // than a worker timeout): until it says it beats, the event loop does.
+  // Starting the thread, opening its connection and its first exchange can take seconds on a
+  // loaded host (longer than a worker timeout): until its first beat lands, the event loop
+  // beats.
   let bridge: HeartbeatRunner | null = loopHeartbeats(deps);
   const endBridge = (): void => {
     void bridge?.stop();

@@ -29,7 +29,11 @@ export type FromThread =
       unnamed?: TaskRecord[];
     }
   | { type: 'error'; message: string }
-  /** The thread has its store open and beats from now on (the first beat is under way). */
+  /**
+   * The thread's first beat landed: it beats from now on. Not sooner, since the first
+   * exchange of a new thread (loading its modules, its HTTP client, a connection) can take
+   * longer than a worker timeout on a loaded host, and the event loop beats until then.
+   */
   | { type: 'ready' }
   | { type: 'stopped' };
 
@@ -37,7 +41,8 @@ export type FromThread =
 const REPORT_EVERY_MS = 5000;
 
 interface HeartbeatModule {
-  openHeartbeatStore(spec: unknown): Promise<HeartbeatStore>;
+  /** `intervalMs` lets a store bound one beat's exchange by the beats' pace. */
+  openHeartbeatStore(spec: unknown, options: { intervalMs: number }): Promise<HeartbeatStore>;
 }
 
 async function main(): Promise<void> {
@@ -45,12 +50,13 @@ async function main(): Promise<void> {
   if (!port) return;
   const data = workerData as HeartbeatThreadData;
   const mod = (await import(data.source.module)) as HeartbeatModule;
-  const store = await mod.openHeartbeatStore(data.source.spec);
+  const store = await mod.openHeartbeatStore(data.source.spec, { intervalMs: data.intervalMs });
   let held: LeaseRef[] = [];
   let generation = 0;
   let busy = false;
   let lastReported = '';
   let lastReportedAt = 0;
+  let ready = false;
   const beat = async (): Promise<void> => {
     if (busy) return;
     busy = true;
@@ -67,6 +73,10 @@ async function main(): Promise<void> {
         lostEpochs,
         generation: sentGeneration,
       } satisfies FromThread);
+      if (!ready) {
+        ready = true;
+        port.postMessage({ type: 'ready' } satisfies FromThread);
+      }
     } catch (error) {
       // While the store is out of reach every beat fails: say so once, then every few seconds.
       const message = String(error);
@@ -81,7 +91,6 @@ async function main(): Promise<void> {
     }
   };
   const timer = setInterval(() => void beat(), data.intervalMs);
-  port.postMessage({ type: 'ready' } satisfies FromThread);
   void beat();
   port.on('message', (message: ToThread) => {
     if (message.type === 'held') {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatonClient } from '../../src/client/baton-client.js';
+import { FIXTURES } from '../helpers/processes.js';
 import { useTempDir } from '../helpers/tmp.js';
 import { eventually, useProcesses } from './harness.js';
 
@@ -64,7 +65,7 @@ describe('HTTPS between baton serve, baton worker and BatonClient', () => {
   });
 
   /** A real `baton serve` over HTTPS on a fresh store, with an admin and a worker token. */
-  async function serveHttps() {
+  async function serveHttps(serveFlags: string[] = []) {
     const dir = tempDir();
     const store = join(dir, 'baton.db');
     const token = async (role: string): Promise<string> => {
@@ -78,7 +79,10 @@ describe('HTTPS between baton serve, baton worker and BatonClient', () => {
     writeFileSync(tokenFile, `${worker}\n`);
     chmodSync(tokenFile, 0o600);
     const serve = spawnBaton(
-      ['serve', '--port', '0', '--store', store, '--tls-cert', pki.cert, '--tls-key', pki.key],
+      [
+        ...['serve', '--port', '0', '--store', store, '--tls-cert', pki.cert, '--tls-key', pki.key],
+        ...serveFlags,
+      ],
       dir,
     );
     const url = await eventually(
@@ -113,6 +117,28 @@ describe('HTTPS between baton serve, baton worker and BatonClient', () => {
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
   });
+
+  it('a worker with --ca heartbeats over HTTPS from its thread: a handler blocking its event loop past the worker timeout keeps its lease', async () => {
+    // The heartbeat thread has an HTTP client of its own: it must trust the same CA, else its
+    // beats fail and the worker is declared lost while its handler blocks the event loop.
+    const s = await serveHttps(['--worker-timeout-ms', '3000']);
+    const w = spawnBaton(
+      [
+        ...['worker', '--server', s.url, '--ca', pki.caPem, '--token-file', s.tokenFile],
+        ...['--handlers', join(FIXTURES, 'ledger-handlers.mjs'), '--heartbeat-interval-ms', '300'],
+      ],
+      s.dir,
+    );
+    const client = new BatonClient({ url: s.url, token: s.admin, ca: readFileSync(pki.caPem) });
+    const task = await client.submitTask({ type: 'busy', payload: { ms: 6000 }, maxAttempts: 3 });
+    const done = await client.waitForTask(task.id, { pollIntervalMs: 100, timeoutMs: 60_000 });
+    expect(done.state, w.output()).toBe('completed');
+    expect(done).toMatchObject({ attempt: 1, result: { spins: true, attempt: 1 } });
+    // A lost lease would abort the attempt and the worker would say so.
+    expect(w.output()).not.toMatch(/lease on .* lost|declared lost/);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  }, 90_000);
 
   it('a worker without --ca (or with another CA) refuses the certificate: TLS_FAILED, exit 1', async () => {
     const s = await serveHttps();
