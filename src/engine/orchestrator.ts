@@ -118,6 +118,7 @@ export class Orchestrator {
       workerTimeoutMs: this.options.workerTimeoutMs,
       onResult: (result) => this.#reportRecovery(result),
       onWaits: (fired) => this.#reportWaits(fired),
+      onUnservable: (tasks) => this.#reportOutcomes(tasks),
       onError: (error) => this.#reportError(error),
     });
     // Schedules are fired wherever the sweeper runs (see engine/schedule-firer.ts).
@@ -548,6 +549,17 @@ export class Orchestrator {
     }
     for (const recovery of result.recoveries) this.#bus.emit('task:recovered', { recovery });
     if (result.recoveries.length > 0) for (const w of this.#workers) w.wake();
+  }
+
+  /** Tasks the sweeper failed (NO_CAPABLE_WORKER) and their dependents it cancelled. */
+  #reportOutcomes(tasks: readonly TaskRecord[]): void {
+    for (const task of tasks) {
+      if (task.state === 'failed' && task.error !== null) {
+        this.#bus.emit('task:failed', { task, error: task.error });
+      } else if (task.state === 'cancelled') {
+        this.#bus.emit('task:cancelled', { task, reason: 'dependency-failed' });
+      }
+    }
   }
 
   #reportError(error: unknown): void {

@@ -1,8 +1,9 @@
 /**
  * The lost-worker sweeper: on an interval, marks workers silent past the worker timeout as
- * lost and recovers their tasks (seed 000's recovery flow), then fires the waits whose time
- * came (wait-firer.ts). Any number of processes may sweep the same store: each sweep is one
- * transaction, so a task is recovered once and a wait fires once.
+ * lost and recovers their tasks (seed 000's recovery flow), then fails the queued tasks that no
+ * active worker could take for their `waitForWorkerMs` (NO_CAPABLE_WORKER), then fires the
+ * waits whose time came (wait-firer.ts). Any number of processes may sweep the same store:
+ * each sweep is one transaction, so a task is recovered or failed once and a wait fires once.
  *
  * A worker is declared lost only when it could have heartbeated and did not. Silence seen
  * through an outage is no evidence: when this sweeper could not reach the store, or one of its
@@ -16,6 +17,7 @@
 import type { Clock } from '../core/clock.js';
 import type { WaitsFired } from '../core/waits.js';
 import type { RecoverResult, Store } from '../store/store.js';
+import type { TaskRecord } from '../store/types.js';
 import { fireWaits } from './wait-firer.js';
 
 const NOTHING: RecoverResult = { lostWorkers: [], recoveries: [] };
@@ -38,6 +40,8 @@ export class Sweeper {
       workerTimeoutMs: number;
       onResult: (result: RecoverResult) => void;
       onWaits: (fired: WaitsFired) => void;
+      /** Tasks failed with NO_CAPABLE_WORKER, and their dependents cancelled. */
+      onUnservable: (tasks: TaskRecord[]) => void;
       onError: (error: unknown) => void;
     },
   ) {}
@@ -83,14 +87,28 @@ export class Sweeper {
     }
   }
 
+  /**
+   * Fails the queued tasks no active worker could take for their `waitForWorkerMs`
+   * (Store.failUnservable). Like the judging of workers, not while this sweeper cannot see the
+   * store promptly: it judges from workers' states, and lost ones are declared first.
+   */
+  async failUnservable(): Promise<TaskRecord[]> {
+    if (this.#blind) return [];
+    const failed = await this.deps.store.failUnservable();
+    if (failed.length > 0) this.deps.onUnservable(failed);
+    return failed;
+  }
+
   #schedule(): void {
     if (!this.#running) return;
     this.#cancel = this.deps.clock.setTimer(() => {
+      const unservable = (): Promise<unknown> => this.failUnservable().catch(this.deps.onError);
       const waits = (): Promise<unknown> =>
         fireWaits(this.deps.store, this.deps.onWaits).catch(this.deps.onError);
-      // A failed sweep for lost workers does not hold back the waits, nor the other way round.
+      // A failed step does not hold back the others.
       void this.sweep()
         .catch(this.deps.onError)
+        .then(unservable)
         .then(waits)
         .finally(() => this.#schedule());
     }, this.deps.intervalMs);

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { CLAIM_STATEMENTS } from '../../src/store/sqlite/claim.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempPath, writeFutureSchema } from './sqlite-files.js';
-import { describeStoreConformance, newTask } from './conformance.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { describeStoreConformance, newTask, worker } from './conformance.js';
 
 /** Takes a file back from schema 9 (lanes) to 8. */
 // Undoes the migrations after 8 (newest first), for the upgrade tests below.
@@ -141,6 +142,31 @@ describe('sqlite store specifics', () => {
     expect((await upgraded.getTask(b.id))!.state).toBe('queued');
     await upgraded.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts a lost worker able to take tasks until its last beat in the heartbeat file (NO_CAPABLE_WORKER waits from there)', async () => {
+    const { path, dir } = tempPath();
+    const clock = new FakeClock();
+    const store = new SqliteStore({ path, clock });
+    try {
+      const gpu = newTask({ capabilities: ['gpu'], waitForWorkerMs: 20_000 });
+      await store.submit([gpu]);
+      const w = await store.registerWorker(worker({ capabilities: ['gpu'] }));
+      clock.advance(30_000);
+      // This beat goes to the heartbeat file only; the database keeps the registration time.
+      await store.heartbeat(w.id, []);
+      clock.advance(10_001);
+      expect((await store.recoverExpired(10_000)).lostWorkers).toEqual([w.id]);
+      // Able until 30 s, now 40 s: 10 s without a capable worker, less than the 20 s allowed.
+      expect(await store.failUnservable()).toEqual([]);
+      clock.advance(10_000);
+      expect((await store.failUnservable()).map((t) => [t.id, t.state])).toEqual([
+        [gpu.id, 'failed'],
+      ]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('shares one file between two store handles (two processes in production)', async () => {

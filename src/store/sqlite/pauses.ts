@@ -35,10 +35,15 @@ export function listPausedTypes(ctx: Ctx): PausedType[] {
   return rows.map((r) => ({ type: r.type, pausedAt: r.paused_at }));
 }
 
-export function workerOffers(ctx: Ctx): WorkerOffer[] {
+/**
+ * What every worker offers. Its last sign of life is the later of the database's heartbeat
+ * time and its beat in the liveness file (`beats`, see liveness.ts).
+ */
+export function workerOffers(ctx: Ctx, beats: ReadonlyMap<string, number>): WorkerOffer[] {
   const rows = ctx.sql
-    .get('SELECT state, capabilities, types, last_heartbeat_at FROM workers')
+    .get('SELECT id, state, capabilities, types, last_heartbeat_at FROM workers')
     .all() as {
+    id: string;
     state: string;
     capabilities: string;
     types: string | null;
@@ -48,12 +53,15 @@ export function workerOffers(ctx: Ctx): WorkerOffer[] {
     state: r.state,
     capabilities: JSON.parse(r.capabilities) as string[],
     types: r.types === null ? null : (JSON.parse(r.types) as string[]),
-    lastHeartbeatAt: r.last_heartbeat_at,
+    lastHeartbeatAt: Math.max(r.last_heartbeat_at, beats.get(r.id) ?? 0),
   }));
 }
 
-/** See `Store.failUnservable`. One statement per (type, capability set) that has such tasks. */
-export function failUnservable(ctx: Ctx): TaskRecord[] {
+/**
+ * See `Store.failUnservable`. One statement per (type, capability set) that has such tasks.
+ * `beats`: the liveness file's, read before the transaction (as `recoverExpired` does).
+ */
+export function failUnservable(ctx: Ctx, beats: ReadonlyMap<string, number>): TaskRecord[] {
   const now = ctx.clock.now();
   const groups = ctx.sql
     .get(
@@ -62,7 +70,7 @@ export function failUnservable(ctx: Ctx): TaskRecord[] {
     )
     .all() as { type: string; capabilities: string }[];
   if (groups.length === 0) return [];
-  const workers = workerOffers(ctx);
+  const workers = workerOffers(ctx, beats);
   const failed: TaskRecord[] = [];
   for (const g of groups) {
     const caps = JSON.parse(g.capabilities) as string[];

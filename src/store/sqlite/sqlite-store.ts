@@ -289,7 +289,13 @@ export class SqliteStore implements Store {
     return this.#read((ctx) => pauses.listPausedTypes(ctx));
   }
   failUnservable(): Promise<TaskRecord[]> {
-    return this.#write((ctx) => pauses.failUnservable(ctx));
+    let beats: ReadonlyMap<string, number>;
+    try {
+      beats = this.#live?.beats() ?? new Map<string, number>();
+    } catch (error) {
+      return Promise.reject(unavailableIfBusy(error));
+    }
+    return this.#write((ctx) => pauses.failUnservable(ctx, beats));
   }
   waitingGroups(filter: { runId?: string }): Promise<WaitingGroup[]> {
     return this.#read((ctx) => pauses.waitingGroups(ctx, filter));

@@ -4,6 +4,7 @@
  * two processes have), paused types, NO_CAPABLE_WORKER and why tasks wait.
  */
 import { describe, expect, it } from 'vitest';
+import { Orchestrator } from '../../../src/engine/orchestrator.js';
 import type { ClaimRequest, Store } from '../../../src/store/store.js';
 import type { TaskRecord } from '../../../src/store/types.js';
 import { waitReasons } from '../../../src/store/wait-reasons.js';
@@ -180,6 +181,43 @@ export function describeLanes(name: string, open: OpenStore): void {
       expect((await store.getTask(gpu.id))!.error).toMatchObject({ code: 'NO_CAPABLE_WORKER' });
       expect((await store.getTask(patient.id))!.state).toBe('queued');
       expect((await store.getTask(served.id))!.state).toBe('queued');
+    });
+
+    it("the engine's sweeper fails a task no worker can take once its waitForWorkerMs has passed", async () => {
+      const o = new Orchestrator({
+        store,
+        pollIntervalMs: 20,
+        sweepIntervalMs: 50,
+        heartbeatIntervalMs: 200,
+        workerTimeoutMs: 60_000,
+      });
+      try {
+        o.handle('work', () => 'done');
+        const failures: string[] = [];
+        o.on('task:failed', ({ task, error }) => failures.push(`${task.id}:${error.code}`));
+        await o.startWorker({ capabilities: ['cpu'] });
+        o.start();
+        const { run, tasks } = await o.submitRun({
+          name: 'unservable',
+          tasks: [
+            { key: 'gpu', type: 'work', capabilities: ['gpu'], waitForWorkerMs: 100 },
+            { key: 'after', type: 'work', dependsOn: ['gpu'] },
+            { key: 'cpu', type: 'work', capabilities: ['cpu'], waitForWorkerMs: 100 },
+          ],
+        });
+        const [gpu, after, cpu] = ['gpu', 'after', 'cpu'].map((k) =>
+          tasks.find((t) => t.key === k),
+        );
+        await o.waitForRun(run.id, { timeoutMs: 30_000 });
+        const got = async (id: string): Promise<TaskRecord> => (await store.getTask(id))!;
+        expect((await got(gpu!.id)).state).toBe('failed');
+        expect((await got(gpu!.id)).error).toMatchObject({ code: 'NO_CAPABLE_WORKER' });
+        expect((await got(after!.id)).state).toBe('cancelled');
+        expect((await got(cpu!.id)).state).toBe('completed');
+        expect(failures).toEqual([`${gpu!.id}:NO_CAPABLE_WORKER`]);
+      } finally {
+        await o.close({ graceful: false });
+      }
     });
 
     it('says why queued tasks wait', async () => {
