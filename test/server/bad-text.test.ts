@@ -18,7 +18,7 @@ import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { errorBodySchema } from '../../src/protocol/schemas.js';
 import { hashToken, newTokenSecret } from '../../src/server/auth.js';
 import type { ApiRoute } from '../../src/server/route.js';
-import { startServer, type RunningServer } from '../../src/server/start.js';
+import { startServer } from '../../src/server/start.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
 import { usePostgres } from '../helpers/postgres.js';
