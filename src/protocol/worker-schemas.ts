@@ -177,6 +177,8 @@ export const checkpointBody = z.strictObject({
         state: jsonValueSchema,
         checksum: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
         keep: z.number().int().min(1).max(1000),
+        /** The number it is to be saved under: a repeat of a saved write is answered, not saved. */
+        seq: z.number().int().min(1).optional(),
       }),
     }),
   ),

@@ -89,11 +89,12 @@ export function leaseWriteRoutes() {
             });
           }
         });
-        const items = body.items.map((item) => ({
+        const items = body.items.map(({ checkpoint: { seq, ...checkpoint }, ...item }) => ({
           ...item,
           checkpoint: {
-            ...item.checkpoint,
-            keep: Math.min(item.checkpoint.keep, checkpointsToKeep),
+            ...checkpoint,
+            keep: Math.min(checkpoint.keep, checkpointsToKeep),
+            ...(seq !== undefined && { seq }),
           },
         }));
         const outcomes = await fencedWrite(

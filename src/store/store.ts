@@ -189,6 +189,14 @@ export interface NewCheckpoint {
   checksum: string;
   /** How many checkpoints per task to keep; older ones are pruned in the same transaction. */
   keep: number;
+  /**
+   * The sequence number this checkpoint is to be saved under (the task's `checkpointSeq` when
+   * the attempt began, plus one per checkpoint of the attempt before it). A write made again
+   * after its reply was lost (a lost commit, a cut connection) is then recognised: a checkpoint
+   * of that number, epoch and checksum is answered as saved, not saved a second time. Without
+   * it the write is saved as it comes.
+   */
+  seq?: number;
 }
 
 export interface ProgressUpdate extends LeaseRef {

@@ -94,6 +94,11 @@ class Attempt {
   readonly lease: LeaseRef;
   readonly #startedAt: number;
   #cancelTimer: (() => void) | null = null;
+  /**
+   * The number the attempt's last checkpoint write is to be saved under: each write names its
+   * own, so that one made again after its reply was lost is recognised, not saved twice.
+   */
+  #checkpointSeq: number;
 
   constructor(
     readonly task: TaskRecord,
@@ -102,6 +107,7 @@ class Attempt {
   ) {
     this.lease = { taskId: task.id, epoch: task.epoch };
     this.#startedAt = deps.options.clock.now();
+    this.#checkpointSeq = task.checkpointSeq;
   }
 
   async run(): Promise<void> {
@@ -273,10 +279,14 @@ class Attempt {
         state,
         checksum: checksumOf(state),
         keep: options.checkpointsToKeep,
+        seq: ++this.#checkpointSeq,
       },
     };
     const out = await this.#span('checkpoint', () => deps.batcher.checkpoint(write));
     if (!out.ok) return this.leaseLost();
+    // Saved under another number than the one named (the task's count moved some other way):
+    // the next writes follow the store's.
+    this.#checkpointSeq = Math.max(this.#checkpointSeq, out.checkpoint.seq);
     deps.crashPoint?.('after-checkpoint', task);
     deps.bus.emit('task:checkpoint', { taskId: task.id, checkpoint: out.checkpoint });
     return out.checkpoint;

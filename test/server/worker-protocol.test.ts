@@ -267,6 +267,30 @@ describe('remote-worker protocol', () => {
     expect(await h.store.listCheckpoints(task.id)).toEqual([]);
     expect((await write({ a: 1 }, checksumOf({ a: 1 }))).status).toBe(200);
     expect(await h.store.listCheckpoints(task.id)).toHaveLength(1);
+    // With its seq, a write sent again (its reply was lost on the way) is answered, not saved.
+    const numbered = () =>
+      req('POST', '/api/v1/worker/checkpoint', {
+        token: h.tokens.worker,
+        body: {
+          workerId: 'w',
+          items: [
+            {
+              taskId: task.id,
+              epoch: held.epoch,
+              checkpoint: {
+                progress: 2,
+                state: { a: 2 },
+                checksum: checksumOf({ a: 2 }),
+                keep: 5,
+                seq: 2,
+              },
+            },
+          ],
+        },
+      });
+    const sent = await (await numbered()).json();
+    expect(await (await numbered()).json()).toEqual(sent);
+    expect((await h.store.listCheckpoints(task.id)).map((c) => c.seq)).toEqual([2, 1]);
   });
 
   it('keeps every outcome through rate limiting (429 is waited out, not dropped)', async () => {

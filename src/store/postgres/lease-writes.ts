@@ -65,15 +65,20 @@ export async function progress(sql: Sql, items: ProgressUpdate[]): Promise<boole
 /**
  * Saves checkpoints of held tasks in one statement: the fenced bump of the task's sequence,
  * the new rows, the pruning of all but the newest `keep` per task (the new row is never among
- * them: a statement does not see its own inserts), and the events.
+ * them: a statement does not see its own inserts), and the events. A write whose checkpoint
+ * is saved already (same number, epoch and checksum: made again after its reply was lost) is
+ * left out, and answered by `savedBefore`.
  */
 const CHECKPOINT = `WITH i AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::json[], $5::text[],
-      $6::int[]) WITH ORDINALITY AS i(id, epoch, progress, state, checksum, keep, n)),
+      $6::int[], $7::bigint[]) WITH ORDINALITY AS i(id, epoch, progress, state, checksum, keep,
+      seq, n)),
   bumped AS (
     UPDATE tasks t SET checkpoint_seq = t.checkpoint_seq + 1, progress = i.progress,
       updated_at = (SELECT now_ms())
     FROM i WHERE t.id = i.id AND t.epoch = i.epoch AND ${STILL_RUNNING_SQL}
+      AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.task_id = i.id AND c.seq = i.seq
+        AND c.epoch = i.epoch AND c.checksum = i.checksum)
     RETURNING t.id, t.checkpoint_seq, t.attempt, t.run_id, t.worker_id, i.epoch, i.progress,
       i.state, i.checksum, i.keep, i.n),
   saved AS (
@@ -105,12 +110,45 @@ export async function checkpoint(sql: Sql, items: CheckpointWrite[]): Promise<Ch
       round.map((r) => JSON.stringify(r.item.checkpoint.state)),
       round.map((r) => r.item.checkpoint.checksum),
       round.map((r) => r.item.checkpoint.keep),
+      round.map((r) => r.item.checkpoint.seq ?? null),
     ]);
     for (const row of rows) {
       out[pending[round[row.n - 1]!.index]!] = { ok: true, checkpoint: toCheckpoint(row) };
     }
   }
+  const unsaved = items.flatMap((item, index) =>
+    !out[index]!.ok && item.checkpoint.seq !== undefined ? [index] : [],
+  );
+  if (unsaved.length > 0) {
+    for (const [index, row] of await savedBefore(sql, items, unsaved)) {
+      out[index] = { ok: true, checkpoint: toCheckpoint(row) };
+    }
+  }
   return out;
+}
+
+/**
+ * The checkpoints among `indexes` of `items` that were saved before (a write made again after
+ * its reply was lost): the task's checkpoint of the write's number, epoch and checksum.
+ */
+async function savedBefore(
+  sql: Sql,
+  items: CheckpointWrite[],
+  indexes: number[],
+): Promise<Map<number, CheckpointRow>> {
+  const rows = await sql.rows<CheckpointRow & { n: number }>(
+    `SELECT c.*, i.n FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])
+       WITH ORDINALITY AS i(id, seq, epoch, checksum, n)
+     JOIN checkpoints c ON c.task_id = i.id AND c.seq = i.seq AND c.epoch = i.epoch
+       AND c.checksum = i.checksum`,
+    [
+      indexes.map((i) => items[i]!.taskId),
+      indexes.map((i) => items[i]!.checkpoint.seq),
+      indexes.map((i) => items[i]!.epoch),
+      indexes.map((i) => items[i]!.checkpoint.checksum),
+    ],
+  );
+  return new Map(rows.map((row) => [indexes[row.n - 1]!, row]));
 }
 
 /**

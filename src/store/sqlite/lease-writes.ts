@@ -150,8 +150,18 @@ export function checkpoint(ctx: Ctx, items: CheckpointWrite[]): CheckpointOutcom
      VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
   );
   const prune = ctx.sql.get('DELETE FROM checkpoints WHERE task_id = ? AND seq <= ?');
+  const findSaved = ctx.sql.get(
+    `SELECT * FROM checkpoints WHERE task_id = ? AND seq = ? AND epoch = ? AND checksum = ?`,
+  );
   return items.map((item): CheckpointOutcome => {
     const cp = item.checkpoint;
+    // The same write made again (its reply was lost): answered with what it saved.
+    const landed =
+      cp.seq === undefined
+        ? undefined
+        : (findSaved.get(item.taskId, cp.seq, item.epoch, cp.checksum) as
+            CheckpointRow | undefined);
+    if (landed) return { ok: true, checkpoint: toCheckpoint(landed) };
     const row = bump.get(cp.progress, now, item.taskId, item.epoch) as
       | { checkpoint_seq: number; attempt: number; run_id: string | null; worker_id: string | null }
       | undefined;

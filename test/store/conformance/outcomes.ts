@@ -176,5 +176,42 @@ export function describeOutcomes(name: string, open: OpenStore): void {
       const task = (await store.getTask(t.id))!;
       expect(task).toMatchObject({ checkpointSeq: 7, progress: 70 });
     });
+
+    it('answers a checkpoint write made again with its seq (a lost reply) with the saved one, never saving it twice', async () => {
+      const t = newTask();
+      await store.submit([t]);
+      const w = await store.registerWorker(worker());
+      const c = await claimOne(store, w.id);
+      const write = (page: number, seq: number) => ({
+        taskId: t.id,
+        epoch: c.epoch,
+        checkpoint: {
+          progress: page,
+          state: { page },
+          checksum: checksumOf({ page }),
+          keep: 5,
+          seq,
+        },
+      });
+      const [first] = await store.checkpoint([write(1, 1)]);
+      expect(first?.ok && first.checkpoint.seq).toBe(1);
+      // The same write again, alone and in a batch with the next one: answered, not saved.
+      const [again] = await store.checkpoint([write(1, 1)]);
+      expect(again).toEqual(first);
+      const [repeat, next] = await store.checkpoint([write(1, 1), write(2, 2)]);
+      expect(repeat).toEqual(first);
+      expect(next?.ok && next.checkpoint.seq).toBe(2);
+      expect((await store.listCheckpoints(t.id)).map((k) => k.seq)).toEqual([2, 1]);
+      expect((await store.getTask(t.id))!.checkpointSeq).toBe(2);
+      const events = (await store.listEvents({ taskId: t.id })).filter(
+        (e) => e.type === 'task:checkpoint',
+      );
+      expect(events).toHaveLength(2);
+      // Another state under a number already used is a new checkpoint; a stale epoch is refused.
+      const [other] = await store.checkpoint([write(3, 2)]);
+      expect(other?.ok && other.checkpoint.seq).toBe(3);
+      const [stale] = await store.checkpoint([{ ...write(2, 2), epoch: c.epoch + 1 }]);
+      expect(stale).toEqual({ ok: false, code: 'LEASE_LOST' });
+    });
   });
 }
