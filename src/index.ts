@@ -72,7 +72,12 @@ export type {
   RunFilter,
   LogAppend,
   LogFilter,
+  RateLimit,
+  PausedType,
+  WaitingGroup,
 } from './store/store.js';
+export { waitReasons, canTake } from './store/wait-reasons.js';
+export type { WaitReason, WorkerOffer } from './store/wait-reasons.js';
 export type { BulkStore } from './store/bulk.js';
 export type {
   TaskRecord,

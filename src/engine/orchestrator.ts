@@ -53,7 +53,7 @@ import { toNewTasks } from '../worker/to-new-tasks.js';
 import { toTaskLog, writeTaskLogs, type TaskLogRecord } from './task-log.js';
 import { waitForRun, waitForTask, type WaitOptions } from './waiters.js';
 import { Tracer } from '../observability/tracing.js';
-import type { NewTask } from '../store/store.js';
+import type { NewTask, PausedType } from '../store/store.js';
 
 /** Seed 000's `TaskRecovery`: what recovery decided for a task. */
 export interface TaskRecovery extends Recovery {
@@ -390,6 +390,22 @@ export class Orchestrator {
    */
   schedule(spec: ScheduleSpec): Promise<ScheduleRecord> {
     return schedules.addSchedule(this.#scheduleDeps(), spec);
+  }
+
+  /** Stops the claiming of a task type; running tasks go on. False when it was paused already. */
+  pauseType(type: string): Promise<boolean> {
+    return this.store.pauseType(type);
+  }
+
+  /** Claims of the type start again. False when it was not paused. */
+  async unpauseType(type: string): Promise<boolean> {
+    const changed = await this.store.unpauseType(type);
+    if (changed) for (const w of this.#workers) w.wake();
+    return changed;
+  }
+
+  listPausedTypes(): Promise<PausedType[]> {
+    return this.store.listPausedTypes();
   }
 
   listSchedules(): Promise<ScheduleRecord[]> {

@@ -12,6 +12,7 @@ import { BatonError, isBatonError } from '../core/errors.js';
 import type { FieldProblem } from '../core/validation.js';
 import {
   DEFAULTS_FIELDS,
+  RATE_LIMIT_FIELDS,
   TASK_FIELDS,
   WAIT_FIELDS,
   TOP_FIELDS,
@@ -151,6 +152,7 @@ function allowedFields(path: (string | number)[]): readonly string[] {
   if (path.length === 0) return TOP_FIELDS;
   if (path[0] === 'defaults') return DEFAULTS_FIELDS;
   if (path[2] === 'wait') return WAIT_FIELDS;
+  if (path[2] === 'rate-limit') return RATE_LIMIT_FIELDS;
   return TASK_FIELDS;
 }
 

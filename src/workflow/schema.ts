@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from '../core/duration.js';
-import { MAX_ATTEMPTS, MAX_TIMEOUT_MS } from '../core/task-spec.js';
+import { MAX_ATTEMPTS, MAX_CONCURRENCY_LIMIT, MAX_TIMEOUT_MS } from '../core/task-spec.js';
 import { MAX_WAIT_MS, signalNameSchema } from '../core/waits.js';
 
 /** Most tasks in one workflow file. */
@@ -29,8 +29,14 @@ export const TASK_FIELDS = [
   'timeout',
   'env',
   'capabilities',
+  'fairness-key',
+  'concurrency-key',
+  'concurrency-limit',
+  'rate-limit',
+  'wait-for-worker',
 ] as const;
 export const WAIT_FIELDS = ['signal', 'timeout'] as const;
+export const RATE_LIMIT_FIELDS = ['key', 'max', 'per'] as const;
 /** What a timer (`sleep:`) or a gate (`wait:`) may carry besides itself. */
 const WAIT_TASK_FIELDS = ['needs'] as const;
 export const TOP_FIELDS = ['name', 'concurrency', 'defaults', 'tasks'] as const;
@@ -83,6 +89,13 @@ const label = z
   .max(200, 'expected at most 200 characters');
 
 const waitDuration = duration(0, MAX_WAIT_MS);
+
+const LIMIT_HINT = `expected a whole number from 1 to ${MAX_CONCURRENCY_LIMIT}`;
+const limit = z
+  .number({ error: LIMIT_HINT })
+  .int(LIMIT_HINT)
+  .min(1, LIMIT_HINT)
+  .max(MAX_CONCURRENCY_LIMIT, LIMIT_HINT);
 
 export const workflowTaskSchema = z
   .strictObject({
@@ -138,8 +151,31 @@ export const workflowTaskSchema = z
       .optional(),
     /** Only workers offering all of these run the task. */
     capabilities: z.array(label, { error: 'expected a list of names' }).max(50).optional(),
+    /** Within one priority, claims take turns between keys (tenants). */
+    'fairness-key': label.optional(),
+    /** At most `concurrency-limit` tasks of this key run at once, store-wide. */
+    'concurrency-key': label.optional(),
+    'concurrency-limit': limit.optional(),
+    /** At most `max` starts of `key` in any window of `per`, store-wide. */
+    'rate-limit': z
+      .strictObject(
+        { key: label, max: limit, per: duration(1, MAX_TIMEOUT_MS) },
+        { error: 'expected a map with key, max and per' },
+      )
+      .optional(),
+    /** Fails with NO_CAPABLE_WORKER after this long with no active worker able to take it. */
+    'wait-for-worker': duration(0, MAX_TIMEOUT_MS).optional(),
   })
   .superRefine((task, ctx) => {
+    if ((task['concurrency-key'] === undefined) !== (task['concurrency-limit'] === undefined)) {
+      const missing =
+        task['concurrency-key'] === undefined ? 'concurrency-key' : 'concurrency-limit';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'expected concurrency-key and concurrency-limit together',
+      });
+    }
     const kinds = (['run', 'sleep', 'wait'] as const).filter((k) => task[k] !== undefined);
     if (kinds.length !== 1) {
       ctx.addIssue({

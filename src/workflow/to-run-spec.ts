@@ -72,6 +72,7 @@ export function toRunSpec(workflow: Workflow, options: ToRunSpecOptions): RunSpe
       maxAttempts,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(backoffMs === undefined ? {} : { backoff: { initialMs: backoffMs } }),
+      ...limitsOf(task),
     };
   });
   const meta: Record<string, JsonValue> = {
@@ -121,5 +122,19 @@ export function workflowMetaOf(meta: Record<string, JsonValue>): WorkflowMeta | 
     concurrency: typeof meta.concurrency === 'number' ? meta.concurrency : null,
     steps: parsed,
     supersededBy: typeof meta.supersededBy === 'string' ? meta.supersededBy : null,
+  };
+}
+
+/** A task's fair-share and limit fields, in the task spec's names (only those written). */
+function limitsOf(task: WorkflowTask): Partial<TaskSpec> {
+  const rate = task['rate-limit'];
+  return {
+    ...(task['fairness-key'] !== undefined && { fairnessKey: task['fairness-key'] }),
+    ...(task['concurrency-key'] !== undefined && { concurrencyKey: task['concurrency-key'] }),
+    ...(task['concurrency-limit'] !== undefined && {
+      concurrencyLimit: task['concurrency-limit'],
+    }),
+    ...(rate !== undefined && { rateLimit: { key: rate.key, max: rate.max, perMs: rate.per } }),
+    ...(task['wait-for-worker'] !== undefined && { waitForWorkerMs: task['wait-for-worker'] }),
   };
 }
