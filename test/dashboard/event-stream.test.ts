@@ -100,6 +100,31 @@ describe('dashboard event stream', () => {
     expect(fresh[0]).toMatchObject({ event: 'hello', data: { after: head } });
   });
 
+  it('shows token events to admin tokens only', async () => {
+    const h = await open();
+    // The harness made its tokens (token:created events) before this run was submitted.
+    const { run } = await h.orchestrator.submitRun({
+      name: 'after-tokens',
+      tasks: [{ key: 'a', type: 'job' }],
+    });
+    const untilRun = (seen: Message[]) =>
+      seen.some((m) => m.event === 'change' && m.data.runId === run.id);
+    const types = (seen: Message[]) =>
+      seen.filter((m) => m.event === 'change').map((m) => String(m.data.type));
+    const asRead = types(await readStream(h, '?after=0', untilRun));
+    const asClient = types(
+      await readStream(h, '?after=0', untilRun, { Authorization: `Bearer ${h.tokens.client}` }),
+    );
+    const asAdmin = types(
+      await readStream(h, '?after=0', untilRun, { Authorization: `Bearer ${h.tokens.admin}` }),
+    );
+    for (const seen of [asRead, asClient]) {
+      expect(seen).toContain('task:submitted');
+      expect(seen.filter((t) => t.startsWith('token:'))).toEqual([]);
+    }
+    expect(asAdmin.filter((t) => t === 'token:created').length).toBeGreaterThanOrEqual(4);
+  });
+
   it('refuses a missing token, a worker token and a bad cursor, changing nothing', async () => {
     const h = await open();
     const url = `${h.url}/api/v1/dashboard/events`;

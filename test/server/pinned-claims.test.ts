@@ -124,12 +124,15 @@ describe('pins never widen a worker token', () => {
           capabilities,
           types: null,
           concurrency: 4,
-          meta: { [CAPABILITY_WORK_ONLY_KEY]: false },
+          meta: { [CAPABILITY_WORK_ONLY_KEY]: false, [OWNER_ID_KEY]: 'forged' },
         });
       expect((await register(s.secrets.gpu, 'gpu-1', ['gpu'])).status).toBe(200);
       expect((await register(s.secrets.render, 'render-1', [])).status).toBe(200);
-      // The server owns the mark: the worker's own meta cannot lift it.
-      expect((await s.store.getWorker('gpu-1'))?.meta[CAPABILITY_WORK_ONLY_KEY]).toBe(true);
+      // The server owns its keys: the worker's own meta can neither lift the mark nor forge an owner.
+      expect((await s.store.getWorker('gpu-1'))?.meta).toMatchObject({
+        [CAPABILITY_WORK_ONLY_KEY]: true,
+        [OWNER_ID_KEY]: s.records.gpu.id,
+      });
       expect((await s.store.getWorker('render-1'))?.meta[CAPABILITY_WORK_ONLY_KEY]).toBe(undefined);
 
       const secret = await submit(s, { type: 'secrets', payload: { key: 'PAYLOAD-SECRET' } });

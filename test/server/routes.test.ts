@@ -1,4 +1,5 @@
 /** Each REST route over real HTTP on 127.0.0.1: happy paths and refusals. */
+import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { BatonClient } from '../../src/client/baton-client.js';
 import { checksumOf } from '../../src/core/checksum.js';
@@ -356,6 +357,80 @@ describe('baton serve: refusals and limits', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     await expectError(limited, 429, 'RATE_LIMITED');
     expect((await req('GET', '/api/v1/runs', { token: h.tokens.client })).status).toBe(200);
+  });
+
+  it('exempts the heartbeats of worker tokens from the rate limit, and no one else’s', async () => {
+    const h = await open({ server: { rateLimit: { perSecond: 0.01, burst: 2 } } });
+    const req = requester(h);
+    const registration = { id: 'hb', capabilities: [], types: null, concurrency: 1, meta: {} };
+    expect(
+      (await req('POST', '/api/v1/worker/register', { token: h.tokens.worker, body: registration }))
+        .status,
+    ).toBe(200);
+    const beat = (token: string) =>
+      req('POST', '/api/v1/worker/heartbeat', { token, body: { workerId: 'hb', held: [] } });
+    // Far past the burst: a worker token's heartbeats are never limited.
+    for (let i = 0; i < 10; i++) expect((await beat(h.tokens.worker)).status).toBe(200);
+    // An admin may beat for any worker, but its heartbeats count like any request.
+    const admin = [];
+    for (let i = 0; i < 3; i++) admin.push((await beat(h.tokens.admin)).status);
+    expect(admin).toEqual([200, 200, 429]);
+  });
+
+  it('rate-limits requests without a valid token per address (429), leaving valid tokens alone', async () => {
+    const h = await open({
+      server: { unauthenticatedRateLimit: { perSecond: 0.01, burst: 3 } },
+    });
+    const req = requester(h);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await req('GET', '/api/v1/runs', { token: `bt_guess${i}` })).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const limited = await req('GET', '/api/v1/runs', { token: null });
+    await expectError(limited, 429, 'RATE_LIMITED');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await req('GET', '/api/v1/runs', { token: h.tokens.read })).status).toBe(200);
+  });
+
+  it('answers other requests while a large body is still arriving', async () => {
+    const h = await open();
+    const head = '{"name":"big","tasks":{"a":{"run":"true","env":{"K":"';
+    const tail = '"}}}}';
+    const half = 'x'.repeat(2 * 1024 * 1024);
+    const length = Buffer.byteLength(head) + 2 * half.length + Buffer.byteLength(tail);
+    let answered = false;
+    let endUpload: () => void = () => undefined;
+    const upload = new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${h.url}/api/v1/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${h.tokens.admin}`,
+          'content-type': 'application/json',
+          'content-length': String(length),
+        },
+      });
+      req.on('response', (res) => {
+        answered = true;
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(head + half);
+      endUpload = () => req.end(half + tail);
+    });
+    const req = requester(h);
+    const others = await Promise.all([
+      req('GET', '/healthz', { token: null }),
+      req('GET', '/api/v1/runs', { token: h.tokens.read }),
+    ]);
+    expect(others.map((r) => r.status)).toEqual([200, 200]);
+    // Served while the upload was still open (its rest not sent yet): it cannot be answered.
+    expect(answered).toBe(false);
+    endUpload();
+    const status = await upload;
+    expect(status).toBeGreaterThanOrEqual(200);
+    expect(status).toBeLessThan(500);
   });
 
   it('refuses submissions over the queue depth with 429 QUEUE_FULL and stores nothing', async () => {
