@@ -3,7 +3,8 @@
  * orchestrators (each sweeping for lost workers) share one database. Workers are killed with
  * SIGKILL at random and at each crash point, and one orchestrator is killed too, during a run
  * of a few hundred checkpointed tasks. Every task ends exactly once, no stale write is
- * accepted, every attempt resumes from the newest checkpoint, and the run finishes.
+ * accepted, every attempt resumes from the newest checkpoint, and the run finishes. The server
+ * runs with fsync on (durable), as in production.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,8 @@ import {
   writerEpochMismatches,
 } from './workers.js';
 
-const pg = usePostgres();
+// fsync on: what a SIGKILLed worker left must be what the next attempt resumes from.
+const pg = usePostgres({ durable: true });
 const TASKS = 200;
 const CRASH_POINTS = ['after-claim', 'before-complete', 'after-checkpoint'] as const;
 
