@@ -6,6 +6,7 @@ import dagre from '/dashboard/vendor/dagre.js';
 import { api, debounce, follow } from '/dashboard/api.js';
 import { Action, formatDuration, html, Progress, StateBadge, toMs } from '/dashboard/ui.js';
 import { TaskDetail } from '/dashboard/task-view.js';
+import { TypeControls } from '/dashboard/type-controls.js';
 import { WaitNote } from '/dashboard/waits.js';
 
 const NODE_W = 170;
@@ -149,6 +150,7 @@ export function RunView({ runId }) {
         onDone=${reload}
       />
     </p>
+    <${TypeControls} runId=${run.id} />
     <div class="run-body">
       <div class="graph-wrap">
         <${Graph} tasks=${tasks} selected=${selected} onSelect=${setSelected} />

@@ -7,6 +7,7 @@ import { EXIT, exitCodeOf, messageOf } from './cli-context.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerCheckpoints } from './commands/checkpoints.js';
 import { registerCleanup } from './commands/cleanup.js';
+import { registerPause } from './commands/pause.js';
 import { registerReconcile } from './commands/reconcile.js';
 import { registerRun } from './commands/run.js';
 import { registerSchedule } from './commands/schedule.js';
@@ -31,6 +32,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerCleanup,
   registerReconcile,
   registerTask,
+  registerPause,
   registerServe,
   registerWorker,
   registerToken,

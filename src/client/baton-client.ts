@@ -14,6 +14,12 @@ import {
   scheduleListSchema,
   scheduleRemovedSchema,
 } from '../protocol/schedule-schemas.js';
+import {
+  pausedTypeListSchema,
+  typePauseSchema,
+  type PausedTypeJson,
+  type TypePauseJson,
+} from '../protocol/pause-schemas.js';
 import { signalResultSchema, type SignalResultJson } from '../protocol/signal-schemas.js';
 import {
   checkpointJsonSchema,
@@ -193,6 +199,21 @@ export class BatonClient {
 
   retryTask(taskId: string): Promise<TaskJson> {
     return this.#http.request(`/tasks/${id(taskId)}/retry`, { body: {}, schema: taskJsonSchema });
+  }
+
+  /** Stops the claiming of a task type (running tasks go on): `{ type, paused, changed }`. */
+  pauseType(type: string): Promise<TypePauseJson> {
+    return this.#http.request(`/types/${id(type)}/pause`, { body: {}, schema: typePauseSchema });
+  }
+
+  /** Lets workers claim tasks of the type again: `{ type, paused, changed }`. */
+  unpauseType(type: string): Promise<TypePauseJson> {
+    return this.#http.request(`/types/${id(type)}/unpause`, { body: {}, schema: typePauseSchema });
+  }
+
+  /** The paused task types, `pausedAt` in ms. */
+  async listPausedTypes(): Promise<PausedTypeJson[]> {
+    return (await this.#http.request('/types/paused', { schema: pausedTypeListSchema })).types;
   }
 
   /** Retries every failed or cancelled task matching the filter; the tasks requeued. */

@@ -28,3 +28,4 @@ export type { ErrorCode } from '../core/errors.js';
 export type { WorkflowInput } from '../workflow/schema.js';
 export type { TaskSpec } from '../core/task-spec.js';
 export type { BulkFilter } from '../core/bulk.js';
+export type { PausedTypeJson, TypePauseJson } from '../protocol/pause-schemas.js';

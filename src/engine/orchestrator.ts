@@ -9,6 +9,7 @@
  * would scatter the API a user reads. New behaviour goes into those files, not here.
  */
 import { newId } from '../core/ids.js';
+import { typeNameSchema } from '../core/pauses.js';
 import {
   resolveBulkFilter,
   type BulkAction,
@@ -394,12 +395,12 @@ export class Orchestrator {
 
   /** Stops the claiming of a task type; running tasks go on. False when it was paused already. */
   pauseType(type: string): Promise<boolean> {
-    return this.store.pauseType(type);
+    return this.store.pauseType(parseOrThrow(typeNameSchema, type, 'task type'));
   }
 
   /** Claims of the type start again. False when it was not paused. */
   async unpauseType(type: string): Promise<boolean> {
-    const changed = await this.store.unpauseType(type);
+    const changed = await this.store.unpauseType(parseOrThrow(typeNameSchema, type, 'task type'));
     if (changed) for (const w of this.#workers) w.wake();
     return changed;
   }

@@ -21,6 +21,7 @@ import { StreamGate } from './stream-gate.js';
 import type { ApiRoute, ServerDeps } from './route.js';
 import { adminRoutes } from './routes-admin.js';
 import { bulkRoutes } from './routes-bulk.js';
+import { pauseRoutes } from './routes-pauses.js';
 import { runRoutes } from './routes-runs.js';
 import { signalRoutes } from './routes-signals.js';
 import { scheduleRoutes } from './routes-schedules.js';
@@ -77,6 +78,7 @@ export function createServer(options: ServerOptions): BatonServer {
     ...signalRoutes(),
     ...scheduleRoutes(),
     ...bulkRoutes(),
+    ...pauseRoutes(),
     ...taskRoutes(o.maxPageSize),
     ...adminRoutes(),
     ...workerRoutes(),

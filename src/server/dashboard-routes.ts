@@ -13,6 +13,7 @@ import type { PerformanceRecord } from '../store/performance.js';
 import type { TaskRecord } from '../store/types.js';
 import { allTasksOfRun } from './paging.js';
 import { graphWaitSchema, waitOf } from './dashboard-waits.js';
+import { runTypesRoute } from './dashboard-types.js';
 import { route, type ApiRoute } from './route.js';
 import { instantMs } from '../protocol/instant.js';
 import { idSchema, taskErrorSchema } from '../protocol/schemas.js';
@@ -88,6 +89,7 @@ function summarise(records: PerformanceRecord[]): {
 
 export function dashboardRoutes(): ApiRoute[] {
   return [
+    runTypesRoute(),
     route({
       method: 'GET',
       path: '/dashboard/runs/:id/graph',

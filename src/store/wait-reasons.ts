@@ -7,6 +7,14 @@ import type { WaitingGroup } from './store.js';
 /** A reason a queued task is not claimed now. */
 export type WaitReason = 'paused' | 'concurrency-limit' | 'rate-limited' | 'no-capable-worker';
 
+/** Every reason, in the order they are reported. */
+export const WAIT_REASONS = [
+  'paused',
+  'concurrency-limit',
+  'rate-limited',
+  'no-capable-worker',
+] as const satisfies readonly WaitReason[];
+
 /** What a worker offers, as the stores read it. */
 export interface WorkerOffer {
   state: string;

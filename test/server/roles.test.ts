@@ -39,6 +39,9 @@ const EXPECTED: Record<string, readonly TokenRole[]> = {
   'POST /tasks/:id/retry': SUBMIT,
   'POST /tasks/retry': SUBMIT,
   'POST /tasks/cancel': SUBMIT,
+  'GET /types/paused': READ,
+  'POST /types/:name/pause': SUBMIT,
+  'POST /types/:name/unpause': SUBMIT,
   'GET /tasks/:id/checkpoints': READ,
   'GET /tasks/:id/logs': READ,
   'GET /tasks/:id/checkpoints/:seq': READ,
@@ -66,6 +69,7 @@ const EXPECTED: Record<string, readonly TokenRole[]> = {
   'POST /worker/events': WORKER,
   'GET /worker/next-due': WORKER,
   'GET /dashboard/runs/:id/graph': READ,
+  'GET /dashboard/runs/:id/types': READ,
   'GET /dashboard/tasks/:id': READ,
   'GET /dashboard/workers': READ,
 };
