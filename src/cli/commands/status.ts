@@ -3,6 +3,7 @@
  * workers. `--follow` prints the run's events as they are logged until it ends; `--wait`
  * blocks until it ends and exits as `baton run` would (0 completed, 1 otherwise).
  */
+import { queuedWaitLines } from '../wait-reasons-view.js';
 import type { Command } from 'commander';
 import { formatDuration } from '../../core/duration.js';
 import { isTerminal } from '../../core/states.js';
@@ -159,6 +160,7 @@ async function show(
             `attempt ${t.attempt}  ${t.id}${error}${wait === null ? '' : `  (${wait})`}`,
         );
       }
+      for (const line of await queuedWaitLines(store, runId)) println(`  ${line}`);
     }
     return run.state;
   }

@@ -37,6 +37,46 @@ export function statusSuite(sandbox: () => Sandbox): void {
       expect(unknown.stderr).toContain('no run or task nope');
     });
 
+    it('says why queued tasks wait: a paused type, no capable worker, a key at its limit', async () => {
+      const s = sandbox();
+      s.write(
+        'held.yaml',
+        `name: held
+tasks:
+  build:
+    run: echo build
+  render:
+    run: echo render
+    capabilities: [gpu]
+`,
+      );
+      const run = await s.json<RunJson>(['submit', 'held.yaml', '--json']);
+      const before = await s.baton(['status', run.id]);
+      expect(before.stdout).toContain('1 queued shell task(s) wait: no capable worker');
+      expect(before.stdout).toContain('1 queued shell task(s) needing gpu wait: no capable worker');
+      await s.sql(`INSERT INTO paused_types (type, paused_at) VALUES ('shell', 0)`);
+      const paused = await s.baton(['status', run.id]);
+      expect(paused.stdout).toContain(
+        '1 queued shell task(s) wait: type shell is paused; no capable worker',
+      );
+      s.write(
+        'limited.yaml',
+        `name: limited
+tasks:
+  one: { run: echo one, concurrency-key: api, concurrency-limit: 1 }
+`,
+      );
+      const limited = await s.json<RunJson>(['submit', 'limited.yaml', '--json']);
+      // Another task of the key holds the key's one place (as a running task does).
+      await s.sql(
+        `UPDATE tasks SET concurrency_key = 'api', concurrency_limit = 1, state = 'running'
+         WHERE id = ?`,
+        [taskOf(run, 'build').id],
+      );
+      const held = await s.baton(['status', limited.id]);
+      expect(held.stdout).toContain('concurrency key api is at its limit (1/1)');
+    });
+
     it('--wait and --follow block until the run ends and exit as run would', async () => {
       const s = sandbox();
       s.write('two.yaml', TWO);
