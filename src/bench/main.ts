@@ -147,7 +147,7 @@ async function main(): Promise<void> {
         const ratio =
           typeof r.vsGraphileWorker === 'number' ? `  ${r.vsGraphileWorker}× Graphile Worker` : '';
         console.log(
-          `${name.padEnd(26)} ${r.store.padEnd(8)} ${String(r.tasks).padStart(6)} ${String(r.concurrency).padStart(5)} ${String(r.tasksPerSec).padStart(9)} ${r.p50Ms.toFixed(1).padStart(8)} ${r.p99Ms.toFixed(1).padStart(8)}${ratio}${cpuNote(r)}`,
+          `${name.padEnd(26)} ${r.store.padEnd(8)} ${String(r.tasks).padStart(6)} ${String(r.concurrency).padStart(5)} ${String(r.tasksPerSec).padStart(9)} ${r.p50Ms.toFixed(1).padStart(8)} ${r.p99Ms.toFixed(1).padStart(8)}${ratio}${lanesNote(r)}${cpuNote(r)}`,
         );
       }
     }
@@ -196,3 +196,16 @@ main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;
 });
+
+/** The figures of the lanes scenarios worth a glance: ratio to no backlog, memory, shares. */
+function lanesNote(r: BenchResult): string {
+  const notes: string[] = [];
+  if (typeof r.vsNoBacklog === 'number') notes.push(`${r.vsNoBacklog}× no backlog`);
+  if (typeof r.peakRssMiB === 'number') notes.push(`rss ${r.peakRssMiB} MiB`);
+  if (typeof r.smallShare === 'number') {
+    notes.push(
+      `small tenant's share ${r.smallShare} (large done ${r.largeDoneWhenSmallDone} of ${r.largeQueued} queued)`,
+    );
+  }
+  return notes.length === 0 ? '' : `  ${notes.join(', ')}`;
+}
