@@ -44,6 +44,9 @@ export function openHeartbeatStore(
     ...(ca !== undefined && { ca }),
     timeoutMs: Math.min(timeoutMs, Math.max(MIN_BEAT_TIMEOUT_MS, 2 * interval)),
     networkAttempts: 2,
+    // The worker's own client has already warned about a token over plain http (once per
+    // server); the thread's copy of that client stays quiet.
+    onWarning: () => undefined,
   });
   return Promise.resolve({
     heartbeat: (workerId, held) => store.heartbeat(workerId, held),
