@@ -4,6 +4,11 @@
  * naming its types starts one walk per type and stays inside it; a worker taking any type
  * walks every queued lane. A capability set the worker lacks is skipped whole: the next probe
  * starts past every lane of that set ('\' sorts after every lane, which is '' or JSON).
+ *
+ * A walk inside one type keeps to it by testing the lane it reached, not by adding `type = …`
+ * to the probe: with an equality on the first column beside the row comparison, PostgreSQL
+ * starts the index scan at the type's first entry and filters, reading every queued task of
+ * a lane the worker lacks (a million such tasks cost 30 ms per probe; now one index descent).
  */
 
 import { guard, MOVES } from '../state-guards.js';
@@ -49,8 +54,8 @@ export function laneCtes(
     UNION ALL
     SELECT n.type, n.capabilities, n.lane FROM walk w CROSS JOIN LATERAL (
       SELECT type, capabilities, lane FROM tasks
-      WHERE ${READY} AND ${next('w')}${anyType ? '' : ' AND type = w.type'}
-      ORDER BY type, capabilities, lane LIMIT 1) n),
+      WHERE ${READY} AND ${next('w')}
+      ORDER BY type, capabilities, lane LIMIT 1) n${anyType ? '' : ' WHERE n.type = w.type'}),
   lanes AS (
     SELECT w.type, w.capabilities, w.lane FROM walk w
     WHERE ${offers('w')}
