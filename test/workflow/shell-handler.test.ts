@@ -143,7 +143,10 @@ describe('shell handler', () => {
     const { dir, orch, shell, submit } = await setup({ killGraceMs: 200 });
     const task = await submit('sleep 30 & echo $! > child.pid; echo ready > ready; wait');
     const ready = join(dir, 'ready');
-    for (let i = 0; i < 400 && !exists(ready); i++) await new Promise((r) => setTimeout(r, 25));
+    // The file exists (empty) a moment before the shell writes its pid into it.
+    for (let i = 0; i < 400 && !/^\d+\n$/.test(readOr(ready)); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const child = Number(readFileSync(join(dir, 'child.pid'), 'utf8'));
     expect(alive(child)).toBe(true);
     await orch.cancel(task.id);
@@ -160,7 +163,10 @@ describe('shell handler', () => {
       "trap '' TERM; sleep 30 & echo $! > child.pid; echo $$ > ready; wait",
     );
     const ready = join(dir, 'ready');
-    for (let i = 0; i < 400 && !exists(ready); i++) await new Promise((r) => setTimeout(r, 25));
+    // The file exists (empty) a moment before the shell writes its pid into it.
+    for (let i = 0; i < 400 && !/^\d+\n$/.test(readOr(ready)); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const pids = [
       Number(readFileSync(ready, 'utf8')),
       Number(readFileSync(join(dir, 'child.pid'), 'utf8')),
@@ -171,6 +177,14 @@ describe('shell handler', () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 });
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function exists(path: string): boolean {
   try {
