@@ -320,7 +320,13 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const path = route.path
             .replace(':id', encode(safeId))
             .replace(':seq', encode(seq))
-            .replace(':name', encode(seq));
+            // Any name pauses a type: a valid pause is no fuzz either, so its name is refused.
+            .replace(
+              ':name',
+              encode(
+                route.path.startsWith('/types/') && route.method === 'POST' ? `${seq}\u0000` : seq,
+              ),
+            );
           return {
             method: method === '' ? route.method : method,
             path: `/api/v1${path}${query === '' ? '' : `?${query}`}`,
